@@ -90,3 +90,14 @@ def load_bulk(name_or_path: str | Path) -> BulkOxide:
     if any(ch in key for ch in "/\\.") or key.upper().startswith("POSCAR"):
         raise BandflowError(f"file not found: {key}")
     raise BandflowError(f"unknown bulk '{key}': not a library name (see `bandflow bulk list`) and not a file")
+
+
+def oxidation_states(structure: Structure) -> dict[str, float]:
+    """Formal oxidation states per element (O = −2), from the most likely charge-balanced assignment."""
+    guesses = structure.composition.oxi_state_guesses(max_sites=-50)
+    guesses = [g for g in guesses if g.get("O") == -2]
+    if not guesses:
+        raise BandflowError(
+            f"{structure.composition.reduced_formula}: no charge-balanced formal oxidation states with O2-"
+        )
+    return dict(guesses[0])
