@@ -40,6 +40,94 @@ def bulk_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON l
                    f"{r['n_atoms_primitive']:>11}")
 
 
+# ------------------------------------------------------------------------- campaigns (run, submit, plot)
+plot_app = typer.Typer(no_args_is_help=True, help="Plots of stored results.")
+app.add_typer(plot_app, name="plot")
+
+
+def _surface_rows(docs: list) -> list[dict]:
+    return [
+        {"id": d.surface_id, "formula": d.formula, "miller_index": list(d.miller_index),
+         "termination": d.termination, "ip": d.ip, "ea": d.ea, "protocol": d.protocol, "state": d.state,
+         "failure_reason": d.failure_reason}
+        for d in docs
+    ]
+
+
+@app.command("run")
+def run(
+    spec_file: str = typer.Argument(..., help="Campaign YAML, e.g. workflows/quickstart.yaml"),
+    plot: str | None = typer.Option(None, "--plot", help="Write the band-alignment diagram (PNG/SVG)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
+    from bandflow.preflight import check_campaign
+    from bandflow.runner import run_campaign
+    from bandflow.spec import load_spec
+    from bandflow.store import BandflowStore
+
+    spec = load_spec(spec_file)
+    store = BandflowStore.from_settings()
+    plans = check_campaign(spec)
+    summary = run_campaign(spec, store=store, progress=progress, plans=plans)
+    ids = [e.id for p in plans for e in p.surfaces]
+    docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
+    rows = _surface_rows(docs)
+    if as_json:
+        _print_json({"summary": vars(summary), "surfaces": rows})
+    else:
+        typer.echo(f"{summary.ran} jobs run, {summary.skipped} already done, {len(summary.failed)} failed "
+                   f"in {summary.seconds:.0f} s")
+        typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>9}{'EA (eV)':>9}  state")
+        for r in rows:
+            hkl = "".join(str(i) for i in r["miller_index"])
+            ip = f"{r['ip']:.2f}" if r["ip"] is not None else "-"
+            ea = f"{r['ea']:.2f}" if r["ea"] is not None else "-"
+            typer.echo(f"{r['id']:<34}{hkl:<8}{ip:>9}{ea:>9}  {r['state']}"
+                       + (f" ({r['failure_reason']})" if r["failure_reason"] else ""))
+    good = [r for r in rows if r["state"] == "successful"]
+    if plot and good:
+        from bandflow.plotting import plot_alignment
+
+        plot_alignment(good, plot)
+        typer.echo(f"band-alignment diagram written to {plot}")
+    if not good:
+        raise BandflowError("no surface finished successfully; see the failure reasons above")
+
+
+@app.command("submit")
+def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
+    """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""
+    from bandflow.flows import campaign_flow
+    from bandflow.preflight import check_campaign
+    from bandflow.queue import submit_flows
+    from bandflow.spec import load_spec
+
+    spec = load_spec(spec_file)
+    plans = check_campaign(spec, need_engine=False)
+    fw_ids = submit_flows([campaign_flow(spec, plans)])
+    typer.echo(f"submitted {len(fw_ids)} fireworks for {sum(len(p.surfaces) for p in plans)} surfaces")
+
+
+@plot_app.command("alignment")
+def plot_alignment_cmd(
+    output: str = typer.Option("alignment.png", "--output", "-o", help="PNG or SVG file to write."),
+    formula: list[str] = typer.Option(None, "--formula", help="Only these formulas (repeatable)."),
+    protocol: str | None = typer.Option(None, "--protocol"),
+) -> None:
+    """Band-alignment diagram of stored surfaces: VBM and CBM against the vacuum level."""
+    from bandflow.plotting import plot_alignment
+    from bandflow.store import BandflowStore
+
+    store = BandflowStore.from_settings()
+    docs = [d for f in (formula or [None]) for d in store.query_surfaces(formula=f, protocol=protocol)]
+    if not docs:
+        raise BandflowError("no stored surfaces match; run a campaign first (bandflow run ...)")
+    plot_alignment(_surface_rows(docs), output)
+    typer.echo(f"wrote {output} ({len(docs)} surfaces)")
+
+
 def main() -> None:
     """Entry point: bad input or environment gives one line on stderr and exit code 2."""
     try:

@@ -1,0 +1,110 @@
+"""Turn the outputs of the bulk and slab jobs into one surface document (IP, EA and provenance)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from pymatgen.core import Structure
+
+from bandflow import __version__
+from bandflow.potential import align
+from bandflow.schemas import SurfaceDoc
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read ``name`` from a job output that may be a pydantic model, a dataclass or a plain dict."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _as_dict(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    return dict(vars(obj))
+
+
+def code_versions(extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """Versions of bandflow and the Python packages that shape the numbers."""
+    versions = {"bandflow": __version__}
+    for package in ("pymatgen", "atomate2", "jobflow", "chgnet", "torch"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    versions.update({k: v for k, v in (extra or {}).items() if v})
+    return versions
+
+
+def surface_document(
+    surface: dict,
+    protocol: dict,
+    bulk_edges: Any,
+    relaxed: Structure | dict | None,
+    potential_output: Any,
+) -> SurfaceDoc:
+    """The stored document of one (surface, protocol); ``state='failed'`` when an input is missing."""
+    now = datetime.now(UTC)
+    missing = [name for name, value in (("bulk band edges", bulk_edges), ("slab relaxation", relaxed),
+                                         ("slab potential", potential_output)) if value is None]
+    base = dict(
+        **surface,
+        protocol=protocol["name"],
+        engine=protocol["engine"],
+        functional_bulk=protocol["bulk_functional"],
+        functional_slab=protocol["slab_functional"],
+        created_at=now,
+        updated_at=now,
+        source="bandflow",
+    )
+    if missing:
+        return SurfaceDoc(
+            **base, state="failed", failure_reason=f"upstream step failed: {', '.join(missing)}",
+            code_versions=code_versions(),
+        )
+    if isinstance(relaxed, Structure):
+        relaxed = relaxed.as_dict()
+    analysis = _as_dict(_field(potential_output, "potential", potential_output))
+    vbm, cbm = float(_field(bulk_edges, "vbm")), float(_field(bulk_edges, "cbm"))
+    bulk_average = float(_field(bulk_edges, "bulk_average_potential", 0.0) or 0.0)
+    top, bottom = float(analysis["vacuum_level_top"]), float(analysis["vacuum_level_bottom"])
+    centre = float(analysis["slab_center_average"])
+    vacuum = 0.5 * (top + bottom)
+    ip, ea = align(vacuum, centre, vbm, cbm, bulk_average)
+    reason = None
+    if not (math.isfinite(ip) and math.isfinite(ea)):
+        reason = "non-finite IP/EA"
+    return SurfaceDoc(
+        **base,
+        structure_relaxed=relaxed,
+        bulk_vbm=vbm,
+        bulk_cbm=cbm,
+        bulk_gap=cbm - vbm,
+        bulk_average_potential=bulk_average,
+        vacuum_level_top=top,
+        vacuum_level_bottom=bottom,
+        slab_center_average=centre,
+        potential_step=vacuum - centre,
+        ip=ip,
+        ea=ea,
+        state="failed" if reason else "successful",
+        failure_reason=reason,
+        code_versions=code_versions(
+            {"cp2k": _field(bulk_edges, "code_version"), "slab_engine": _field(potential_output, "code_version")}
+        ),
+        extra={
+            "bulk": {k: v for k, v in _as_dict(bulk_edges).items() if isinstance(v, (int, float, str))},
+            "profile": {k: analysis[k] for k in ("z", "planar", "macroscopic") if k in analysis},
+        },
+    )

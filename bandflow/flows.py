@@ -1,0 +1,237 @@
+"""Engine-agnostic flows: bulk band edges → per-surface relaxation → slab potential → alignment.
+
+Every job gets a deterministic UUID built from what it computes (bulk or surface id, protocol, step and
+engine settings). The same campaign therefore always builds the same jobs, so ``bandflow run`` can skip
+jobs whose outputs are already in the job store (resume after a crash or SIGKILL), and ``bandflow submit``
+can skip jobs already on the LaunchPad.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job
+from pymatgen.core import Structure
+
+from bandflow.bulk import BulkOxide, load_bulk
+from bandflow.errors import BandflowError
+from bandflow.protocols import Protocol
+from bandflow.spec import CampaignSpec
+from bandflow.surfaces import SurfaceEntry, enumerate_surfaces
+
+#: Namespace of bandflow's deterministic job UUIDs.
+_UUID_NAMESPACE = uuidlib.UUID("5d0c2f0e-6a59-4e57-9d3b-6a2b1f0b7e11")
+
+STEPS = ("bulk_edges", "slab_relax", "slab_potential", "alignment")
+
+
+def _fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def structure_key(structure: Structure) -> str:
+    """A short, machine-independent fingerprint of a structure (species, rounded lattice and positions)."""
+    rows = [
+        [site.species_string, *(round(float(x), 5) % 1.0 for x in site.frac_coords)]
+        for site in structure
+    ]
+    lattice = [round(float(x), 5) for x in structure.lattice.matrix.ravel()]
+    return _fingerprint({"lattice": lattice, "sites": sorted(rows, key=str)})
+
+
+def deterministic_uuid(*parts: str) -> str:
+    """A UUID that depends only on ``parts``."""
+    return str(uuidlib.uuid5(_UUID_NAMESPACE, "|".join(parts)))
+
+
+def _tag(j: Job | Flow, step: str, key: str, settings_key: str, extra: dict | None = None) -> None:
+    """Give ``j`` its deterministic UUID and bandflow metadata (used by queries and resume)."""
+    uuid = deterministic_uuid(step, key, settings_key)
+    if isinstance(j, Job):
+        j.set_uuid(uuid)
+        j.name = f"{step} {key[:40]}"
+    metadata = {"bandflow_step": step, "bandflow_key": key, "bandflow_settings": settings_key, **(extra or {})}
+    j.update_metadata(metadata)
+
+
+# --------------------------------------------------------------------------------------------- engines
+def bulk_edges_maker(protocol: Protocol, engine_settings: dict) -> Maker:
+    """The maker of the bulk hybrid band-edge step for this protocol's engine."""
+    if protocol.engine == "cp2k":
+        from bandflow.cp2k import Cp2kBulkHybridMaker
+
+        return Cp2kBulkHybridMaker(**engine_settings.get("bulk", {}))
+    from bandflow.vasp import VaspBulkEdgesMaker
+
+    return VaspBulkEdgesMaker(functional=protocol.bulk_functional, **engine_settings.get("bulk", {}))
+
+
+def slab_relax_maker(protocol: Protocol, engine_settings: dict) -> Maker | None:
+    """The maker of the slab relaxation step (CHGNet for ``fast``, DFT for ``accurate``)."""
+    if protocol.slab_relax == "none":
+        return None
+    if protocol.slab_relax == "chgnet":
+        from bandflow.forcefields import chgnet_relax_maker
+
+        return chgnet_relax_maker(**engine_settings.get("relax", {}))
+    if protocol.engine == "cp2k":
+        from bandflow.cp2k import Cp2kSlabRelaxMaker
+
+        return Cp2kSlabRelaxMaker(**engine_settings.get("relax", {}))
+    from bandflow.vasp import VaspSlabRelaxMaker
+
+    return VaspSlabRelaxMaker(**engine_settings.get("relax", {}))
+
+
+def slab_potential_maker(protocol: Protocol, engine_settings: dict) -> Maker:
+    """The maker of the slab calculation that writes and analyses the electrostatic potential."""
+    if protocol.engine == "cp2k":
+        from bandflow.cp2k import Cp2kSlabStaticMaker
+
+        return Cp2kSlabStaticMaker(**engine_settings.get("slab", {}))
+    from bandflow.vasp import VaspSlabStaticMaker
+
+    return VaspSlabStaticMaker(**engine_settings.get("slab", {}))
+
+
+def relaxed_structure(relax_output: Any) -> Structure:
+    """The relaxed structure from a relaxation job's output (atomate2 task document, dict or Structure)."""
+    obj = relax_output
+    for attr in ("output", "structure"):
+        if isinstance(obj, Structure):
+            break
+        obj = obj.get(attr, obj) if isinstance(obj, dict) else getattr(obj, attr, obj)
+    if isinstance(obj, dict):
+        obj = Structure.from_dict(obj)
+    if not isinstance(obj, Structure):
+        raise BandflowError("relaxation output holds no structure")
+    return obj
+
+
+@job
+def extract_structure(relax_output: Any) -> Structure:
+    """Pull the relaxed slab out of a relaxation output, so the potential step reads a plain Structure."""
+    return relaxed_structure(relax_output)
+
+
+# ----------------------------------------------------------------------------------------- alignment
+@job(config=JobConfig(on_missing_references=OnMissing.NONE))
+def align_surface(
+    surface: dict,
+    protocol: dict,
+    bulk_edges: Any,
+    relaxed: Structure | dict | None,
+    potential_output: Any,
+) -> dict:
+    """Combine bulk edges and slab potential into IP/EA; write one surface document to the store.
+
+    Runs even when an upstream job failed (its inputs are then None) and records a failed document, so
+    one failing surface never hides the others.
+    """
+    from bandflow.alignment import surface_document
+    from bandflow.store import BandflowStore
+
+    doc = surface_document(surface, protocol, bulk_edges, relaxed, potential_output)
+    BandflowStore.from_settings().upsert_surface(doc)
+    return doc.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------------- flow build
+@dataclass
+class BulkPlan:
+    """The bulk of a campaign with the surfaces that will be computed and those skipped."""
+
+    bulk: BulkOxide
+    surfaces: list[SurfaceEntry]
+    polar: list[SurfaceEntry]
+
+
+def plan_campaign(spec: CampaignSpec) -> list[BulkPlan]:
+    """Load every bulk and enumerate its nonpolar surfaces; fail early on anything unusable."""
+    protocol = spec.protocol_settings
+    plans = []
+    for selection in spec.bulks:
+        bulk = load_bulk(selection.bulk)
+        entries = enumerate_surfaces(
+            bulk,
+            max_index=selection.max_index or spec.max_index,
+            min_thickness=protocol.min_thickness,
+            vacuum=protocol.vacuum,
+        )
+        nonpolar = [e for e in entries if e.nonpolar]
+        if spec.max_atoms:
+            nonpolar = [e for e in nonpolar if e.n_atoms <= spec.max_atoms]
+        if not nonpolar:
+            raise BandflowError(f"{bulk.name}: no nonpolar surface up to Miller index "
+                                f"{selection.max_index or spec.max_index} (within the size limit)")
+        plans.append(BulkPlan(bulk=bulk, surfaces=nonpolar, polar=[e for e in entries if not e.nonpolar]))
+    return plans
+
+
+def surface_summary(entry: SurfaceEntry, bulk: BulkOxide) -> dict:
+    """What the alignment job needs to know about a surface (JSON-serialisable)."""
+    symbol, number = bulk.spacegroup()
+    return {
+        "surface_id": entry.id,
+        "bulk_name": bulk.name,
+        "formula": bulk.formula,
+        "chemsys": bulk.structure.composition.chemical_system,
+        "n_cation_species": bulk.n_cation_species,
+        "spacegroup_symbol": symbol,
+        "spacegroup_number": number,
+        "miller_index": list(entry.miller_index),
+        "termination": entry.termination,
+        "structure_unrelaxed": entry.slab.as_dict(),
+    }
+
+
+def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Flow:
+    """The whole campaign as one jobflow Flow (what ``submit`` sends to FireWorks)."""
+    plans = plans if plans is not None else plan_campaign(spec)
+    protocol = spec.protocol_settings
+    settings_key = _fingerprint({"protocol": protocol.model_dump(), "engine": spec.engine_settings})
+    jobs: list[Job] = []
+    for plan in plans:
+        bulk_key = f"{plan.bulk.formula}-{structure_key(plan.bulk.structure)}"
+        bulk_job = bulk_edges_maker(protocol, spec.engine_settings).make(plan.bulk.structure)
+        _tag(bulk_job, "bulk_edges", bulk_key, settings_key, {"bulk_name": plan.bulk.name})
+        jobs.append(bulk_job)
+        for entry in plan.surfaces:
+            jobs.extend(surface_jobs(entry, plan.bulk, protocol, spec.engine_settings, settings_key,
+                                     bulk_job.output))
+    return Flow(jobs, name=f"bandflow {spec.name} ({protocol.name}/{protocol.engine})")
+
+
+def surface_jobs(
+    entry: SurfaceEntry,
+    bulk: BulkOxide,
+    protocol: Protocol,
+    engine_settings: dict,
+    settings_key: str,
+    bulk_edges: Any,
+) -> list[Job]:
+    """relax → (extract structure) → potential → alignment for one surface."""
+    meta = {"surface_id": entry.id, "bulk_name": bulk.name, "protocol": protocol.name}
+    jobs: list[Job] = []
+    relaxer = slab_relax_maker(protocol, engine_settings)
+    relaxed: Any = entry.slab
+    if relaxer is not None:
+        from bandflow.forcefields import fix_central_layers
+
+        relax_job = relaxer.make(fix_central_layers(entry.slab))
+        _tag(relax_job, "slab_relax", entry.id, settings_key, meta)
+        structure_job = extract_structure(relax_job.output)
+        _tag(structure_job, "slab_structure", entry.id, settings_key, meta)
+        jobs += [relax_job, structure_job]
+        relaxed = structure_job.output
+    potential_job = slab_potential_maker(protocol, engine_settings).make(relaxed)
+    _tag(potential_job, "slab_potential", entry.id, settings_key, meta)
+    align_job = align_surface(
+        surface_summary(entry, bulk), protocol.model_dump(), bulk_edges, relaxed, potential_job.output
+    )
+    _tag(align_job, "alignment", entry.id, settings_key, meta)
+    return [*jobs, potential_job, align_job]

@@ -1,0 +1,42 @@
+"""Checks that run before any expensive work: engine present, bulks usable, surfaces to compute."""
+
+from __future__ import annotations
+
+from bandflow.bulk import BulkOxide, oxidation_states
+from bandflow.errors import BandflowError
+from bandflow.flows import BulkPlan, plan_campaign
+from bandflow.spec import CampaignSpec
+
+
+def check_insulating(bulk: BulkOxide) -> None:
+    """Reject bulks that cannot have a gap in a spin-restricted calculation.
+
+    An odd electron count per primitive cell leaves a half-filled band (a metal without spin
+    polarisation), and an oxide without a charge-balanced assignment of formal oxidation states has no
+    closed-shell ionic limit. Both fail here, before a bulk hybrid calculation is spent on them; the
+    bulk job itself still rejects a computed gap below 0.1 eV.
+    """
+    primitive = bulk.primitive()
+    electrons = sum(site.specie.Z for site in primitive)
+    if electrons % 2:
+        raise BandflowError(f"{bulk.name}: odd number of electrons per primitive cell ({electrons}): "
+                            "metallic without spin polarisation, no band gap to align")
+    oxidation_states(bulk.structure)
+
+
+def check_engine(engine: str) -> None:
+    """The engine's executable must be present before anything is started."""
+    if engine == "cp2k":
+        from bandflow.cp2k import check_cp2k
+
+        check_cp2k()
+
+
+def check_campaign(spec: CampaignSpec, need_engine: bool = True) -> list[BulkPlan]:
+    """Validate a campaign and return its plan (bulks and their nonpolar surfaces)."""
+    if need_engine:
+        check_engine(spec.engine)
+    plans = plan_campaign(spec)
+    for plan in plans:
+        check_insulating(plan.bulk)
+    return plans
