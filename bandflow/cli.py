@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Annotated
 
 import typer
 
@@ -38,6 +39,37 @@ def bulk_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON l
     for r in rows:
         typer.echo(f"{r['name']:<14}{r['formula']:<10}{r['spacegroup'] + ' (' + str(r['spacegroup_number']) + ')':<14}"
                    f"{r['n_atoms_primitive']:>11}")
+
+
+@app.command("surfaces")
+def surfaces(
+    bulk: str = typer.Argument(..., help="Library name (see `bandflow bulk list`) or a CIF/POSCAR file."),
+    max_index: int = typer.Option(1, "--max-index", help="Largest Miller index |h|, |k|, |l| (>= 1)."),
+    min_thickness: float = typer.Option(10.0, "--min-thickness", help="Smallest slab thickness (Å)."),
+    vacuum: float = typer.Option(15.0, "--vacuum", help="Vacuum between periodic images (Å)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of all entries."),
+    write: str | None = typer.Option(None, "--write", help="Write <id>.cif, <id>.POSCAR and surfaces.json here."),
+) -> None:
+    """Nonpolar (Tasker I/II) symmetric stoichiometric slabs of a bulk oxide; polar orientations with why."""
+    from bandflow.bulk import load_bulk
+    from bandflow.surfaces import enumerate_surfaces, write_surfaces
+
+    entries = enumerate_surfaces(load_bulk(bulk), max_index, min_thickness, vacuum)
+    if not any(e.nonpolar for e in entries):
+        polar = "; ".join(f"({''.join(map(str, e.miller_index))}) {e.reason}" for e in entries if e.termination == 0)
+        raise BandflowError(f"{bulk}: no nonpolar surface up to max index {max_index}: {polar}")
+    if write:
+        write_surfaces(entries, write)
+    if as_json:
+        _print_json([e.to_dict() for e in entries])
+    else:
+        typer.echo(f"{'id':<34}{'hkl':<7}{'term':>4}{'atoms':>6}{'thick/Å':>9}{'area/Å²':>9}  layer / reason")
+        for e in entries:
+            hkl = "".join(str(i) for i in e.miller_index)
+            note = f"{e.surface_layer} (Tasker {e.tasker_type})" if e.nonpolar else e.reason
+            typer.echo(f"{e.id:<34}{hkl:<7}{e.termination:>4}{e.n_atoms:>6}{e.thickness:>9.2f}{e.area:>9.2f}  {note}")
+    if write:
+        typer.echo(f"wrote {sum(e.nonpolar for e in entries)} slabs (CIF and POSCAR) to {write}", err=as_json)
 
 
 # ------------------------------------------------------------------------- campaigns (run, submit, plot)
@@ -127,6 +159,44 @@ def plot_alignment_cmd(
     plot_alignment(_surface_rows(docs), output)
     typer.echo(f"wrote {output} ({len(docs)} surfaces)")
 
+
+@app.command("potential")
+def potential(
+    path: str = typer.Argument(..., help="VASP LOCPOT (LVHAR) or CP2K *v_hartree*.cube file."),
+    axis: str = typer.Option("c", "--axis", help="Lattice vector normal to the surface: a, b, c (or 0, 1, 2)."),
+    period: Annotated[list[float] | None, typer.Option(
+        "--period", help="Interlayer spacing (Å) for the macroscopic average; repeat for a double average. "
+        "Default: detected from the atoms.")] = None,
+    tolerance: float = typer.Option(0.02, "--tolerance", help="Largest spread (eV) of a vacuum plateau."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    profile: bool = typer.Option(False, "--profile", help="Also print z (Å), planar and macroscopic averages (eV)."),
+    plot: str | None = typer.Option(None, "--plot", help="Write the profile figure to this .png/.svg file."),
+) -> None:
+    """Vacuum levels and slab-centre average (eV) of a slab's electrostatic potential."""
+    from bandflow.potential import analyze_potential
+
+    result = analyze_potential(path, axis=axis, period=period or None, plateau_tolerance=tolerance)
+    if plot:
+        from bandflow.plotting import plot_potential_profile
+
+        plot_potential_profile(result, plot)
+    if as_json:
+        _print_json(result.to_dict(profile=profile))
+        return
+    periods = result.period if isinstance(result.period, tuple) else (result.period,)
+    for key, value, unit in (
+        ("vacuum_level_top", result.vacuum_level_top, "eV"),
+        ("vacuum_level_bottom", result.vacuum_level_bottom, "eV"),
+        ("slab_center_average", result.slab_center_average, "eV"),
+        ("potential_step", result.potential_step, "eV"),
+        ("period", " ".join(f"{p:.4f}" for p in periods), "Å"),
+        ("center_variation", result.center_variation, "eV"),
+    ):
+        typer.echo(f"{key:<21}{value:>12.4f} {unit}" if isinstance(value, float) else f"{key:<21}{value:>12} {unit}")
+    if profile:
+        typer.echo(f"{'z (Å)':>10}{'planar (eV)':>14}{'macro (eV)':>14}")
+        for z, v, m in zip(result.z, result.planar, result.macroscopic, strict=True):
+            typer.echo(f"{z:>10.4f}{v:>14.6f}{m:>14.6f}")
 
 def main() -> None:
     """Entry point: bad input or environment gives one line on stderr and exit code 2."""

@@ -59,8 +59,29 @@ def _tag(j: Job | Flow, step: str, key: str, settings_key: str, extra: dict | No
 
 
 # --------------------------------------------------------------------------------------------- engines
+def _user_maker(section: dict) -> Maker | None:
+    """A maker named in a spec's engine settings as ``maker: "package.module:ClassName"``, if any.
+
+    This lets a campaign swap in its own Maker for a step (other codes, site-specific settings); the
+    remaining keys of the section are passed to the maker's constructor.
+    """
+    path = section.get("maker")
+    if not path:
+        return None
+    module_name, _, class_name = str(path).partition(":")
+    try:
+        import importlib
+
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise BandflowError(f"engine settings: cannot import maker '{path}' (use 'package.module:Class')") from None
+    return cls(**{k: v for k, v in section.items() if k != "maker"})
+
+
 def bulk_edges_maker(protocol: Protocol, engine_settings: dict) -> Maker:
     """The maker of the bulk hybrid band-edge step for this protocol's engine."""
+    if maker := _user_maker(engine_settings.get("bulk", {})):
+        return maker
     if protocol.engine == "cp2k":
         from bandflow.cp2k import Cp2kBulkHybridMaker
 
@@ -74,6 +95,8 @@ def slab_relax_maker(protocol: Protocol, engine_settings: dict) -> Maker | None:
     """The maker of the slab relaxation step (CHGNet for ``fast``, DFT for ``accurate``)."""
     if protocol.slab_relax == "none":
         return None
+    if maker := _user_maker(engine_settings.get("relax", {})):
+        return maker
     if protocol.slab_relax == "chgnet":
         from bandflow.forcefields import chgnet_relax_maker
 
@@ -89,6 +112,8 @@ def slab_relax_maker(protocol: Protocol, engine_settings: dict) -> Maker | None:
 
 def slab_potential_maker(protocol: Protocol, engine_settings: dict) -> Maker:
     """The maker of the slab calculation that writes and analyses the electrostatic potential."""
+    if maker := _user_maker(engine_settings.get("slab", {})):
+        return maker
     if protocol.engine == "cp2k":
         from bandflow.cp2k import Cp2kSlabStaticMaker
 

@@ -37,6 +37,11 @@ class BandflowSettings(BaseSettings):
     )
     vasp_command: str = Field(default="vasp_std", description="VASP executable for the accurate protocol.")
     omp_num_threads: int | None = Field(default=None, description="OMP_NUM_THREADS for engines; default all cores.")
+    launchpad_file: Path | None = Field(
+        default=None,
+        description="FireWorks LaunchPad file (my_launchpad.yaml format); default ./launchpad.yaml, then "
+        "data_dir/launchpad.yaml, else the embedded file-mode LaunchPad under data_dir.",
+    )
 
     @classmethod
     def settings_customise_sources(

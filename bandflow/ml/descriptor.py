@@ -1,0 +1,281 @@
+"""SOAP neighbour-density expansion and power spectra: standard SOAP (DScribe-equal) and L-SOAP.
+
+Each atom's neighbourhood is a sum of Gaussians of width ``sigma``; its coefficients on orthonormalised
+GTOs r^l exp(−α r²) times real spherical harmonics have DScribe's analytic radial integral
+
+    c_nlm(Z) = Σ_k b_lnk Σ_{j ∈ Z} w(r_j) exp(−α_lk η/(η+α_lk) r_j²) r_j^l Y_lm(r̂_j),   η = 1/(2σ²),
+
+(the centre atom included, as in DScribe). ``r^l Y_lm`` are e3nn's real solid harmonics. These per-element
+coefficients do not depend on any learnable weight, so they are computed once per slab and cached.
+
+* Standard SOAP: one channel per element, power spectrum p = Σ_m c^Z c^Z' in DScribe's layout
+  (``soap_features``). With ``SoapSettings.dscribe`` it equals ``dscribe.descriptors.SOAP(rbf="gto",
+  periodic=True)`` (its π√(8/(2l+1)) factor is folded into the coefficients).
+* L-SOAP (Kiyohara, Hinuma & Oba 2024): the element channels are mixed into K pseudo-species by a
+  learnable embedding, c^κ = Σ_Z e_κ(Z) c(Z); the power spectrum then has (K n)(K n+1)/2 (l+1) entries,
+  independent of the number of elements. The contraction is linear in the cached c(Z), so training only
+  recomputes ``pseudo_species_power_spectrum``.
+
+Two choices make L-SOAP cheaper and smoother than DScribe's GTO SOAP (both switchable):
+``shared_alphas`` uses the l = 0 GTO exponents for every l (orthonormalised per l as in DScribe), so each
+pair needs n_max exponentials instead of n_max (l_max + 1) and the neighbour sum is one matrix product;
+``smooth_cutoff`` multiplies each neighbour by a cosine cutoff at r_cut instead of DScribe's hard cutoff at
+r_cut + 3.7 σ, so the features are continuous when atoms cross the cutoff.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+
+import numpy as np
+import torch
+from e3nn import o3
+from scipy.linalg import sqrtm
+from scipy.special import gamma
+
+from bandflow.errors import BandflowError
+from bandflow.ml.neighbours import Geometry, neighbour_list
+
+GTO_DECAY_THRESHOLD = 1e-3
+"""DScribe: each GTO decays to this value at its radius; the Gaussian padding of the cutoff likewise."""
+
+_PAIRS_PER_BIN = 16
+"""Neighbour pairs are summed in bins of this many per (atom, element) row by batched matrix products."""
+
+
+@dataclass(frozen=True)
+class SoapSettings:
+    """Hyperparameters of the neighbour-density expansion (Å)."""
+
+    r_cut: float = 6.0
+    n_max: int = 6
+    l_max: int = 4
+    sigma: float = 0.5
+    shared_alphas: bool = True
+    smooth_cutoff: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.r_cut > 1.0:
+            raise BandflowError(f"r_cut must be larger than 1 Å for the GTO basis, got {self.r_cut}")
+        if not 1 <= self.n_max <= 20:
+            raise BandflowError(f"n_max must be between 1 and 20, got {self.n_max}")
+        if not 0 <= self.l_max <= 12:
+            raise BandflowError(f"l_max must be between 0 and 12, got {self.l_max}")
+        if not self.sigma > 0:
+            raise BandflowError(f"sigma must be positive, got {self.sigma}")
+
+    @classmethod
+    def dscribe(cls, r_cut: float, n_max: int, l_max: int, sigma: float = 1.0) -> SoapSettings:
+        """DScribe's GTO SOAP: exponents per l, hard cutoff at r_cut + σ√(−2 ln 10⁻³), unit weights."""
+        return cls(r_cut=r_cut, n_max=n_max, l_max=l_max, sigma=sigma, shared_alphas=False, smooth_cutoff=False)
+
+    @property
+    def neighbour_cutoff(self) -> float:
+        """Radius of the neighbour search."""
+        if self.smooth_cutoff:
+            return self.r_cut
+        return self.r_cut + self.sigma * math.sqrt(-2.0 * math.log(GTO_DECAY_THRESHOLD))
+
+    @property
+    def n_harmonics(self) -> int:
+        return (self.l_max + 1) ** 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GTORadialBasis:
+    """Löwdin-orthonormalised GTOs: ``alphas[l, k]`` exponents, ``betas[l, n, k]`` = S_l^(-1/2)."""
+
+    alphas: np.ndarray
+    betas: np.ndarray
+
+    @classmethod
+    def from_settings(cls, settings: SoapSettings) -> GTORadialBasis:
+        """The basis of ``dscribe.descriptors.SOAP.get_basis_gto`` (l = 0 exponents for all l if shared)."""
+        n_max, l_max = settings.n_max, settings.l_max
+        decay_radii = np.linspace(1.0, settings.r_cut, n_max)
+        alphas = np.zeros((l_max + 1, n_max))
+        betas = np.zeros((l_max + 1, n_max, n_max))
+        for l in range(l_max + 1):
+            exponent_l = 0 if settings.shared_alphas else l
+            alpha = -np.log(GTO_DECAY_THRESHOLD / decay_radii**exponent_l) / decay_radii**2
+            pair_sum = alpha[:, None] + alpha[None, :]
+            overlap = 0.5 * gamma(l + 1.5) * pair_sum ** (-l - 1.5)
+            beta = sqrtm(np.linalg.inv(overlap))
+            if np.iscomplexobj(beta) and np.abs(beta.imag).max() > 1e-8 * np.abs(beta.real).max():
+                raise BandflowError(
+                    f"the GTO basis with n_max={n_max}, r_cut={settings.r_cut} cannot be orthonormalised; "
+                    "lower n_max or raise r_cut"
+                )
+            alphas[l] = alpha
+            betas[l] = np.real(beta)
+        return cls(alphas, betas)
+
+    def pair_exponents(self, sigma: float) -> np.ndarray:
+        """−α η/(η+α): the Gaussian exponent of each radial integral, shape (l_max+1, n_max)."""
+        eta = 1.0 / (2.0 * sigma**2)
+        return -self.alphas * eta / (eta + self.alphas)
+
+    def contraction(self, sigma: float) -> np.ndarray:
+        """(l_max+1, n, k): maps primitive sums Σ_j exp(...) r^l Y_lm to coefficients c_nlm.
+
+        Includes DScribe's η^(-3/2) (η/(η+α))^(l+3/2) β factors, the π^(3/2) of the Gaussian integral and
+        the square root of its power-spectrum prefactor π√(8/(2l+1)).
+        """
+        eta = 1.0 / (2.0 * sigma**2)
+        l_values = np.arange(self.alphas.shape[0])[:, None]
+        shrink = (eta / (eta + self.alphas)) ** (l_values + 1.5)  # (l, k)
+        norm = np.pi**1.5 * np.sqrt(np.pi * np.sqrt(8.0 / (2.0 * l_values + 1.0)))  # (l, 1)
+        return eta**-1.5 * self.betas * shrink[:, None, :] * norm[:, :, None]
+
+
+@cache
+def _basis_tensors(settings: SoapSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair exponents (flattened over the distinct (l, k)) and the per-harmonic contraction (L², n, k)."""
+    basis = GTORadialBasis.from_settings(settings)
+    exponents = basis.pair_exponents(settings.sigma)
+    if settings.shared_alphas:
+        exponents = exponents[:1]
+    contraction = basis.contraction(settings.sigma)
+    l_of_harmonic = np.repeat(np.arange(settings.l_max + 1), 2 * np.arange(settings.l_max + 1) + 1)
+    return exponents.reshape(-1), contraction[l_of_harmonic]
+
+
+@dataclass(frozen=True)
+class DensityCoefficients:
+    """Neighbour-density coefficients of a batch of structures, one row per (atom, element of its structure).
+
+    ``values[r]`` (n_max, (l_max+1)²) belongs to atom ``row_atom[r]`` (index into the batch's atoms) and
+    element ``row_element[r]`` (atomic number). Structure s owns atoms ``atom_offsets[s]:atom_offsets[s+1]``
+    and rows ``row_offsets[s]:row_offsets[s+1]``, ordered atom-major, elements ascending.
+    """
+
+    values: torch.Tensor
+    row_atom: torch.Tensor
+    row_element: torch.Tensor
+    atom_offsets: np.ndarray
+    row_offsets: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.atom_offsets[-1])
+
+
+def _cosine_cutoff(distance: torch.Tensor, r_cut: float) -> torch.Tensor:
+    return torch.where(distance < r_cut, 0.5 * (torch.cos(torch.pi * distance / r_cut) + 1.0), 0.0)
+
+
+def _binned_sums(
+    radial: torch.Tensor, harmonics: torch.Tensor, rows: torch.Tensor, mirror_rows: torch.Tensor, n_rows: int
+) -> torch.Tensor:
+    """Σ_pairs radial[p, q] harmonics[p, m] per row → (n_rows, Q, M), each pair counted twice.
+
+    A half neighbour list gives each pair once: it adds to ``rows[p]`` with r_ij and to ``mirror_rows[p]``
+    with r_ji = −r_ij, whose harmonics are (−1)^l Y_lm(r_ij). Written by hand because no library sums outer
+    products per segment: pairs are placed, row by row, into bins of ``_PAIRS_PER_BIN`` (integer sort only),
+    each bin is reduced by one batched matrix product and the bins are added per row.
+    """
+    n_pairs = len(rows)
+    all_rows = torch.cat([rows, mirror_rows])
+    order = torch.argsort(all_rows, stable=True)
+    sorted_rows = all_rows[order]
+    counts = torch.bincount(all_rows, minlength=n_rows)
+    bins_per_row = (counts + _PAIRS_PER_BIN - 1) // _PAIRS_PER_BIN
+    first_slot = (torch.cumsum(bins_per_row, 0) - bins_per_row) * _PAIRS_PER_BIN
+    rank = torch.arange(len(sorted_rows)) - (torch.cumsum(counts, 0) - counts)[sorted_rows]
+    slot = torch.empty_like(order)
+    slot[order] = first_slot[sorted_rows] + rank
+    n_bins = int(bins_per_row.sum())
+    l_max = math.isqrt(harmonics.shape[1]) - 1
+    parity = torch.tensor([(-1.0) ** l for l in range(l_max + 1) for _ in range(2 * l + 1)], dtype=harmonics.dtype)
+    padded_radial = radial.new_zeros(n_bins * _PAIRS_PER_BIN, radial.shape[1])
+    padded_harmonics = harmonics.new_zeros(n_bins * _PAIRS_PER_BIN, harmonics.shape[1])
+    padded_radial.index_copy_(0, slot[:n_pairs], radial).index_copy_(0, slot[n_pairs:], radial)
+    padded_harmonics.index_copy_(0, slot[:n_pairs], harmonics)
+    padded_harmonics.index_copy_(0, slot[n_pairs:], harmonics * parity)
+    bin_sums = torch.bmm(
+        padded_radial.view(n_bins, _PAIRS_PER_BIN, -1).transpose(1, 2),
+        padded_harmonics.view(n_bins, _PAIRS_PER_BIN, -1),
+    )
+    bin_row = torch.repeat_interleave(torch.arange(n_rows), bins_per_row)
+    out = radial.new_zeros(n_rows, radial.shape[1], harmonics.shape[1])
+    return out.index_add_(0, bin_row, bin_sums)
+
+
+def power_spectrum(coefficients: torch.Tensor, l_max: int) -> torch.Tensor:
+    """p[l, (c, c')] = Σ_m x[c, lm] x[c', lm] for c ≤ c': (atoms, channels, (l_max+1)²) → (atoms, features).
+
+    Layout: l-major, then the upper triangle (row-major) of the channel pair.
+    """
+    n_atoms, n_channels, _ = coefficients.shape
+    upper = torch.triu_indices(n_channels, n_channels)
+    upper_flat = upper[0] * n_channels + upper[1]
+    out = coefficients.new_empty(n_atoms, l_max + 1, len(upper_flat))
+    for l in range(l_max + 1):
+        block = coefficients[:, :, l * l : (l + 1) ** 2]
+        products = torch.bmm(block, block.transpose(1, 2)).view(n_atoms, -1)
+        torch.index_select(products, 1, upper_flat, out=out[:, l])
+    return out.view(n_atoms, -1)
+
+
+def pseudo_species_power_spectrum(
+    values: torch.Tensor, row_atom: torch.Tensor, row_weights: torch.Tensor, n_atoms: int, l_max: int
+) -> torch.Tensor:
+    """Power spectrum of the pseudo-species densities c^κ_i = Σ_rows w_κ(row) c(row).
+
+    ``values`` (rows, n, L²) are cached ``DensityCoefficients.values``, ``row_weights`` (rows, K) the
+    embedding of each row's element. Channels are ordered (κ, n).
+    """
+    n_rows, n_max, n_harmonics = values.shape
+    n_pseudo = row_weights.shape[1]
+    mixed = (row_weights[:, :, None] * values.reshape(n_rows, 1, n_max * n_harmonics)).reshape(n_rows, -1)
+    density = values.new_zeros(n_atoms, n_pseudo * n_max * n_harmonics).index_add_(0, row_atom, mixed)
+    return power_spectrum(density.reshape(n_atoms, n_pseudo * n_max, n_harmonics), l_max)
+
+
+def lsoap_feature_count(settings: SoapSettings, n_pseudo: int) -> int:
+    channels = n_pseudo * settings.n_max
+    return channels * (channels + 1) // 2 * (settings.l_max + 1)
+
+
+@cache
+def _dscribe_columns(n_species: int, n_max: int, l_max: int) -> np.ndarray:
+    """Column of our (l, upper triangle of (species, n)) layout for each DScribe feature, in DScribe order."""
+    n_channels = n_species * n_max
+    upper = np.triu_indices(n_channels)
+    position = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(*upper, strict=True))}
+    per_l = len(upper[0])
+    columns = []
+    for s1 in range(n_species):
+        for s2 in range(s1, n_species):
+            for l in range(l_max + 1):
+                for n1 in range(n_max):
+                    for n2 in range(n1 if s1 == s2 else 0, n_max):
+                        columns.append(l * per_l + position[(s1 * n_max + n1, s2 * n_max + n2)])
+    return np.asarray(columns)
+
+
+def soap_features(
+    geometries: Sequence[Geometry], species: Sequence[int], settings: SoapSettings, dtype: torch.dtype = torch.float64
+) -> np.ndarray:
+    """Standard SOAP power spectrum per atom (all structures stacked), in DScribe's feature order.
+
+    ``species`` are the atomic numbers that get a channel; an element outside them is an error.
+    """
+    ordered = sorted(set(int(z) for z in species))
+    coefficients = density_coefficients(geometries, settings, dtype=dtype)
+    channel = {z: i for i, z in enumerate(ordered)}
+    missing = sorted(set(coefficients.row_element.tolist()) - set(ordered))
+    if missing:
+        raise BandflowError(f"atomic numbers {missing} have no SOAP channel (species {ordered})")
+    one_hot = torch.zeros(len(coefficients.row_element), len(ordered), dtype=dtype)
+    one_hot[torch.arange(len(one_hot)), torch.tensor([channel[int(z)] for z in coefficients.row_element])] = 1.0
+    features = pseudo_species_power_spectrum(
+        coefficients.values, coefficients.row_atom, one_hot, coefficients.n_atoms, settings.l_max
+    )
+    return features[:, _dscribe_columns(len(ordered), settings.n_max, settings.l_max)].numpy()

@@ -1,0 +1,196 @@
+"""Figures: the band-alignment diagram of surfaces and the electrostatic-potential profile of a slab.
+
+Matplotlib with the Agg backend (no display needed); the format follows the file suffix (.png or .svg).
+Files are written to a temporary name and renamed, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bandflow.errors import BandflowError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bandflow.potential import PotentialAnalysis
+
+WATER_REDOX_LEVELS = {  # eV below the vacuum level at pH 0 (absolute SHE potential 4.44 V)
+    r"H$^+$/H$_2$": -4.44,
+    r"O$_2$/H$_2$O": -5.67,
+}
+SUFFIXES = {".png", ".svg"}
+VALENCE_COLOR = "#4a7fb5"
+CONDUCTION_COLOR = "#d9774a"
+
+
+def formula_label(formula: str) -> str:
+    """'SrTiO3' → 'SrTiO$_3$' (mathtext subscripts for the counts)."""
+    return re.sub(r"(\d+(?:\.\d+)?)", r"$_{\1}$", formula)
+
+
+def miller_label(miller_index: Sequence[int] | str) -> str:
+    """(1, -1, 0) or '1-10' → '(1$\\bar{1}$0)'; indices beyond 9 are separated by commas."""
+    if isinstance(miller_index, str):
+        tokens = re.findall(r"-?\d", miller_index.strip("()[] ")) if "," not in miller_index else [
+            t.strip() for t in miller_index.strip("()[] ").split(",")]
+        try:
+            indices = [int(t) for t in tokens]
+        except ValueError as exc:
+            raise BandflowError(f"bad Miller index {miller_index!r}") from exc
+    else:
+        try:
+            indices = [int(i) for i in miller_index]
+        except (TypeError, ValueError) as exc:
+            raise BandflowError(f"bad Miller index {miller_index!r}") from exc
+    if len(indices) not in (3, 4):
+        raise BandflowError(f"a Miller index has 3 (or 4) integers; got {miller_index!r}")
+    parts = [rf"$\bar{{{-i}}}$" if i < 0 else str(i) for i in indices]
+    separator = "," if any(abs(i) > 9 for i in indices) else ""
+    return "(" + separator.join(parts) + ")"
+
+
+def plot_alignment(
+    entries: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    water_redox: bool = True,
+    title: str | None = None,
+) -> Path:
+    """Band-alignment diagram (as in Kiyohara et al., JACS 2024, Fig. 2): one column per surface.
+
+    Each entry is a dict with ``formula``, ``miller_index``, ``ip`` and ``ea`` (eV, positive) and optional
+    ``ip_std``/``ea_std`` (error bars). The vacuum level is 0 eV; the valence band is filled below the VBM
+    at −IP, the conduction band above the CBM at −EA up to the vacuum level, the gap left white.
+    ``water_redox`` draws the H⁺/H₂ (−4.44 eV) and O₂/H₂O (−5.67 eV) levels as dashed lines.
+    """
+    rows = [_checked_entry(i, entry) for i, entry in enumerate(entries or [])]
+    if not rows:
+        raise BandflowError("plot_alignment: no surfaces to plot")
+    path = _checked_path(path)
+
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    deepest = max(r["ip"] + (r["ip_std"] or 0.0) for r in rows)
+    bottom = -math.ceil(deepest + 1.5)
+    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 1.8), 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.7
+    for x, r in enumerate(rows):
+        vbm, cbm = -r["ip"], -r["ea"]
+        ax.bar(x, vbm - bottom, bottom=bottom, width=width, color=VALENCE_COLOR, edgecolor="black", linewidth=0.6)
+        ax.bar(x, 0.0 - cbm, bottom=cbm, width=width, color=CONDUCTION_COLOR, edgecolor="black", linewidth=0.6)
+        if r["ip_std"]:
+            ax.errorbar(x, vbm, yerr=r["ip_std"], color="black", capsize=3, linewidth=1)
+        if r["ea_std"]:
+            ax.errorbar(x, cbm, yerr=r["ea_std"], color="black", capsize=3, linewidth=1)
+        ax.text(x, vbm - 0.3, f"{r['ip']:.2f}", ha="center", va="top", fontsize=8, color="white")
+        ax.text(x, cbm + 0.3, f"{r['ea']:.2f}", ha="center", va="bottom", fontsize=8)
+    handles: list[Any] = [Patch(color=VALENCE_COLOR, label="valence band (VBM at −IP)"),
+                          Patch(color=CONDUCTION_COLOR, label="conduction band (CBM at −EA)")]
+    if water_redox:
+        for (label, level), style in zip(WATER_REDOX_LEVELS.items(), ("--", "-."), strict=True):
+            handles.append(ax.axhline(level, color="0.2", linestyle=style, linewidth=1.2, zorder=3,
+                                      label=f"{label} ({level:.2f} eV)".replace("-", "−")))
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(rows)), [f"{formula_label(r['formula'])}\n{miller_label(r['miller_index'])}" for r in rows])
+    ax.set_xlim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(bottom, 0.4)
+    ax.set_ylabel("energy relative to vacuum level (eV)")
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Path:
+    """Planar and macroscopic averages along the surface normal, with the vacuum plateaus (each level drawn
+    over its plateau) and the slab-centre average marked."""
+    import numpy as np
+
+    z = np.asarray(getattr(analysis, "z", []), dtype=float)
+    if z.size < 2:
+        raise BandflowError("plot_potential_profile: the analysis has no profile to plot")
+    path = _checked_path(path)
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(z, analysis.planar, color="0.55", linewidth=0.8, label="planar average")
+    ax.plot(z, analysis.macroscopic, color=VALENCE_COLOR, linewidth=1.8, label="macroscopic average")
+    length = z[1] * z.size
+    for name, level, (z0, z1), color, style, width in (
+        ("top", analysis.vacuum_level_top, analysis.vacuum_top_range, "tab:red", "-", 4.0),
+        ("bottom", analysis.vacuum_level_bottom, analysis.vacuum_bottom_range, "black", ":", 2.0),
+    ):
+        # a plateau may wrap around the cell boundary: draw it in up to two pieces
+        pieces = [(z0, z1)] if z0 <= z1 else [(z0, length), (0.0, z1)]
+        for i, (a, b) in enumerate(pieces):
+            ax.hlines(level, a, b, color=color, linestyle=style, linewidth=width,
+                      label=f"vacuum plateau, {name} face: {level:.3f} eV" if i == 0 else None)
+    ax.plot([analysis.slab_center], [analysis.slab_center_average], "o", color="black",
+            label=f"slab centre: {analysis.slab_center_average:.3f} eV")
+    ax.set_xlim(0, length)
+    ax.set_xlabel(f"position along {'abc'[analysis.axis]} normal (Å)")
+    ax.set_ylabel("electrostatic potential energy (eV)")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def _checked_entry(index: int, entry: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise BandflowError(f"plot_alignment: entry {index} is not a dict")
+    missing = [key for key in ("formula", "miller_index", "ip", "ea") if key not in entry]
+    if missing:
+        raise BandflowError(f"plot_alignment: entry {index} lacks {', '.join(missing)}")
+    row: dict[str, Any] = {"formula": str(entry["formula"]), "miller_index": entry["miller_index"]}
+    for key in ("ip", "ea", "ip_std", "ea_std"):
+        value = entry.get(key)
+        if value is None and key.endswith("_std"):
+            row[key] = None
+            continue
+        try:
+            row[key] = float(value)
+        except (TypeError, ValueError):
+            row[key] = math.nan
+        if not math.isfinite(row[key]) or (key.endswith("_std") and row[key] < 0):
+            raise BandflowError(f"plot_alignment: entry {index} ({row['formula']}) has a bad {key}: {value!r}")
+    if row["ea"] > row["ip"]:
+        raise BandflowError(f"plot_alignment: entry {index} ({row['formula']}) has EA > IP (negative gap)")
+    miller_label(row["miller_index"])  # validates
+    return row
+
+
+def _checked_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
+    if not path.parent.is_dir():
+        raise BandflowError(f"folder does not exist: {path.parent}")
+    return path
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Render with the Agg canvas to a temporary file beside ``path``, then rename it into place."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    handle, tmp_name = tempfile.mkstemp(suffix=path.suffix, prefix=".tmp-", dir=path.parent)
+    os.close(handle)
+    try:
+        fig.savefig(tmp_name, dpi=200, format=path.suffix.lower().lstrip("."))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,409 @@
+"""FireWorks submission and workers, with a LaunchPad that needs no database server.
+
+``get_launchpad`` reads a FireWorks ``my_launchpad.yaml``-style file (``launchpad.yaml``). With a
+``host`` it is an ordinary MongoDB LaunchPad. Without one it is :class:`FileLaunchPad`: FireWorks' file
+mode (mongomock + mongomock-persistence, one JSON file under ``data_dir``) made safe for several
+processes.
+
+Why FireWorks' own file mode is not enough: each process reads the whole database when its client
+starts and writes the whole database back when the process exits. Two launchers at once both see the
+same READY firework, both run it, and the last to exit overwrites the other's updates (measured: 4
+launchers on 8 jobs ran 2 jobs twice and left 6 READY). A SIGKILLed process loses all its changes.
+
+The design here: every LaunchPad *method call* is one transaction. Under an exclusive ``fcntl.flock``
+on ``<file>.lock`` the database is re-read from the file (skipped when the file is unchanged since this
+process last read or wrote it), the FireWorks method runs on it in memory, and the result is written
+back atomically (temporary file + ``os.replace``) before the lock is released. FireWorks' ``Rocket``
+reserves a firework with one call (``checkout_fw``) and reports the result with another
+(``complete_launch``), so the lock is held for milliseconds while reserving and updating, never while a
+job runs, and a firework can be reserved by one launcher only. A launcher killed mid-job leaves its
+firework RUNNING (as with MongoDB: ``lpad detect_lostruns`` or ``rerun_fws``), never a torn file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fireworks import FWorker, LaunchPad
+from fireworks.core.firework import Firework
+from fireworks.core.rocket_launcher import launch_rocket
+from fireworks.utilities.fw_utilities import create_datestamp_dir, get_fw_logger
+
+from bandflow.errors import BandflowError
+from bandflow.settings import BandflowSettings, get_settings
+from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
+
+DEFAULT_LAUNCHPAD_NAME = "bandflow_fireworks"
+
+LAUNCHPAD_KEYS = {
+    "host", "port", "name", "username", "password", "logdir", "strm_lvl", "user_indices", "wf_user_indices",
+    "authsource", "uri_mode", "mongoclient_kwargs", "mongomock_serverstore_file",
+}
+"""Keys of FireWorks' my_launchpad.yaml, plus bandflow's ``mongomock_serverstore_file`` for file mode."""
+
+# LaunchPad methods that never touch the database: called directly, without lock or reload.
+_NO_DATABASE_METHODS = {"get_logdir", "to_dict", "to_file", "to_format", "as_dict"}
+
+
+class FileLaunchPad:
+    """A FireWorks LaunchPad on a JSON file, safe for many processes (see the module docstring).
+
+    Use it like a :class:`fireworks.LaunchPad`: every public method of LaunchPad is available and runs
+    as one locked transaction. For several steps in one transaction, or direct collection access, use
+    :meth:`session`. The file has FireWorks' own file-mode format, so ``lpad`` with
+    ``MONGOMOCK_SERVERSTORE_FILE`` pointing at it can read it (but must not run beside bandflow workers).
+    """
+
+    def __init__(
+        self, path: Path | str, name: str = DEFAULT_LAUNCHPAD_NAME, logdir: str | None = None,
+        strm_lvl: str | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._launchpad = _unconnected_launchpad(name, logdir, strm_lvl)
+        self._server_store = None
+        self._file_signature: tuple[int, int, int] | None = None
+        self._file_text = ""
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"FileLaunchPad({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self._launchpad.name
+
+    @contextlib.contextmanager
+    def session(self, write: bool = True) -> Iterator[LaunchPad]:
+        """Hold the lock and yield the FireWorks LaunchPad bound to the current database.
+
+        With ``write`` (default) the database is saved afterwards, also when the block raises (like a
+        MongoDB, where each finished update stays). Nested sessions in one thread share the outer one.
+        """
+        with self._thread_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._launchpad
+                finally:
+                    self._depth -= 1
+                return
+            with exclusive_file_lock(self.lock_path):
+                self._depth = 1
+                try:
+                    self._load()
+                    try:
+                        yield self._launchpad
+                    finally:
+                        if write:
+                            self._save()
+                finally:
+                    self._depth = 0
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._launchpad, attribute)
+        if attribute.startswith("_") or attribute in _NO_DATABASE_METHODS or not callable(value):
+            return value
+
+        @wraps(value)
+        def locked_call(*args: Any, **kwargs: Any) -> Any:
+            with self.session():
+                return getattr(self._launchpad, attribute)(*args, **kwargs)
+
+        return locked_call
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _load(self) -> None:
+        """Bind the LaunchPad to the database in the file (re-read only if another process changed it)."""
+        import bson.json_util
+        import mongomock
+        import mongomock_persistence  # noqa: F401  (adds to_dict/from_dict to mongomock's stores)
+        from mongomock.store import DatabaseStore, ServerStore
+
+        signature = self._signature()
+        if self._server_store is not None and signature == self._file_signature:
+            return
+        text = self.path.read_text(encoding="utf-8") if signature else ""
+        try:
+            data = bson.json_util.loads(text) if text.strip() else {}
+        except ValueError as exc:
+            raise BandflowError(f"the LaunchPad file {self.path} is not valid JSON ({exc})") from None
+        # Built by hand: mongomock_persistence's ServerStore(filename) would prefer the
+        # MONGOMOCK_SERVERSTORE_FILE variable over our path and write the whole file again at exit.
+        server_store = ServerStore.__new__(ServerStore)
+        server_store._databases = {name: DatabaseStore.from_dict(db) for name, db in data.items()}
+        server_store._filename = None
+        client = mongomock.MongoClient(_store=server_store)
+        launchpad = self._launchpad
+        launchpad.connection = client
+        launchpad.db = client[launchpad.name]
+        launchpad.fireworks = launchpad.db.fireworks
+        launchpad.launches = launchpad.db.launches
+        launchpad.offline_runs = launchpad.db.offline_runs
+        launchpad.fw_id_assigner = launchpad.db.fw_id_assigner
+        launchpad.workflows = launchpad.db.workflows
+        # mongomock has no 16 MB document limit, so FireWorks never needs its GridFS fallback here.
+        launchpad.gridfs_fallback = None
+        self._server_store = server_store
+        self._file_signature = signature
+        self._file_text = text
+        if launchpad.fw_id_assigner.count_documents({}) == 0:  # a new database: what `lpad reset` does
+            launchpad.reset("", require_password=False)
+
+    def _save(self) -> None:
+        """Write the database back if it changed (atomically: temporary file, fsync, rename)."""
+        import bson.json_util
+
+        # Same text as bson.json_util.dumps (FireWorks' file format) but about 15x faster: the C JSON
+        # encoder walks the documents and bson's converter only sees ObjectIds, dates and binaries.
+        text = json.dumps(
+            self._server_store.to_dict(),
+            default=functools.partial(bson.json_util.default, json_options=bson.json_util.DEFAULT_JSON_OPTIONS),
+        )
+        if text == self._file_text and self._signature() == self._file_signature:
+            return  # a read-only call: nothing to write
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            self._server_store = None  # memory and file may differ now: re-read next time
+            tmp.unlink(missing_ok=True)
+            raise
+        self._file_text = text
+        self._file_signature = self._signature()
+
+
+def _unconnected_launchpad(name: str, logdir: str | None, strm_lvl: str | None) -> LaunchPad:
+    """A FireWorks LaunchPad whose database connection FileLaunchPad sets for each transaction."""
+    launchpad = LaunchPad(
+        host="localhost", name=name, logdir=logdir, strm_lvl=strm_lvl, mongoclient_kwargs={"connect": False}
+    )
+    # FireWorks made a client while the instance was built; it never connected. If FireWorks was imported
+    # with MONGOMOCK_SERVERSTORE_FILE set, that client is a file-mode one that would rewrite its file at
+    # exit: switch that off.
+    finalizer = getattr(getattr(launchpad.connection, "_store", None), "_finalizer", None)
+    if finalizer is not None:
+        finalizer.detach()
+    launchpad.connection.close()
+    return launchpad
+
+
+def _launchpad_file(settings: BandflowSettings) -> Path | None:
+    if settings.launchpad_file is not None:
+        path = Path(settings.launchpad_file).expanduser()
+        if not path.is_file():
+            raise BandflowError(f"launchpad file {path} (launchpad_file / BANDFLOW_LAUNCHPAD_FILE) does not exist")
+        return path
+    for candidate in (Path.cwd() / "launchpad.yaml", Path(settings.data_dir).expanduser() / "launchpad.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_launchpad_config(settings: BandflowSettings | None = None) -> tuple[dict[str, Any], Path | None]:
+    """The LaunchPad settings (``my_launchpad.yaml`` keys) and the file they came from (None: defaults).
+
+    Looked up in order: ``launchpad_file`` (``BANDFLOW_LAUNCHPAD_FILE``), ``./launchpad.yaml``,
+    ``<data_dir>/launchpad.yaml``; with none, file mode under ``data_dir``.
+    """
+    settings = settings or get_settings()
+    path = _launchpad_file(settings)
+    if path is None:
+        return {}, None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise BandflowError(f"cannot read the launchpad file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(config, dict):
+        raise BandflowError(f"the launchpad file {path} must be a YAML mapping (host: ..., name: ...)")
+    unknown = sorted(set(config) - LAUNCHPAD_KEYS)
+    if unknown:
+        raise BandflowError(f"unknown key(s) {', '.join(unknown)} in {path}; allowed: {', '.join(sorted(LAUNCHPAD_KEYS))}")
+    return config, path
+
+
+def get_launchpad(settings: BandflowSettings | None = None) -> LaunchPad | FileLaunchPad:
+    """The LaunchPad of this installation: MongoDB if the launchpad file names a host, else file mode.
+
+    File mode keeps the database in ``mongomock_serverstore_file`` (relative to the launchpad file), else
+    ``$MONGOMOCK_SERVERSTORE_FILE``, else ``<data_dir>/fireworks/launchpad.json``.
+    """
+    settings = settings or get_settings()
+    config, source = read_launchpad_config(settings)
+    if config.get("host"):
+        return _mongo_launchpad(config, source)
+    file_setting = config.get("mongomock_serverstore_file") or os.environ.get("MONGOMOCK_SERVERSTORE_FILE")
+    if file_setting:
+        path = Path(file_setting).expanduser()
+        if source is not None and not path.is_absolute():
+            path = source.parent / path
+    else:
+        path = Path(settings.data_dir).expanduser() / "fireworks" / "launchpad.json"
+    return FileLaunchPad(
+        path, name=config.get("name") or DEFAULT_LAUNCHPAD_NAME, logdir=config.get("logdir"),
+        strm_lvl=config.get("strm_lvl"),
+    )
+
+
+def _mongo_launchpad(config: dict[str, Any], source: Path | None) -> LaunchPad:
+    config = {k: v for k, v in config.items() if k != "mongomock_serverstore_file"}
+    config.setdefault("name", DEFAULT_LAUNCHPAD_NAME)
+    client_kwargs = dict(config.get("mongoclient_kwargs") or {})
+    client_kwargs.setdefault("serverSelectionTimeoutMS", 5000)
+    config["mongoclient_kwargs"] = client_kwargs
+    host = str(config["host"])
+    secret = config.get("password")
+    if config.get("uri_mode"):
+        from bandflow.store import redact_uri, uri_password
+
+        secret = uri_password(host)
+        where = redact_uri(host)
+    else:
+        where = f"{host}:{config.get('port') or 27017}"
+    try:
+        launchpad = LaunchPad.from_dict(config)
+        launchpad.connection.admin.command("ping")
+        if launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
+            launchpad.reset("", require_password=False)  # a brand-new database: what `lpad reset` does
+    except Exception as exc:  # pymongo errors of many kinds; never show the password
+        raise BandflowError(
+            scrub_secret(f"cannot use the LaunchPad MongoDB at {where} (from {source}): ", secret)
+            + mongo_error_line(exc, secret)
+        ) from None
+    return launchpad
+
+
+def submit_flows(flows: Any, launchpad: LaunchPad | FileLaunchPad | None = None) -> list[int]:
+    """Add jobflow Flows/Jobs (one or a list) to the LaunchPad as workflows; returns the new fw_ids.
+
+    Conversion is jobflow's ``flow_to_workflow`` with ``store=None``: workers write to their own
+    ``JOB_STORE`` (``bandflow worker`` sets it to the bandflow store; for ``rlaunch`` point
+    ``JOBFLOW_CONFIG_FILE`` at ``<data_dir>/jobflow.yaml``, which this function refreshes).
+    """
+    from jobflow import Flow, Job
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    items = list(flows) if isinstance(flows, list | tuple) else [flows]
+    for item in items:
+        if not isinstance(item, Flow | Job):
+            raise BandflowError(f"cannot submit {type(item).__name__}: expected jobflow Flow or Job objects")
+    workflows = [flow_to_workflow(item) for item in items]
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    session = launchpad.session() if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
+    fw_ids: list[int] = []
+    with session as raw:
+        for workflow in workflows:
+            old_new = raw.add_wf(workflow)
+            fw_ids.extend(sorted(old_new.values()))
+    if workflows:
+        _write_worker_config()
+    return fw_ids
+
+
+def _write_worker_config(settings: BandflowSettings | None = None) -> None:
+    settings = settings or get_settings()
+    with BandflowStore.from_settings(settings) as store:
+        store.write_jobflow_config(Path(settings.data_dir).expanduser() / "jobflow.yaml")
+
+
+def launch(
+    n_jobs: int | None = None,
+    launchpad: LaunchPad | FileLaunchPad | None = None,
+    *,
+    launch_dir: Path | str | None = None,
+    store: BandflowStore | None = None,
+    fworker: FWorker | None = None,
+    poll_s: float = 2.0,
+    timeout_s: float | None = None,
+    strm_lvl: str = "INFO",
+) -> int:
+    """Run ready fireworks one after another (what ``bandflow worker`` does); returns how many ran.
+
+    Stops after ``n_jobs`` fireworks, when nothing is ready or will become ready (waits ``poll_s``
+    between checks while other workers run parents of waiting fireworks), or after ``timeout_s``.
+    Jobs write to the bandflow store; each runs in its own ``launcher_*`` folder under ``launch_dir``
+    (default ``<data_dir>/launches``). A loop of our own instead of FireWorks' ``rapidfire`` because
+    rapidfire neither reports how many fireworks ran nor restores the working directory.
+    """
+    import jobflow
+
+    settings = get_settings()
+    launchpad = launchpad if launchpad is not None else get_launchpad(settings)
+    fworker = fworker or FWorker(name=socket.gethostname())
+    launch_dir = Path(launch_dir or Path(settings.data_dir).expanduser() / "launches").resolve()
+    launch_dir.mkdir(parents=True, exist_ok=True)
+    if n_jobs is not None and n_jobs < 1:
+        raise BandflowError(f"n_jobs must be at least 1, not {n_jobs}")
+    own_store = store is None
+    store = store or BandflowStore.from_settings(settings)
+    logger = get_fw_logger("rocket.launcher", l_dir=launchpad.get_logdir(), stream_level=strm_lvl)
+    previous_job_store = jobflow.SETTINGS.JOB_STORE
+    jobflow.SETTINGS.JOB_STORE = store.job_store
+    start = time.monotonic()
+    n_ran = 0
+    try:
+        while n_jobs is None or n_ran < n_jobs:
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                break
+            if not launchpad.run_exists(fworker):
+                if not launchpad.future_run_exists(fworker):
+                    break
+                time.sleep(poll_s)
+                continue
+            rocket_dir = Path(create_datestamp_dir(str(launch_dir), logger, prefix="launcher_"))
+            with contextlib.chdir(rocket_dir):
+                ran = launch_rocket(launchpad, fworker, strm_lvl=strm_lvl)
+            if ran:
+                n_ran += 1
+            elif not any(rocket_dir.iterdir()):  # another worker took it first
+                rocket_dir.rmdir()
+    finally:
+        jobflow.SETTINGS.JOB_STORE = previous_job_store
+        if own_store:
+            store.close()
+    return n_ran
+
+
+def firework_state_counts(launchpad: LaunchPad | FileLaunchPad | None = None) -> dict[str, int]:
+    """Number of fireworks in each FireWorks state (all states listed, zeros included)."""
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    session = (
+        launchpad.session(write=False) if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
+    )
+    with session as raw:
+        return {state: raw.fireworks.count_documents({"state": state}) for state in Firework.STATE_RANKS}
+
+
+def describe_launchpad(launchpad: LaunchPad | FileLaunchPad) -> str:
+    """Where the LaunchPad lives, without credentials."""
+    if isinstance(launchpad, FileLaunchPad):
+        return f"file {launchpad.path}"
+    if launchpad.uri_mode:
+        from bandflow.store import redact_uri
+
+        return f"MongoDB {redact_uri(launchpad.host)} database {launchpad.name}"
+    return f"MongoDB {launchpad.host}:{launchpad.port} database {launchpad.name}"
+

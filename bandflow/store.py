@@ -1,0 +1,507 @@
+"""The results store: jobflow outputs plus bandflow's surfaces, predictions and models.
+
+Two backends, chosen by :class:`~bandflow.settings.BandflowSettings`:
+
+- ``store_uri`` set: a MongoDB server (maggma ``MongoURIStore``; large blobs in GridFS);
+- nothing set: an embedded montydb database with sqlite storage under ``data_dir/store`` (maggma
+  ``MontyStore``), safe for several processes (see :class:`LockedMontyStore`).
+
+The same :class:`jobflow.JobStore` serves ``run_locally`` and FireWorks workers;
+:meth:`BandflowStore.write_jobflow_config` writes it for ``JOBFLOW_CONFIG_FILE``.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import yaml
+from jobflow import JobStore
+from maggma.core import Store
+from maggma.stores import MemoryStore, MongoURIStore, MontyStore
+from maggma.stores.gridfs import GridFSURIStore
+from monty.json import jsanitize
+from pydantic import BaseModel
+from pymongo.errors import DuplicateKeyError
+
+from bandflow.errors import BandflowError
+from bandflow.schemas import (
+    ModelDoc,
+    PredictionDoc,
+    SurfaceDoc,
+    normalise_chemsys,
+    normalise_datetime,
+    normalise_formula,
+    utc_now,
+    validate_document,
+)
+from bandflow.settings import BandflowSettings, get_settings
+
+MONGO_TIMEOUT_MS = 3000
+"""How long to wait for a MongoDB server to answer before giving up (milliseconds)."""
+
+CONNECT_LOCK_NAME = ".bandflow-connect.lock"
+WRITE_LOCK_NAME = ".bandflow-write.lock"
+
+DocT = TypeVar("DocT", bound=BaseModel)
+
+_thread_state = threading.local()
+
+
+@contextmanager
+def exclusive_file_lock(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) against other processes and threads.
+
+    ``flock`` locks belong to an open file description, so two threads that open the file separately
+    exclude each other too; re-entering in the thread that holds the lock is a no-op.
+    """
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held: set[str] = _thread_state.__dict__.setdefault("held", set())
+    if str(path) in held:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(str(path))
+        try:
+            yield
+        finally:
+            held.discard(str(path))
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LockedMontyStore(MontyStore):
+    """maggma's MontyStore with connects serialised across processes by a file lock.
+
+    ``MontyStore.connect`` calls montydb's ``set_storage``, which rewrites ``monty.storage.cfg`` on every
+    connect; with many processes connecting at once a reader sees a half-written file and crashes (5 of
+    16 concurrent connects failed on the CI machine). montydb offers no lock of its own, hence this one.
+    The class is importable, so jobflow config files and FireWorks workers that deserialise the store
+    get the lock too.
+    """
+
+    def connect(self, force_reset: bool = False) -> None:
+        Path(self.database_path).mkdir(parents=True, exist_ok=True)
+        with exclusive_file_lock(Path(self.database_path) / CONNECT_LOCK_NAME):
+            super().connect(force_reset=force_reset)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with the password (``scheme://user:PASSWORD@host``) replaced by ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", uri)
+
+
+def scrub_secret(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (raw or URL-decoded) replaced by ``***``."""
+    if secret:
+        for form in {secret, unquote(secret)}:
+            text = text.replace(form, "***")
+    return text
+
+
+def uri_password(uri: str) -> str | None:
+    """The password part of a MongoDB URI, if any."""
+    match = re.search(r"://[^:/@]*:([^@]*)@", uri)
+    return match.group(1) if match else None
+
+
+def mongo_error_line(exc: BaseException, secret: str | None) -> str:
+    """One short line for a pymongo error, without ``secret``."""
+    text = str(exc).split(", Timeout:")[0].strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return scrub_secret(f"{type(exc).__name__}: {line}"[:300], secret)
+
+
+def check_mongo_reachable(uri: str, timeout_ms: int | None = None) -> None:
+    """Ping the MongoDB server of ``uri``; a BandflowError without the password if it does not answer."""
+    import pymongo
+
+    timeout_ms = timeout_ms or MONGO_TIMEOUT_MS
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+    except Exception as exc:  # InvalidURI, ConfigurationError, ServerSelectionTimeoutError, OperationFailure...
+        raise BandflowError(
+            f"cannot use the MongoDB at {redact_uri(uri)} ({mongo_error_line(exc, uri_password(uri))}); "
+            "check store_uri (BANDFLOW_STORE_URI) or unset it to use the embedded store"
+        ) from None
+
+
+def _to_store(doc: BaseModel) -> dict[str, Any]:
+    """A document as stored: plain Python types, naive UTC datetimes (what montydb can compare)."""
+    data = doc.model_dump(mode="python")
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.astimezone(UTC).replace(tzinfo=None)
+        elif isinstance(value, tuple):
+            data[key] = list(value)
+    return data
+
+
+def _from_store(model: type[DocT], data: dict[str, Any]) -> DocT:
+    data = {k: v for k, v in data.items() if k != "_id"}
+    return model.model_validate(data)
+
+
+def _naive_utc(when: datetime | str) -> datetime:
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            raise BandflowError(f"cannot read the date {when!r} (expected ISO 8601, e.g. 2025-01-31)") from None
+    return normalise_datetime(when).replace(tzinfo=None)
+
+
+def _miller(miller: tuple[int, int, int] | list[int] | str) -> list[int]:
+    if isinstance(miller, str):  # "1 0 0", "1,0,0" or "100"
+        parts = miller.replace(",", " ").split()
+        miller = parts if len(parts) > 1 else list(miller.strip())
+    try:
+        values = [int(v) for v in miller]
+    except (TypeError, ValueError):
+        raise BandflowError(f"cannot read the Miller index {miller!r} (expected three integers)") from None
+    if len(values) != 3 or not any(values):
+        raise BandflowError(f"invalid Miller index {miller!r}: three integers, not all zero")
+    return values
+
+
+def _formula(formula: str) -> str:
+    try:
+        return normalise_formula(formula)
+    except ValueError as exc:
+        raise BandflowError(str(exc)) from None
+
+
+def _chemsys(chemsys: str) -> str:
+    try:
+        return normalise_chemsys(chemsys)
+    except ValueError as exc:
+        raise BandflowError(str(exc)) from None
+
+
+class BandflowStore:
+    """The jobflow ``JobStore`` and bandflow's collections, connected and indexed.
+
+    Collections: ``surfaces`` (:class:`SurfaceDoc`, key surface_id + protocol), ``predictions``
+    (:class:`PredictionDoc`, key surface_id + model_id), ``models`` (:class:`ModelDoc`, key model_id)
+    and ``model_weights`` (weights bytes, base64, key model_id). Build one with :meth:`from_settings`.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_store: JobStore,
+        surfaces: Store,
+        predictions: Store,
+        models: Store,
+        model_weights: Store,
+        write_lock_path: Path | None = None,
+        location: str = "",
+    ) -> None:
+        """Wrap already built maggma stores; ``write_lock_path`` serialises writes (embedded backend)."""
+        self.job_store = job_store
+        self.surfaces = surfaces
+        self.predictions = predictions
+        self.models = models
+        self.model_weights = model_weights
+        self.write_lock_path = write_lock_path
+        self.location = location
+        self.connect()
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_settings(cls, settings: BandflowSettings | None = None) -> BandflowStore:
+        """MongoDB when ``store_uri`` is set (checked to answer first), else the embedded montydb store."""
+        settings = settings or get_settings()
+        if settings.store_uri:
+            return cls.from_uri(settings.store_uri, settings.database)
+        return cls.embedded(settings.data_dir / "store", settings.database)
+
+    @classmethod
+    def embedded(cls, path: Path, database: str = "bandflow") -> BandflowStore:
+        """montydb (sqlite storage) under ``path``: no server, several processes may use it at once."""
+        path = Path(path).expanduser().resolve()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BandflowError(f"cannot create the store folder {path}: {exc.strerror}") from None
+
+        def monty(collection: str, key: str) -> LockedMontyStore:
+            return LockedMontyStore(
+                collection, database_path=str(path), database_name=database, storage="sqlite", key=key
+            )
+
+        return cls(
+            job_store=JobStore(monty("outputs", "uuid"), additional_stores={"data": monty("outputs_blobs", "blob_uuid")}),
+            surfaces=monty("surfaces", "surface_id"),
+            predictions=monty("predictions", "surface_id"),
+            models=monty("models", "model_id"),
+            model_weights=monty("model_weights", "model_id"),
+            write_lock_path=path / WRITE_LOCK_NAME,
+            location=f"montydb (sqlite) at {path}",
+        )
+
+    @classmethod
+    def from_uri(cls, uri: str, database: str = "bandflow", timeout_ms: int | None = None) -> BandflowStore:
+        """A MongoDB server; raises one BandflowError (password hidden) if it does not answer in time."""
+        check_mongo_reachable(uri, timeout_ms)
+
+        def mongo(collection: str, key: str) -> MongoURIStore:
+            return MongoURIStore(uri, collection, database=database, key=key)
+
+        def gridfs(collection: str, key: str) -> GridFSURIStore:
+            return GridFSURIStore(uri, collection, database=database, key=key)
+
+        return cls(
+            job_store=JobStore(mongo("outputs", "uuid"), additional_stores={"data": gridfs("outputs_blobs", "blob_uuid")}),
+            surfaces=mongo("surfaces", "surface_id"),
+            predictions=mongo("predictions", "surface_id"),
+            models=mongo("models", "model_id"),
+            model_weights=gridfs("model_weights", "model_id"),
+            location=f"MongoDB {redact_uri(uri)} database {database}",
+        )
+
+    @classmethod
+    def in_memory(cls) -> BandflowStore:
+        """mongomock-backed stores (maggma ``MemoryStore``), for tests and throw-away runs."""
+        return cls(
+            job_store=JobStore(MemoryStore("outputs", key="uuid"), additional_stores={"data": MemoryStore("outputs_blobs", key="blob_uuid")}),
+            surfaces=MemoryStore("surfaces", key="surface_id"),
+            predictions=MemoryStore("predictions", key="surface_id"),
+            models=MemoryStore("models", key="model_id"),
+            model_weights=MemoryStore("model_weights", key="model_id"),
+            location="in memory (mongomock)",
+        )
+
+    def connect(self) -> None:
+        """Connect every store and build the indexes (MongoDB and mongomock; montydb has none)."""
+        self.job_store.connect()
+        for store in (self.surfaces, self.predictions, self.models, self.model_weights):
+            store.connect()
+        self._ensure_indexes()
+
+    def close(self) -> None:
+        """Close all connections."""
+        for store in (self.job_store, self.surfaces, self.predictions, self.models, self.model_weights):
+            try:
+                store.close()
+            except Exception:  # closing a half-open connection must not hide the real error
+                pass
+
+    def __enter__(self) -> BandflowStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _ensure_indexes(self) -> None:
+        # montydb implements no indexes (create_index is a no-op, index_information raises): skip it.
+        if isinstance(self.surfaces, MontyStore):
+            return
+        surfaces = self.surfaces._collection
+        surfaces.create_index([("surface_id", 1), ("protocol", 1)], unique=True, name="surface_protocol")
+        for field in ("protocol", "formula", "chemsys", "miller_index", "n_cation_species", "state", "updated_at"):
+            surfaces.create_index(field)
+        predictions = self.predictions._collection
+        predictions.create_index([("surface_id", 1), ("model_id", 1)], unique=True, name="surface_model")
+        for field in ("model_id", "formula", "chemsys", "miller_index", "n_cation_species"):
+            predictions.create_index(field)
+        models = self.models._collection
+        models.create_index("model_id", unique=True)
+        models.create_index([("name", 1), ("version", 1)], unique=True, name="name_version")
+
+    def _write_lock(self):
+        return exclusive_file_lock(self.write_lock_path) if self.write_lock_path else nullcontext()
+
+    # ---------------------------------------------------------------- surfaces
+    def upsert_surface(self, doc: SurfaceDoc | dict[str, Any]) -> SurfaceDoc:
+        """Insert or update the surface with this (surface_id, protocol); created_at is kept, updated_at set."""
+        doc = validate_document(SurfaceDoc, doc)
+        fields = _to_store(doc)
+        created_at = fields.pop("created_at")
+        fields["updated_at"] = _naive_utc(utc_now())
+        key = {"surface_id": doc.surface_id, "protocol": doc.protocol}
+        self._upsert(self.surfaces, key, {"$set": fields, "$setOnInsert": {"created_at": created_at}})
+        return _from_store(SurfaceDoc, self.surfaces._collection.find_one(key))
+
+    def query_surfaces(
+        self,
+        formula: str | None = None,
+        miller: tuple[int, int, int] | list[int] | None = None,
+        protocol: str | None = None,
+        chemsys: str | None = None,
+        n_cation_species: int | None = None,
+        state: str | None = "successful",
+        source: str | None = None,
+        since: datetime | str | None = None,
+        surface_id: str | None = None,
+    ) -> list[SurfaceDoc]:
+        """Surfaces matching every given filter (``state=None`` for all states), sorted by formula and id."""
+        criteria = self._common_criteria(formula, miller, chemsys, n_cation_species, surface_id)
+        if protocol is not None:
+            criteria["protocol"] = protocol
+        if state is not None:
+            if state not in ("successful", "failed"):
+                raise BandflowError(f"unknown state {state!r}: use 'successful' or 'failed'")
+            criteria["state"] = state
+        if source is not None:
+            criteria["source"] = source
+        if since is not None:
+            criteria["updated_at"] = {"$gte": _naive_utc(since)}
+        rows = self.surfaces.query(criteria, sort={"formula": 1, "surface_id": 1, "protocol": 1})
+        return [_from_store(SurfaceDoc, row) for row in rows]
+
+    # ---------------------------------------------------------------- predictions
+    def upsert_prediction(self, doc: PredictionDoc | dict[str, Any]) -> PredictionDoc:
+        """Insert or replace the prediction with this (surface_id, model_id)."""
+        doc = validate_document(PredictionDoc, doc)
+        key = {"surface_id": doc.surface_id, "model_id": doc.model_id}
+        self._upsert(self.predictions, key, {"$set": _to_store(doc)})
+        return doc
+
+    def query_predictions(
+        self,
+        formula: str | None = None,
+        miller: tuple[int, int, int] | list[int] | None = None,
+        model_id: str | None = None,
+        chemsys: str | None = None,
+        n_cation_species: int | None = None,
+        surface_id: str | None = None,
+        since: datetime | str | None = None,
+    ) -> list[PredictionDoc]:
+        """Predictions matching every given filter, sorted by formula, surface id and model id."""
+        criteria = self._common_criteria(formula, miller, chemsys, n_cation_species, surface_id)
+        if model_id is not None:
+            criteria["model_id"] = model_id
+        if since is not None:
+            criteria["created_at"] = {"$gte": _naive_utc(since)}
+        rows = self.predictions.query(criteria, sort={"formula": 1, "surface_id": 1, "model_id": 1})
+        return [_from_store(PredictionDoc, row) for row in rows]
+
+    @staticmethod
+    def _common_criteria(formula, miller, chemsys, n_cation_species, surface_id) -> dict[str, Any]:
+        criteria: dict[str, Any] = {}
+        if formula is not None:
+            criteria["formula"] = _formula(formula)
+        if miller is not None:
+            criteria["miller_index"] = _miller(miller)
+        if chemsys is not None:
+            criteria["chemsys"] = _chemsys(chemsys)
+        if n_cation_species is not None:
+            criteria["n_cation_species"] = int(n_cation_species)
+        if surface_id is not None:
+            criteria["surface_id"] = surface_id
+        return criteria
+
+    def _upsert(self, store: Store, key: dict[str, Any], update: dict[str, Any]) -> None:
+        with self._write_lock():
+            try:
+                store._collection.update_one(key, update, upsert=True)
+            except DuplicateKeyError:
+                # Two MongoDB clients upserted the same new key at once; the document exists now.
+                store._collection.update_one(key, update, upsert=True)
+
+    # ---------------------------------------------------------------- models
+    def save_model(self, doc: ModelDoc | dict[str, Any], weights: bytes) -> ModelDoc:
+        """Store a model and its weights with the next version number of its name; returns the saved doc.
+
+        The weights are written first and removed again if the model document cannot be inserted, so a
+        model document never points to missing weights.
+        """
+        doc = validate_document(ModelDoc, doc)
+        if not isinstance(weights, bytes | bytearray) or not weights:
+            raise BandflowError("model weights must be non-empty bytes")
+        weights = bytes(weights)
+        digest = hashlib.sha256(weights).hexdigest()
+        with self._write_lock():
+            for _attempt in range(5):
+                latest = self.models._collection.find_one({"name": doc.name}, sort=[("version", -1)])
+                version = (latest["version"] if latest else 0) + 1
+                model_id = doc.model_id or f"{doc.name}-v{version}"
+                if self.models.count({"model_id": model_id}):
+                    raise BandflowError(f"a model with id {model_id!r} is stored already; choose another model_id")
+                saved = doc.model_copy(
+                    update={"model_id": model_id, "version": version, "weights_key": model_id,
+                            "weights_sha256": digest, "weights_size": len(weights)}
+                )
+                self.model_weights.update(
+                    {"model_id": model_id, "sha256": digest, "weights_b64": base64.b64encode(weights).decode()},
+                    key="model_id",
+                )
+                try:
+                    self.models._collection.insert_one(_to_store(saved))
+                except DuplicateKeyError:  # another MongoDB client took this version: try the next one
+                    self.model_weights.remove_docs({"model_id": model_id})
+                    continue
+                except Exception:
+                    self.model_weights.remove_docs({"model_id": model_id})
+                    raise
+                return saved
+        raise BandflowError(f"could not assign a version to model {doc.name!r}: too many concurrent saves")
+
+    def load_model(self, model_id: str | None = None, name: str | None = None) -> tuple[ModelDoc, bytes]:
+        """A model and its weights: by id, else the latest version of ``name``, else the newest model."""
+        criteria: dict[str, Any] = {}
+        if model_id is not None:
+            criteria["model_id"] = model_id
+        if name is not None:
+            criteria["name"] = name
+        sort = [("version", -1)] if name is not None else [("created_at", -1), ("version", -1)]
+        row = self.models._collection.find_one(criteria, sort=sort)
+        if row is None:
+            what = " ".join(f"{k} {v!r}" for k, v in criteria.items()) or "at all"
+            raise BandflowError(f"no model stored {'with ' + what if criteria else what}")
+        doc = _from_store(ModelDoc, row)
+        blob = self.model_weights.query_one({"model_id": doc.weights_key})
+        if blob is None:
+            raise BandflowError(f"the weights of model {doc.model_id!r} are missing from the store")
+        weights = base64.b64decode(blob["weights_b64"])
+        if hashlib.sha256(weights).hexdigest() != doc.weights_sha256:
+            raise BandflowError(f"the weights of model {doc.model_id!r} are corrupt (checksum mismatch)")
+        return doc, weights
+
+    def list_models(self, name: str | None = None) -> list[ModelDoc]:
+        """Stored models (optionally of one name), by name and version."""
+        rows = self.models.query({"name": name} if name else {}, sort={"name": 1, "version": 1})
+        return [_from_store(ModelDoc, row) for row in rows]
+
+    # ---------------------------------------------------------------- overview and configuration
+    def counts(self) -> dict[str, int]:
+        """Numbers of successful and failed surfaces, predictions, models and jobflow outputs."""
+        return {
+            "surfaces_successful": self.surfaces.count({"state": "successful"}),
+            "surfaces_failed": self.surfaces.count({"state": "failed"}),
+            "predictions": self.predictions.count(),
+            "models": self.models.count(),
+            "job_outputs": self.job_store.count(),
+        }
+
+    def write_jobflow_config(self, path: Path | str) -> Path:
+        """Write a jobflow settings file (for ``JOBFLOW_CONFIG_FILE``) whose JOB_STORE is this store.
+
+        Workers that read it write their outputs where bandflow reads them. The file may hold a MongoDB
+        password, so it is created readable by the owner only. Written atomically.
+        """
+        path = Path(path).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"JOB_STORE": jsanitize(self.job_store.as_dict(), strict=True)}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False)
+        os.replace(tmp, path)
+        return path

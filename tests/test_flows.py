@@ -1,0 +1,131 @@
+"""The campaign flow and the resumable local runner, with test-only engines (seconds, no DFT)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bandflow.errors import BandflowError
+from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.runner import run_campaign
+from bandflow.settings import get_settings
+from bandflow.spec import load_spec
+from bandflow.store import BandflowStore
+from tests.engines_for_tests import EXPECTED_EA, EXPECTED_IP
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINES = "tests.engines_for_tests"
+
+
+def write_spec(path: Path, **slab_settings) -> Path:
+    spec = {
+        "name": "test",
+        "bulks": ["MgO"],
+        "max_index": 1,
+        "protocol": "fast",
+        "engine_settings": {
+            "bulk": {"maker": f"{ENGINES}:AnalyticBulkMaker"},
+            "relax": {"maker": f"{ENGINES}:IdentityRelaxMaker"},
+            "slab": {"maker": f"{ENGINES}:AnalyticSlabMaker", **slab_settings},
+        },
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BANDFLOW_TEST_LOG", str(tmp_path / "executions.log"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield BandflowStore.from_settings()
+    get_settings.cache_clear()
+
+
+def executions(tmp_path: Path) -> list[str]:
+    log = tmp_path / "executions.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_flow_has_deterministic_uuids(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    first = [j.uuid for j in campaign_flow(spec).jobs]
+    second = [j.uuid for j in campaign_flow(spec).jobs]
+    assert first == second and len(set(first)) == len(first)
+    plans = plan_campaign(spec)
+    n_surfaces = len(plans[0].surfaces)
+    assert n_surfaces >= 2  # MgO (100) and (110)
+    assert len(first) == 1 + 4 * n_surfaces  # bulk + (relax, structure, potential, alignment) per surface
+
+
+def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    summary = run_campaign(spec, store=store, progress=False)
+    assert not summary.failed
+    docs = store.query_surfaces(protocol="fast")
+    assert {tuple(d.miller_index) for d in docs} >= {(1, 0, 0), (1, 1, 0)}
+    for doc in docs:
+        assert doc.state == "successful"
+        assert doc.ip == pytest.approx(EXPECTED_IP, abs=0.05)
+        assert doc.ea == pytest.approx(EXPECTED_EA, abs=0.05)
+        assert doc.structure_unrelaxed and doc.structure_relaxed
+        assert doc.protocol == "fast" and doc.engine == "cp2k"
+    ran_before = executions(tmp_path)
+    again = run_campaign(spec, store=store, progress=False)
+    assert again.ran == 0 and again.skipped == again.total
+    assert executions(tmp_path) == ran_before
+    assert len(store.query_surfaces(protocol="fast")) == len(docs)
+
+
+def test_one_failing_surface_does_not_stop_the_others(store, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    sizes = sorted({e.n_atoms for e in plan_campaign(spec)[0].surfaces})
+    spec = load_spec(write_spec(tmp_path / "s.yaml", fail_for_atoms=sizes[0]))
+    summary = run_campaign(spec, store=store, progress=False)
+    assert len(summary.failed) >= 1
+    docs = store.query_surfaces(protocol="fast", state=None)
+    failed = [d for d in docs if d.state == "failed"]
+    good = [d for d in docs if d.state == "successful"]
+    assert failed and good
+    assert all("SCF did not converge" in d.failure_reason for d in failed)
+    assert all(d.ip is None for d in failed)
+
+
+def test_sigkill_mid_flow_then_resume(store, tmp_path):
+    spec_path = write_spec(tmp_path / "s.yaml", sleep=1.0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "bandflow.cli", "run", str(spec_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while executions(tmp_path).count("slab") < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    time.sleep(0.5)  # the first slab's output is stored; the second slab job is mid-calculation
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = executions(tmp_path)
+    assert before.count("bulk") == 1
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    after = executions(tmp_path)
+    assert after.count("bulk") == 1  # the finished bulk job was not recomputed
+    n_surfaces = len(plan_campaign(load_spec(spec_path))[0].surfaces)
+    assert after.count("slab") == n_surfaces  # each finished slab job ran once
+    get_settings.cache_clear()
+    docs = BandflowStore.from_settings().query_surfaces(protocol="fast", state=None)
+    assert len(docs) == n_surfaces and len({d.surface_id for d in docs}) == n_surfaces
+    assert all(d.state == "successful" for d in docs)
+
+
+def test_campaign_without_nonpolar_surfaces_fails_early(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    spec = spec.model_copy(update={"max_atoms": 1})
+    with pytest.raises(BandflowError, match="no nonpolar surface"):
+        plan_campaign(spec)
