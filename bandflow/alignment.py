@@ -83,25 +83,26 @@ def surface_document(
     vacuum = 0.5 * (top + bottom)
     ip, ea = align(vacuum, centre, vbm, cbm, bulk_average)
     reason = None
-    if not (math.isfinite(ip) and math.isfinite(ea)):
-        reason = "non-finite IP/EA"
+    if not (math.isfinite(ip) and math.isfinite(ea)) or ip <= 0 or cbm <= vbm:
+        reason = f"unphysical alignment (IP {ip:.3g} eV, EA {ea:.3g} eV, gap {cbm - vbm:.3g} eV)"
     return SurfaceDoc(
         **base,
         structure_relaxed=relaxed,
         bulk_vbm=vbm,
-        bulk_cbm=cbm,
-        bulk_gap=cbm - vbm,
+        bulk_cbm=cbm if cbm >= vbm else None,
+        bulk_gap=max(cbm - vbm, 0.0),
         bulk_average_potential=bulk_average,
         vacuum_level_top=top,
         vacuum_level_bottom=bottom,
         slab_center_average=centre,
         potential_step=vacuum - centre,
-        ip=ip,
-        ea=ea,
+        ip=None if reason else ip,
+        ea=None if reason else ea,
         state="failed" if reason else "successful",
         failure_reason=reason,
         code_versions=code_versions(
-            {"cp2k": _field(bulk_edges, "code_version"), "slab_engine": _field(potential_output, "code_version")}
+            {f"{protocol['engine']} (bulk)": _field(bulk_edges, "code_version"),
+             f"{protocol['engine']} (slab)": _field(potential_output, "code_version")}
         ),
         extra={
             "bulk": {k: v for k, v in _as_dict(bulk_edges).items() if isinstance(v, (int, float, str))},

@@ -22,23 +22,36 @@ def _print_json(obj: object) -> None:
 @bulk_app.command("list")
 def bulk_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """Show the library: name, formula, space group, atoms per primitive cell."""
-    from bandflow.bulk import library_names, load_bulk
+    from bandflow.bulk import library_summaries
 
-    rows = []
-    for name in library_names():
-        bulk = load_bulk(name)
-        symbol, number = bulk.spacegroup()
-        rows.append(
-            {"name": name, "formula": bulk.formula, "spacegroup": symbol, "spacegroup_number": number,
-             "n_atoms_primitive": len(bulk.primitive())}
-        )
+    rows = [
+        {"name": s.name, "formula": s.formula, "spacegroup": s.spacegroup_symbol,
+         "spacegroup_number": s.spacegroup_number, "n_atoms_primitive": s.n_atoms_primitive}
+        for s in library_summaries()
+    ]
     if as_json:
         _print_json(rows)
         return
-    typer.echo(f"{'name':<14}{'formula':<10}{'space group':<14}{'atoms/prim.':>11}")
+    typer.echo(f"{'name':<17}{'formula':<10}{'space group':<16}{'atoms/prim.':>11}")
     for r in rows:
-        typer.echo(f"{r['name']:<14}{r['formula']:<10}{r['spacegroup'] + ' (' + str(r['spacegroup_number']) + ')':<14}"
+        typer.echo(f"{r['name']:<17}{r['formula']:<10}{r['spacegroup'] + ' (' + str(r['spacegroup_number']) + ')':<16}"
                    f"{r['n_atoms_primitive']:>11}")
+
+
+@bulk_app.command("show")
+def bulk_show(
+    bulk: str = typer.Argument(..., help="Library name (see `bandflow bulk list`) or a CIF/POSCAR file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One bulk oxide: formula, space group, cell, formal oxidation states and source."""
+    from bandflow.bulk import describe_bulk
+
+    info = describe_bulk(bulk)
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:<18}{value}")
 
 
 @app.command("surfaces")
@@ -197,6 +210,101 @@ def potential(
         typer.echo(f"{'z (Å)':>10}{'planar (eV)':>14}{'macro (eV)':>14}")
         for z, v, m in zip(result.z, result.planar, result.macroscopic, strict=True):
             typer.echo(f"{z:>10.4f}{v:>14.6f}{m:>14.6f}")
+
+# ------------------------------------------------------------------------- store and queue (query, status, worker)
+def _prediction_rows(docs: list) -> list[dict]:
+    return [
+        {"id": d.surface_id, "formula": d.formula, "miller_index": list(d.miller_index),
+         "termination": d.termination, "ip": d.ip, "ea": d.ea, "ip_std": d.ip_std, "ea_std": d.ea_std,
+         "model_id": d.model_id, "model_version": d.model_version}
+        for d in docs
+    ]
+
+
+@app.command("query")
+def query(
+    formula: str | None = typer.Option(None, "--formula", help="Reduced formula, e.g. MgO."),
+    miller: tuple[int, int, int] | None = typer.Option(None, "--miller", help="Miller index as three integers: h k l."),
+    protocol: str | None = typer.Option(None, "--protocol", help="Protocol name, e.g. fast."),
+    chemsys: str | None = typer.Option(None, "--chemsys", help="Chemical system, e.g. Mg-O."),
+    state: str = typer.Option("successful", "--state", help="successful, failed or all (surfaces only)."),
+    predictions: bool = typer.Option(False, "--predictions", help="Show model predictions instead of DFT results."),
+    model_id: str | None = typer.Option(None, "--model-id", help="Only predictions of this model."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+) -> None:
+    """Stored surfaces (IP/EA in eV) or model predictions, filtered."""
+    import csv
+
+    from bandflow.store import BandflowStore
+
+    if as_json and as_csv:
+        raise BandflowError("choose one of --json and --csv")
+    with BandflowStore.from_settings() as store:
+        if predictions:
+            rows = _prediction_rows(store.query_predictions(formula=formula, miller=miller, model_id=model_id,
+                                                            chemsys=chemsys))
+        else:
+            rows = _surface_rows(store.query_surfaces(formula=formula, miller=miller, protocol=protocol,
+                                                      chemsys=chemsys, state=None if state == "all" else state))
+    if as_json:
+        _print_json(rows)
+        return
+    if as_csv:
+        if rows:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**r, "miller_index": " ".join(map(str, r["miller_index"]))} for r in rows)
+        return
+    if not rows:
+        typer.echo("no stored results match", err=True)
+        return
+    last = "model" if predictions else "protocol  state"
+    typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>9}{'EA (eV)':>9}  {last}")
+    for r in rows:
+        hkl = "".join(str(i) for i in r["miller_index"])
+        ip = f"{r['ip']:.2f}" if r["ip"] is not None else "-"
+        ea = f"{r['ea']:.2f}" if r["ea"] is not None else "-"
+        tail = r["model_id"] if predictions else f"{r['protocol']:<10}{r['state']}"
+        typer.echo(f"{r['id']:<34}{hkl:<8}{ip:>9}{ea:>9}  {tail}")
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """FireWorks states of submitted jobs and what the results store holds."""
+    from bandflow.queue import describe_launchpad, firework_state_counts, get_launchpad
+    from bandflow.store import BandflowStore
+
+    launchpad = get_launchpad()
+    fireworks = firework_state_counts(launchpad)
+    with BandflowStore.from_settings() as store:
+        counts, location = store.counts(), store.location
+    if as_json:
+        _print_json({"launchpad": describe_launchpad(launchpad), "fireworks": fireworks, "store": location,
+                     **counts})
+        return
+    typer.echo(f"LaunchPad: {describe_launchpad(launchpad)}")
+    typer.echo("  " + "  ".join(f"{state} {n}" for state, n in fireworks.items() if n) if any(fireworks.values())
+               else "  no fireworks")
+    typer.echo(f"Store: {location}")
+    typer.echo(f"  surfaces {counts['surfaces_successful']} successful, {counts['surfaces_failed']} failed; "
+               f"predictions {counts['predictions']}; models {counts['models']}; job outputs {counts['job_outputs']}")
+
+
+@app.command("worker")
+def worker(
+    n_jobs: int | None = typer.Option(None, "--n-jobs", help="Stop after this many jobs (default: until done)."),
+    launch_dir: str | None = typer.Option(None, "--launch-dir", help="Where job folders go (default data_dir/launches)."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop starting new jobs after this many seconds."),
+    poll: float = typer.Option(5.0, "--poll", help="Seconds between checks while other workers run parent jobs."),
+    quiet: bool = typer.Option(False, "--quiet", help="Log errors only."),
+) -> None:
+    """Run submitted jobs from the LaunchPad until none is left (safe to start several at once)."""
+    from bandflow.queue import launch
+
+    n_ran = launch(n_jobs, launch_dir=launch_dir, timeout_s=timeout, poll_s=poll, strm_lvl="ERROR" if quiet else "INFO")
+    typer.echo(f"worker finished: {n_ran} job{'s' if n_ran != 1 else ''} run")
+
 
 def main() -> None:
     """Entry point: bad input or environment gives one line on stderr and exit code 2."""

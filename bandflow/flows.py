@@ -255,8 +255,12 @@ def surface_jobs(
         relaxed = structure_job.output
     potential_job = slab_potential_maker(protocol, engine_settings).make(relaxed)
     _tag(potential_job, "slab_potential", entry.id, settings_key, meta)
-    align_job = align_surface(
-        surface_summary(entry, bulk), protocol.model_dump(), bulk_edges, relaxed, potential_job.output
-    )
+    summary = surface_summary(entry, bulk)
+    summary["job_uuids"] = {
+        "bulk_edges": getattr(bulk_edges, "uuid", None), "slab_potential": potential_job.uuid,
+        **({"slab_relax": jobs[0].uuid} if jobs else {}),
+    }
+    summary["job_uuids"] = {k: v for k, v in summary["job_uuids"].items() if v}
+    align_job = align_surface(summary, protocol.model_dump(), bulk_edges, relaxed, potential_job.output)
     _tag(align_job, "alignment", entry.id, settings_key, meta)
     return [*jobs, potential_job, align_job]

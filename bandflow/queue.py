@@ -45,6 +45,9 @@ from bandflow.settings import BandflowSettings, get_settings
 from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
 
 DEFAULT_LAUNCHPAD_NAME = "bandflow_fireworks"
+DEFAULT_LOG_LEVEL = "WARNING"
+"""LaunchPad log level on stdout unless launchpad.yaml sets strm_lvl (FireWorks' INFO would mix its
+messages into the output of `bandflow status --json` and friends)."""
 
 LAUNCHPAD_KEYS = {
     "host", "port", "name", "username", "password", "logdir", "strm_lvl", "user_indices", "wf_user_indices",
@@ -67,7 +70,7 @@ class FileLaunchPad:
 
     def __init__(
         self, path: Path | str, name: str = DEFAULT_LAUNCHPAD_NAME, logdir: str | None = None,
-        strm_lvl: str | None = None,
+        strm_lvl: str | None = DEFAULT_LOG_LEVEL,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_path = self.path.with_name(self.path.name + ".lock")
@@ -126,8 +129,13 @@ class FileLaunchPad:
         return locked_call
 
     def _signature(self) -> tuple[int, int, int] | None:
+        """Identity of the file's current version (inode, mtime, size; a rewrite makes a new inode).
+
+        Taken after open(), which revalidates cached attributes on NFS (close-to-open consistency).
+        """
         try:
-            stat = self.path.stat()
+            with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
         except FileNotFoundError:
             return None
         return stat.st_ino, stat.st_mtime_ns, stat.st_size
@@ -264,13 +272,14 @@ def get_launchpad(settings: BandflowSettings | None = None) -> LaunchPad | FileL
         path = Path(settings.data_dir).expanduser() / "fireworks" / "launchpad.json"
     return FileLaunchPad(
         path, name=config.get("name") or DEFAULT_LAUNCHPAD_NAME, logdir=config.get("logdir"),
-        strm_lvl=config.get("strm_lvl"),
+        strm_lvl=config.get("strm_lvl") or DEFAULT_LOG_LEVEL,
     )
 
 
 def _mongo_launchpad(config: dict[str, Any], source: Path | None) -> LaunchPad:
     config = {k: v for k, v in config.items() if k != "mongomock_serverstore_file"}
     config.setdefault("name", DEFAULT_LAUNCHPAD_NAME)
+    config["strm_lvl"] = config.get("strm_lvl") or DEFAULT_LOG_LEVEL
     client_kwargs = dict(config.get("mongoclient_kwargs") or {})
     client_kwargs.setdefault("serverSelectionTimeoutMS", 5000)
     config["mongoclient_kwargs"] = client_kwargs

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from monty.json import jsanitize
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition, Element, Structure
 
 from bandflow.errors import BandflowError
 
@@ -42,6 +42,8 @@ def normalise_formula(formula: str) -> str:
         raise ValueError(f"cannot read the formula {formula!r}: {exc}") from None
     if len(composition) == 0:
         raise ValueError(f"empty formula {formula!r}")
+    if not all(isinstance(el, Element) for el in composition.elements):
+        raise ValueError(f"cannot read the formula {formula!r}: it names something that is not an element")
     if "O" not in {el.symbol for el in composition.elements}:
         raise ValueError(f"formula {formula!r} has no oxygen: bandflow stores oxide surfaces only")
     return composition.reduced_formula
@@ -54,10 +56,10 @@ def formula_chemsys(formula: str) -> str:
 
 def normalise_chemsys(chemsys: str) -> str:
     """Sort the elements of a chemical system (``O-Mg`` -> ``Mg-O``); ValueError for unknown elements."""
-    try:
-        return formula_chemsys("".join(chemsys.split("-")))
-    except Exception:
-        raise ValueError(f"cannot read the chemical system {chemsys!r} (expected e.g. 'Mg-O')") from None
+    symbols = [part.strip() for part in chemsys.split("-")]
+    if not all(Element.is_valid_symbol(symbol) for symbol in symbols):
+        raise ValueError(f"cannot read the chemical system {chemsys!r} (expected element symbols like 'Mg-O')")
+    return "-".join(sorted(set(symbols)))
 
 
 def _json_plain(value: Any, field_name: str) -> Any:

@@ -95,6 +95,12 @@ class LockedMontyStore(MontyStore):
         Path(self.database_path).mkdir(parents=True, exist_ok=True)
         with exclusive_file_lock(Path(self.database_path) / CONNECT_LOCK_NAME):
             super().connect(force_reset=force_reset)
+            # montydb creates a collection's sqlite file on the first write and its table a moment
+            # later; a reader in another process that sees the file in between fails with "no such
+            # table", and two first writers collide. Creating it here, under the lock, closes both gaps.
+            database = self._coll.database
+            if self.collection_name not in database.list_collection_names():
+                database.create_collection(self.collection_name)
 
 
 def redact_uri(uri: str) -> str:

@@ -9,7 +9,8 @@ polar entries with the reason (Tasker III dipole, or two inequivalent faces).
 
 Slab geometry: a and b span the primitive surface cell (a along x, b in the xy plane, gamma >= 90°),
 c is along z, exactly perpendicular to the surface, and the vacuum is split equally above and below.
-Sites are sorted by height, element and in-plane position; lattice parameters and fractional
+Sites are grouped by element (electronegativity order, as pymatgen sorts) and sorted by height, then
+in-plane position within each element; lattice parameters and fractional
 coordinates are rounded to ``DECIMALS`` so that the same input gives the identical structure.
 
 Miller indices refer to the conventional standard cell of the bulk (pymatgen/spglib setting; 3-index
@@ -34,6 +35,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +52,8 @@ from bandflow.errors import BandflowError
 
 DECIMALS = 6  # rounding of slab lattice parameters (Å, degrees) and fractional coordinates
 BULK_SYMPREC = 0.01  # Å, symmetry tolerance for the bulk (the slab is cut from the idealised bulk)
-PLANE_TOL = 0.1  # Å, atoms closer than this along the normal belong to the same plane (as pymatgen's ftol)
+PLANE_TOL = 0.1  # Å, smallest gap between planes where a slab may be cut (as pymatgen's ftol)
+LAYER_TOL = 0.3  # Å, atoms closer than this along the normal form one layer when describing terminations
 CUT_TOL = 1e-3  # Å, tolerance when matching cut positions under symmetry operations
 DIPOLE_TOL = 1e-3  # e/Å, dipole per area above which a slab counts as polar (as pymatgen's Slab.is_polar)
 
@@ -144,7 +147,21 @@ class _Termination:
     dipole: float  # e/Å per repeat unit
     bottom_layer: str
     top_layer: str
-    charged_planes: bool
+    charged_layers: bool
+
+
+class _OneSearchAnalyzer(SpacegroupAnalyzer):
+    """A SpacegroupAnalyzer that takes the refined cell from the symmetry dataset it already holds.
+
+    spglib's dataset carries the standardised, idealised cell (``std_lattice``/``std_positions``/
+    ``std_types``), identical to what ``spglib.refine_cell`` returns; pymatgen calls ``refine_cell``,
+    a second full symmetry search that doubles the cost (~50 ms for a cubic F cell).
+    """
+
+    def get_refined_structure(self, keep_site_properties: bool = False) -> Structure:
+        data = self.get_symmetry_dataset()
+        species = [self._unique_species[i - 1] for i in data.std_types]
+        return Structure(data.std_lattice, species, data.std_positions).get_sorted_structure()
 
 
 def _prepare(bulk: BulkOxide | Structure, symprec: float) -> _PreparedBulk:
@@ -157,7 +174,7 @@ def _prepare(bulk: BulkOxide | Structure, symprec: float) -> _PreparedBulk:
         raise BandflowError(f"expected a BulkOxide or a pymatgen Structure, got {type(bulk).__name__}")
     charges_by_element = oxidation_states(structure)
     try:
-        sga = SpacegroupAnalyzer(structure, symprec=symprec)
+        sga = _OneSearchAnalyzer(structure, symprec=symprec)
         conv = sga.get_conventional_standard_structure()  # idealised: positions exactly symmetric
         primitive_in_conv = np.asarray(sga.get_conventional_to_primitive_transformation_matrix(), dtype=float)
         number = sga.get_space_group_number()
@@ -176,7 +193,9 @@ def _prepare(bulk: BulkOxide | Structure, symprec: float) -> _PreparedBulk:
         raise BandflowError(f"{name}: could not reduce the conventional cell to a primitive cell")
     symbols = [conv_symbols[i] for i in keep]
     numbers = [Element(sym).Z for sym in symbols]
-    symmetry = spglib.get_symmetry((prim_lattice, prim_frac[keep], numbers), symprec=symprec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's notice about its error handling
+        symmetry = spglib.get_symmetry((prim_lattice, prim_frac[keep], numbers), symprec=symprec)
     if symmetry is None:
         raise BandflowError(f"{name}: symmetry analysis of the primitive cell failed")
     # Row-vector convention r = f·A: a fractional operation f -> W f + t is r -> (A^T W A^-T) r + t·A.
@@ -226,7 +245,7 @@ def distinct_miller_indices(rotations: Sequence[np.ndarray], max_index: int) -> 
     (hkl) and (-h-k-l) give the same slab, so the inversion is always added.
     """
     # A plane h·f = const maps under f -> W f to (h W^-1)·f = const.
-    inverse_rotations = [np.rint(np.linalg.inv(w)).astype(int) for w in rotations]
+    inverse_rotations = np.rint(np.linalg.inv(np.asarray(rotations, dtype=float))).astype(int)
     seen: set[tuple[int, ...]] = set()
     distinct: list[tuple[int, int, int]] = []
     indices = range(-max_index, max_index + 1)
@@ -234,10 +253,9 @@ def distinct_miller_indices(rotations: Sequence[np.ndarray], max_index: int) -> 
         if math.gcd(*hkl) != 1 or next(i for i in hkl if i != 0) < 0 or hkl in seen:
             continue
         distinct.append(hkl)
-        for w_inv in inverse_rotations:
-            image = tuple(int(x) for x in np.asarray(hkl) @ w_inv)
-            seen.add(image)
-            seen.add(tuple(-x for x in image))
+        images = np.einsum("j,mjk->mk", np.asarray(hkl), inverse_rotations)
+        seen.update(map(tuple, images.tolist()))
+        seen.update(map(tuple, (-images).tolist()))
     return distinct
 
 
@@ -356,42 +374,29 @@ def _terminations(bulk: _PreparedBulk, cell: _OrientedCell, plane_tol: float) ->
     def find(x: float) -> int | None:
         return next((j for j, (s, _) in enumerate(cuts) if same(s, x)), None)
 
-    # Union-find over cuts related by a symmetry operation.
-    parent = list(range(len(cuts)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, (s, _) in enumerate(cuts):
-        for sigma, offsets in ((1, shifts), (-1, flips)):
-            for offset in offsets:
-                j = find(sigma * s + offset)
-                if j is not None:
-                    parent[root(j)] = root(i)
-
     area = float(np.linalg.norm(np.cross(cell.a, cell.b)))
-    terminations, classes_seen = [], set()
+    terminations, taken = [], set()
     for i, (s, gap) in enumerate(cuts):
-        if root(i) in classes_seen:
+        if i in taken:
             continue  # a symmetry-equivalent cut was already taken
-        classes_seen.add(root(i))
+        # The operations form a group, so the images of a cut are exactly its equivalence class.
+        taken |= {find(s + offset) for offset in shifts} | {find(-s + offset) for offset in flips}
         rel = (heights - s) % 1.0  # heights within the repeat unit that starts at this cut
         order = np.argsort(rel, kind="stable")
-        plane = np.empty(len(rel), dtype=int)  # plane number from the bottom face up
-        plane[order] = np.concatenate(([0], np.cumsum(np.diff(rel[order]) * d > plane_tol)))
-        plane_charges = np.bincount(plane, weights=cell.charges)
+        layer = np.empty(len(rel), dtype=int)  # layer number from the bottom face up (rumpling merged)
+        layer[order] = np.concatenate(([0], np.cumsum(np.diff(rel[order]) * d > max(plane_tol, LAYER_TOL))))
+        layer_charges = np.bincount(layer, weights=cell.charges)
+        bottom = np.flatnonzero(rel <= rel.min() + LAYER_TOL / d)  # outermost atoms of each face
+        top = np.flatnonzero(rel >= rel.max() - LAYER_TOL / d)
         terminations.append(
             _Termination(
                 cut=s,
                 gap=gap,
                 symmetric=any(same(-s + offset, s) for offset in flips),
                 dipole=float(np.dot(cell.charges, rel)) * d / area,
-                bottom_layer=_layer_formula([cell.symbols[k] for k in np.flatnonzero(plane == 0)]),
-                top_layer=_layer_formula([cell.symbols[k] for k in np.flatnonzero(plane == plane.max())]),
-                charged_planes=bool(np.any(np.abs(plane_charges) > 1e-6)),
+                bottom_layer=_layer_formula([cell.symbols[k] for k in bottom]),
+                top_layer=_layer_formula([cell.symbols[k] for k in top]),
+                charged_layers=bool(np.any(np.abs(layer_charges) > 1e-6)),
             )
         )
     terminations.sort(key=lambda t: (-round(t.gap, 3), round(t.cut, 6)))
@@ -417,18 +422,23 @@ def _build_slab(cell: _OrientedCell, cut: float, min_thickness: float, vacuum: f
     heights = (layers * cell.spacing).ravel()
     symbols = cell.symbols * n_units
 
-    length_a, length_b = round(float(np.linalg.norm(cell.a)), DECIMALS), round(float(np.linalg.norm(cell.b)), DECIMALS)
+    length_a = round(float(np.linalg.norm(cell.a)), DECIMALS)
+    length_b = round(float(np.linalg.norm(cell.b)), DECIMALS)
     cos_gamma = np.dot(cell.a, cell.b) / (np.linalg.norm(cell.a) * np.linalg.norm(cell.b))
-    gamma = round(math.degrees(math.acos(max(-1.0, min(1.0, cos_gamma)))), DECIMALS)
+    gamma = math.radians(round(math.degrees(math.acos(max(-1.0, min(1.0, cos_gamma)))), DECIMALS))
     length_c = round(thickness + vacuum, DECIMALS)
-    lattice = Lattice.from_parameters(length_a, length_b, length_c, 90.0, 90.0, gamma)
+    # Built by hand rather than Lattice.from_parameters so that the zeros are exact (c ⟂ a, b exactly).
+    b_x, b_y = (round(length_b * f(gamma), 12) + 0.0 for f in (math.cos, math.sin))  # cos 90° -> exactly 0
+    lattice = Lattice([[length_a, 0.0, 0.0], [b_x, b_y, 0.0], [0.0, 0.0, length_c]])
 
     frac = np.column_stack((x, y, (heights - heights.min() + vacuum / 2) / length_c))
     frac = np.round(frac, DECIMALS)
     frac[:, :2] %= 1.0
     frac = np.round(frac, DECIMALS) + 0.0  # 1.0 -> 0.0 and -0.0 -> 0.0 after wrapping
-    numbers = [Element(s).Z for s in symbols]
-    order = sorted(range(len(symbols)), key=lambda i: (frac[i, 2], numbers[i], frac[i, 0], frac[i, 1]))
+    # Species in blocks (by electronegativity, as Structure.get_sorted_structure), each bottom to top:
+    # one block per element keeps POSCAR/POTCAR and CP2K kinds simple.
+    rank = {sym: (Element(sym).X, sym) for sym in set(symbols)}
+    order = sorted(range(len(symbols)), key=lambda i: (rank[symbols[i]], frac[i, 2], frac[i, 0], frac[i, 1]))
     return Structure(lattice, [symbols[i] for i in order], frac[order])
 
 
@@ -487,7 +497,7 @@ def enumerate_surfaces(
             _, n_units, thickness = _slab_layout(cell, term.cut, min_thickness)
             slab = _build_slab(cell, term.cut, min_thickness, vacuum) if nonpolar else None
             if nonpolar:
-                reason, tasker = None, "II" if term.charged_planes else "I"
+                reason, tasker = None, "II" if term.charged_layers else "I"
             elif abs(term.dipole) >= DIPOLE_TOL:
                 reason = (f"polar (Tasker III): dipole {term.dipole:+.3f} e/Å per repeat unit normal to the "
                           f"surface; faces {term.bottom_layer} (bottom) and {term.top_layer} (top)")

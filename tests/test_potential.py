@@ -21,8 +21,8 @@ from bandflow.potential import (
     analyze_potential,
     detect_period,
     macroscopic_average,
-    plane_spacing,
     planar_average,
+    plane_spacing,
     read_cube,
     read_potential,
 )

@@ -19,12 +19,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.symmetry.groups import SpaceGroup
-from pymatgen.analysis.structure_matcher import StructureMatcher
+from scipy.constants import Avogadro
 
-AVOGADRO = 6.02214076e23
 LIBRARY_DIR = Path(__file__).resolve().parents[1] / "bandflow" / "data" / "bulk"
 
 Site = tuple[str, tuple[float, float, float]]
@@ -75,7 +75,7 @@ class Entry:
     def xray_density(self) -> float:
         """Z * M / (N_A * V) from the published cell and Z, in g/cm3."""
         volume = Lattice.from_parameters(*self.cell).volume
-        return self.z * Composition(self.formula).weight / (AVOGADRO * volume * 1e-24)
+        return self.z * Composition(self.formula).weight / (Avogadro * volume * 1e-24)
 
     def recorded_density(self) -> float:
         return self.density if self.density is not None else round(self.xray_density(), 3)
@@ -85,7 +85,9 @@ class Entry:
         lattice = Lattice.from_parameters(*self.cell)
         species = [el for el, _ in self.sites]
         coords = [xyz for _, xyz in self.sites]
-        return Structure.from_spacegroup(self.spacegroup, lattice, species, coords, tol=1e-3)
+        with warnings.catch_warnings():  # pymatgen notes it lacks full symbols of non-standard settings
+            warnings.filterwarnings("ignore", message="Full symbol not available")
+            return Structure.from_spacegroup(self.spacegroup, lattice, species, coords, tol=1e-3)
 
 
 def _cubic(a: float) -> tuple[float, float, float, float, float, float]:
@@ -608,7 +610,9 @@ def _formula_sum(formula: str) -> str:
 def cif_text(entry: Entry) -> str:
     """The CIF of ``entry``: source, published density, the published setting and its asymmetric unit."""
     structure = entry.structure()
-    group = SpaceGroup(entry.spacegroup)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full symbol not available")
+        group = SpaceGroup(entry.spacegroup)
     ref = entry.reference
     a, b, c, alpha, beta, gamma = entry.cell
     unit = Composition(entry.formula)

@@ -207,6 +207,57 @@ def _binned_sums(
     return out.index_add_(0, bin_row, bin_sums)
 
 
+def density_coefficients(
+    geometries: Sequence[Geometry], settings: SoapSettings, dtype: torch.dtype = torch.float64, n_threads: int = 1
+) -> DensityCoefficients:
+    """Per-atom, per-element density coefficients c_nlm(Z) of ``geometries`` (computed together)."""
+    exponents, contraction = _basis_tensors(settings)
+    vectors, pair_rows, mirror_rows, self_rows, row_atom, row_element = [], [], [], [], [], []
+    atom_offsets, row_offsets = [0], [0]
+    for geometry in geometries:
+        pairs = neighbour_list(geometry, settings.neighbour_cutoff, n_threads=n_threads, full=False)
+        species, local = np.unique(geometry.numbers, return_inverse=True)
+        n_atoms, n_species = len(geometry), len(species)
+        first_row = row_offsets[-1]
+        vectors.append(pairs.vectors)
+        pair_rows.append(first_row + pairs.centers * n_species + local[pairs.neighbours])
+        mirror_rows.append(first_row + pairs.neighbours * n_species + local[pairs.centers])
+        self_rows.append(first_row + np.arange(n_atoms) * n_species + local)
+        row_atom.append(np.repeat(np.arange(n_atoms) + atom_offsets[-1], n_species))
+        row_element.append(np.tile(species, n_atoms))
+        atom_offsets.append(atom_offsets[-1] + n_atoms)
+        row_offsets.append(first_row + n_atoms * n_species)
+    n_rows = row_offsets[-1]
+    displacement = torch.from_numpy(np.concatenate(vectors)).to(dtype)
+    squared = (displacement * displacement).sum(1)
+    radial = torch.exp(squared[:, None] * torch.from_numpy(exponents).to(dtype)[None, :])
+    if settings.smooth_cutoff:
+        radial = radial * _cosine_cutoff(squared.sqrt(), settings.r_cut)[:, None]
+    harmonics = o3.spherical_harmonics(
+        list(range(settings.l_max + 1)), displacement, normalize=False, normalization="integral"
+    )
+    sums = _binned_sums(
+        radial, harmonics, torch.from_numpy(np.concatenate(pair_rows)), torch.from_numpy(np.concatenate(mirror_rows)),
+        n_rows,
+    )  # (rows, Q, L²)
+    n_max = settings.n_max
+    if not settings.shared_alphas:  # keep the block of each harmonic's own l
+        l_values = torch.arange(settings.l_max + 1)
+        l_of_harmonic = torch.repeat_interleave(l_values, 2 * l_values + 1)
+        columns = l_of_harmonic[None, :] * n_max + torch.arange(n_max)[:, None]  # (k, L²)
+        sums = torch.gather(sums, 1, columns.expand(n_rows, -1, -1))
+    # the centre atom itself: r = 0, only l = 0 is non-zero, Y_00 = 1/√(4π)
+    sums[torch.from_numpy(np.concatenate(self_rows)), :, 0] += 1.0 / math.sqrt(4.0 * math.pi)
+    values = torch.einsum("rkm,mnk->rnm", sums, torch.from_numpy(contraction).to(dtype))
+    return DensityCoefficients(
+        values=values,
+        row_atom=torch.from_numpy(np.concatenate(row_atom)),
+        row_element=torch.from_numpy(np.concatenate(row_element)),
+        atom_offsets=np.asarray(atom_offsets),
+        row_offsets=np.asarray(row_offsets),
+    )
+
+
 def power_spectrum(coefficients: torch.Tensor, l_max: int) -> torch.Tensor:
     """p[l, (c, c')] = Σ_m x[c, lm] x[c', lm] for c ≤ c': (atoms, channels, (l_max+1)²) → (atoms, features).
 

@@ -43,7 +43,7 @@ def load_vasprun(path: str | Path, parse_eigen: bool = True) -> Vasprun:
     if path.is_dir():
         path = vasp_file(path, "vasprun.xml")
     elif not path.is_file():
-        raise BandflowError(f"vasprun file not found: {path}")
+        raise BandflowError(f"VASP run directory or vasprun.xml not found: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

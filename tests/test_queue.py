@@ -1,0 +1,216 @@
+"""FireWorks submission and workers on the process-safe file-mode LaunchPad."""
+
+import collections
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bson.json_util
+import pytest
+from jobflow import Flow
+from typer.testing import CliRunner
+
+from bandflow.cli import app
+from bandflow.errors import BandflowError
+from bandflow.queue import FileLaunchPad, firework_state_counts, get_launchpad, launch, submit_flows
+from bandflow.settings import get_settings
+from bandflow.store import BandflowStore
+from tests.jobs_for_tests import append_line, join_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
+    for variable in ("BANDFLOW_STORE_URI", "BANDFLOW_LAUNCHPAD_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./launchpad.yaml here
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def line_counts(path: Path) -> collections.Counter:
+    return collections.Counter(line.split()[0] for line in path.read_text().splitlines()) if path.exists() else {}
+
+
+def test_default_launchpad_is_a_file_under_data_dir(data_dir):
+    launchpad = get_launchpad()
+    assert isinstance(launchpad, FileLaunchPad)
+    assert launchpad.path == (data_dir / "fireworks" / "launchpad.json").resolve()
+    assert firework_state_counts(launchpad)["READY"] == 0
+
+
+def test_submit_and_launch_a_flow_with_dependencies(data_dir, tmp_path):
+    out = tmp_path / "out.txt"
+    first, second = append_line(str(out), "a"), append_line(str(out), "b")
+    joined = join_labels([first.output, second.output], str(out))
+    fw_ids = submit_flows(Flow([first, second, joined]))
+    assert fw_ids == [1, 2, 3]
+    counts = firework_state_counts()
+    assert (counts["READY"], counts["WAITING"]) == (2, 1)
+    assert (data_dir / "jobflow.yaml").is_file()  # for rlaunch workers: JOBFLOW_CONFIG_FILE
+
+    assert launch(launch_dir=tmp_path / "runs", poll_s=0.1, strm_lvl="ERROR") == 3
+    assert firework_state_counts()["COMPLETED"] == 3
+    assert line_counts(out) == {"a": 1, "b": 1, "a+b": 1}
+    store = BandflowStore.from_settings()  # outputs went to the bandflow job store
+    assert store.job_store.query_one({"uuid": joined.uuid})["output"] == "a+b"
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR") == 0  # nothing left
+
+
+def test_launch_stops_after_n_jobs(data_dir, tmp_path):
+    submit_flows([append_line(str(tmp_path / "out.txt"), f"job{i}") for i in range(3)])
+    assert launch(2, launch_dir=tmp_path / "runs", strm_lvl="ERROR") == 2
+    assert firework_state_counts()["READY"] == 1
+    with pytest.raises(BandflowError, match="at least 1"):
+        launch(0)
+
+
+def test_submit_rejects_what_is_not_a_flow(data_dir):
+    with pytest.raises(BandflowError, match="expected jobflow Flow or Job"):
+        submit_flows(["not a flow"])
+    assert submit_flows([]) == []
+
+
+def _launcher(result_dir: str, index: int) -> None:
+    get_settings.cache_clear()
+    n_ran = launch(launch_dir=Path(result_dir) / "runs", poll_s=0.2, strm_lvl="ERROR")
+    (Path(result_dir) / f"launcher{index}.count").write_text(str(n_ran))
+
+
+def run_concurrent_launchers(tmp_path: Path, n_launchers: int, n_jobs: int, sleep_s: float) -> dict:
+    out = tmp_path / "out.txt"
+    submit_flows([append_line(str(out), f"job{i}", sleep_s) for i in range(n_jobs)])
+    context = multiprocessing.get_context("fork")
+    launchers = [context.Process(target=_launcher, args=(str(tmp_path), i)) for i in range(n_launchers)]
+    start = time.perf_counter()
+    for process in launchers:
+        process.start()
+    for process in launchers:
+        process.join(300)
+    return {
+        "exit_codes": [p.exitcode for p in launchers],
+        "runs": line_counts(out),
+        "ran_per_launcher": [int((tmp_path / f"launcher{i}.count").read_text()) for i in range(n_launchers)],
+        "states": firework_state_counts(),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def test_eight_concurrent_launchers_run_every_job_exactly_once(data_dir, tmp_path):
+    """8 launcher processes, 16 jobs: with FireWorks' raw file mode every job ran 8 times (see
+    benchmarks/launchpad_concurrency.py); here each runs once and all end COMPLETED."""
+    n_jobs = 16
+    result = run_concurrent_launchers(tmp_path, n_launchers=8, n_jobs=n_jobs, sleep_s=0.3)
+    assert result["exit_codes"] == [0] * 8
+    assert result["runs"] == {f"job{i}": 1 for i in range(n_jobs)}
+    assert sum(result["ran_per_launcher"]) == n_jobs
+    assert sum(n > 0 for n in result["ran_per_launcher"]) >= 2  # the work was really shared
+    assert result["states"]["COMPLETED"] == n_jobs and sum(result["states"].values()) == n_jobs
+    assert BandflowStore.from_settings().job_store.count() == n_jobs
+
+
+@pytest.mark.slow
+def test_eight_worker_commands_on_a_flow_with_dependencies(data_dir, tmp_path):
+    """8 separate `bandflow worker` processes (fresh interpreters) on 24 jobs, 8 of them waiting on others."""
+    out = tmp_path / "out.txt"
+    pairs = [(append_line(str(out), f"a{i}", 0.2), append_line(str(out), f"b{i}", 0.2)) for i in range(8)]
+    flows = [Flow([a, b, join_labels([a.output, b.output], str(out))]) for a, b in pairs]
+    submit_flows(flows)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bandflow.cli", "worker", "--quiet", "--poll", "0.5",
+               "--launch-dir", str(tmp_path / "runs")]
+    workers = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True) for _ in range(8)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * 8
+    assert sum(int(o.split("finished: ")[1].split()[0]) for o in outputs) == 24
+    assert line_counts(out) == {**{f"a{i}": 1 for i in range(8)}, **{f"b{i}": 1 for i in range(8)},
+                                **{f"a{i}+b{i}": 1 for i in range(8)}}
+    assert firework_state_counts()["COMPLETED"] == 24
+
+
+def _die_inside_a_transaction(path: str) -> None:
+    launchpad = FileLaunchPad(path)
+    with launchpad.session() as raw:
+        raw.fireworks.update_many({}, {"$set": {"state": "DEFUSED"}})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_process_leaves_the_file_intact_and_unlocked(data_dir, tmp_path):
+    submit_flows([append_line(str(tmp_path / "out.txt"), f"job{i}") for i in range(2)])
+    launchpad = get_launchpad()
+    before = launchpad.path.read_bytes()
+    child = multiprocessing.get_context("fork").Process(target=_die_inside_a_transaction, args=(str(launchpad.path),))
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    assert launchpad.path.read_bytes() == before
+    assert firework_state_counts(launchpad)["READY"] == 2  # and the lock was released
+
+
+def test_file_keeps_fireworks_file_mode_format(data_dir, tmp_path):
+    submit_flows(append_line(str(tmp_path / "out.txt"), "x"))
+    data = bson.json_util.loads(get_launchpad().path.read_text())
+    fireworks = data["bandflow_fireworks"]["fireworks"]["documents"]
+    assert len(fireworks) == 1 and fireworks[0][1]["state"] == "READY"
+    assert data["bandflow_fireworks"]["fw_id_assigner"]["documents"][0][1]["next_fw_id"] == 2
+
+
+def test_launchpad_file_settings(data_dir, tmp_path, monkeypatch):
+    config = tmp_path / "lp" / "launchpad.yaml"
+    config.parent.mkdir()
+    config.write_text("host: null\nname: mine\nmongomock_serverstore_file: db/fw.json\n")
+    monkeypatch.setenv("BANDFLOW_LAUNCHPAD_FILE", str(config))
+    get_settings.cache_clear()
+    launchpad = get_launchpad()
+    assert launchpad.path == (config.parent / "db" / "fw.json").resolve() and launchpad.name == "mine"
+
+    (tmp_path / "launchpad.yaml").write_text("host: null\nmongomock_serverstore_file: here.json\n")
+    monkeypatch.delenv("BANDFLOW_LAUNCHPAD_FILE")
+    get_settings.cache_clear()
+    assert get_launchpad().path == (tmp_path / "here.json").resolve()  # ./launchpad.yaml
+
+    for text, message in [("hots: localhost\n", "unknown key"), ("- a\n", "YAML mapping"), ("a: [\n", "cannot read")]:
+        (tmp_path / "launchpad.yaml").write_text(text)
+        with pytest.raises(BandflowError, match=message):
+            get_launchpad()
+    monkeypatch.setenv("BANDFLOW_LAUNCHPAD_FILE", str(tmp_path / "missing.yaml"))
+    get_settings.cache_clear()
+    with pytest.raises(BandflowError, match="does not exist"):
+        get_launchpad()
+
+
+def test_unreachable_launchpad_mongodb_hides_the_password(data_dir, tmp_path):
+    (tmp_path / "launchpad.yaml").write_text(
+        "host: 127.0.0.1\nport: 1\nusername: fw\npassword: Hunter2Secret\n"
+        "mongoclient_kwargs: {serverSelectionTimeoutMS: 300}\n"
+    )
+    with pytest.raises(BandflowError) as info:
+        get_launchpad()
+    assert "Hunter2Secret" not in str(info.value) and "127.0.0.1:1" in str(info.value)
+    (tmp_path / "launchpad.yaml").write_text(
+        "host: mongodb://fw:Hunter2Secret@127.0.0.1:1/x\nuri_mode: true\n"
+        "mongoclient_kwargs: {serverSelectionTimeoutMS: 300}\n"
+    )
+    with pytest.raises(BandflowError) as info:
+        get_launchpad()
+    assert "Hunter2Secret" not in str(info.value) and "fw:***@127.0.0.1:1" in str(info.value)
+
+
+def test_status_and_worker_commands(data_dir, tmp_path):
+    submit_flows([append_line(str(tmp_path / "out.txt"), f"job{i}") for i in range(2)])
+    runner = CliRunner()
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["fireworks"]["READY"] == 2 and status["surfaces_successful"] == 0
+    assert status["launchpad"].startswith("file ") and "montydb" in status["store"]
+    result = runner.invoke(app, ["worker", "--quiet", "--launch-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0 and "2 jobs run" in result.stdout
+    text = runner.invoke(app, ["status"]).stdout
+    assert "COMPLETED 2" in text and "surfaces 0 successful, 0 failed" in text
