@@ -34,7 +34,8 @@ def check_engine(engine: str) -> None:
 
 def check_campaign(spec: CampaignSpec, need_engine: bool = True) -> list[BulkPlan]:
     """Validate a campaign and return its plan (bulks and their nonpolar surfaces)."""
-    if need_engine:
+    own_makers = all(spec.engine_settings.get(step, {}).get("maker") for step in ("bulk", "slab"))
+    if need_engine and not own_makers:
         check_engine(spec.engine)
     plans = plan_campaign(spec)
     for plan in plans:

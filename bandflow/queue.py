@@ -117,6 +117,8 @@ class FileLaunchPad:
                     self._depth = 0
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute == "_launchpad":  # not set yet (during __init__ or unpickling)
+            raise AttributeError(attribute)
         value = getattr(self._launchpad, attribute)
         if attribute.startswith("_") or attribute in _NO_DATABASE_METHODS or not callable(value):
             return value

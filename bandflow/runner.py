@@ -76,6 +76,7 @@ def run_campaign(
             failed[job.uuid] = upstream[0]
             bar.update()
             continue
+        job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
         try:
             responses = run_locally(
                 job, store=store.job_store, create_folders=True, root_dir=work_dir, log=False,

@@ -200,7 +200,7 @@ def _chemsys(chemsys: str) -> str:
 
 
 class BandflowStore:
-    """The jobflow ``JobStore`` and bandflow's collections, connected and indexed.
+    """The jobflow ``JobStore`` and bandflow's collections, connected and indexed; ``settings`` made it.
 
     Collections: ``surfaces`` (:class:`SurfaceDoc`, key surface_id + protocol), ``predictions``
     (:class:`PredictionDoc`, key surface_id + model_id), ``models`` (:class:`ModelDoc`, key model_id)
@@ -217,8 +217,10 @@ class BandflowStore:
         model_weights: Store,
         write_lock_path: Path | None = None,
         location: str = "",
+        settings: BandflowSettings | None = None,
     ) -> None:
         """Wrap already built maggma stores; ``write_lock_path`` serialises writes (embedded backend)."""
+        self.settings = settings or get_settings()
         self.job_store = job_store
         self.surfaces = surfaces
         self.predictions = predictions
@@ -234,8 +236,11 @@ class BandflowStore:
         """MongoDB when ``store_uri`` is set (checked to answer first), else the embedded montydb store."""
         settings = settings or get_settings()
         if settings.store_uri:
-            return cls.from_uri(settings.store_uri, settings.database)
-        return cls.embedded(settings.data_dir / "store", settings.database)
+            store = cls.from_uri(settings.store_uri, settings.database)
+        else:
+            store = cls.embedded(Path(settings.data_dir).expanduser() / "store", settings.database)
+        store.settings = settings
+        return store
 
     @classmethod
     def embedded(cls, path: Path, database: str = "bandflow") -> BandflowStore:

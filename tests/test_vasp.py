@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from pymatgen.core.surface import SlabGenerator
 from pymatgen.io.vasp import Incar, Kpoints, Locpot, Poscar, Vasprun
 
 from bandflow.errors import BandflowError
+from bandflow.settings import get_settings
 from bandflow.vasp import (
     VaspBulkEdgesMaker,
     VaspBulkRelaxMaker,
@@ -42,23 +44,31 @@ BULK_MEAN = -1.25  # analytic bulk LOCPOT mean (eV)
 
 
 # ------------------------------------------------------------------------------------------ structures
-def mgo_primitive() -> Structure:
-    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+@cache
+def _rocksalt_primitive(cation: str, a: float) -> Structure:
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [cation, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     return rocksalt.get_primitive_structure()
 
 
-def mgo_slab(vacuum: float = 15.0) -> Structure:
-    """MgO(100), 5 layers, orthogonal c, vacuum along c, a 2.98 Å square in-plane cell."""
+@cache
+def _mgo_slab() -> Structure:
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    slab = SlabGenerator(rocksalt, (1, 0, 0), 8.0, vacuum, center_slab=True, primitive=True,
+    slab = SlabGenerator(rocksalt, (1, 0, 0), 8.0, 15.0, center_slab=True, primitive=True,
                          reorient_lattice=True).get_slabs()[0].get_orthogonal_c_slab()
-    slab = Structure.from_sites(slab)
-    return slab.get_reduced_structure()
+    return Structure.from_sites(slab).get_reduced_structure()
+
+
+def mgo_primitive() -> Structure:
+    return _rocksalt_primitive("Mg", 4.21).copy()
+
+
+def mgo_slab() -> Structure:
+    """MgO(100), 4 layers, orthogonal c, 15 Å of vacuum along c, a 2.98 Å square in-plane cell."""
+    return _mgo_slab().copy()
 
 
 def nio_primitive() -> Structure:
-    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.17), ["Ni", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    return rocksalt.get_primitive_structure()
+    return _rocksalt_primitive("Ni", 4.17).copy()
 
 
 # ------------------------------------------------------------------------------------- files for tests
@@ -170,7 +180,8 @@ def test_slab_centre_found_when_the_slab_wraps_across_the_cell_boundary():
 
 # ------------------------------------------------------------------------------------------- inputs
 def test_bulk_relax_inputs_are_pbesol_full_cell(tmp_path):
-    job = atomate2_job(VaspBulkRelaxMaker(), mgo_primitive())
+    job = atomate2_job(VaspBulkRelaxMaker(vasp_cmd="srun vasp_std"), mgo_primitive())
+    assert job.maker.run_vasp_kwargs["vasp_cmd"] == "srun vasp_std"
     incar, kpoints, poscar, potcars = written_inputs(mgo_primitive(), job.maker.input_set_generator, tmp_path)
     assert incar["GGA"].upper() == "PS" and not incar.get("LHFCALC", False)
     assert (incar["ISIF"], incar["IBRION"], incar["NSW"]) == (3, 2, 99)
@@ -213,8 +224,10 @@ def test_dielectric_inputs_are_ion_clamped_pbe_dfpt(tmp_path):
 
 
 def test_hse06_inputs_write_the_electrostatic_potential(tmp_path):
-    job = atomate2_job(VaspBulkEdgesMaker(), mgo_primitive())
+    job = atomate2_job(VaspBulkEdgesMaker(incar={"NCORE": 4, "LORBIT": None}), mgo_primitive())
+    assert job.maker.run_vasp_kwargs["vasp_cmd"] == get_settings().vasp_command
     incar, kpoints, _, potcars = written_inputs(mgo_primitive(), job.maker.input_set_generator, tmp_path)
+    assert incar["NCORE"] == 4 and "LORBIT" not in incar  # user tags applied last
     assert incar["LHFCALC"] is True and incar["GGA"].upper() == "PE" and incar["HFSCREEN"] == 0.2
     assert "AEXX" not in incar  # VASP's default 0.25 = HSE06
     assert incar["LVHAR"] is True and "LVTOT" not in incar
@@ -420,7 +433,7 @@ def test_ddh_bulk_edges_flow_runs_end_to_end(fake_vasp, tmp_path):
                          {"LEPSILON": True, "GGA": "Pe", "ENCUT": sets.DEFAULT_ENCUT},
                          {"vasprun.xml.gz": lambda d, f: (d / f).write_bytes(NACL_DFPT.read_bytes())})
     hybrid = reference_run(ref, nacl, hybrid_generator,
-                           {"LHFCALC": True, "AEXX": 0.25, "AGGAX": 1 - a, "LVHAR": True},
+                           {"LHFCALC": True, "AEXX": a, "AGGAX": 1 - a, "LVHAR": True},
                            {"vasprun.xml": lambda d, f: vasprun_with_incar(d, ddh_tags(NACL_EPSILON)),
                             "LOCPOT": lambda d, f: write_bulk_locpot(d, nacl)})
     fake_vasp(

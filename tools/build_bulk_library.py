@@ -43,7 +43,8 @@ class Reference:
 
     def one_line(self) -> str:
         authors = ", ".join(self.authors)
-        return f"{authors}, {self.journal} {self.volume} ({self.year}) {self.first_page}"
+        page = f" {self.first_page}" if self.first_page else ""
+        return f"{authors}, {self.journal} {self.volume} ({self.year}){page}"
 
 
 @dataclass(frozen=True)
@@ -696,11 +697,30 @@ def check_written(entry: Entry, path: Path) -> list[str]:
     return problems
 
 
+def markdown_table(entries: list[Entry]) -> str:
+    """The library table of ``docs/bulk-library.md``."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    rows = ["| name | formula | space group | atoms/primitive | density (g/cm3) | source |",
+            "|---|---|---|---|---|---|"]
+    for entry in sorted(entries, key=lambda e: e.name):
+        structure = entry.structure()
+        n_primitive = len(SpacegroupAnalyzer(structure, symprec=1e-3).find_primitive())
+        density = f"{entry.recorded_density()}" + ("" if entry.density is not None else " (X-ray)")
+        rows.append(f"| {entry.name} | {structure.composition.reduced_formula} | {entry.hm_symbol} "
+                    f"({entry.it_number}) | {n_primitive} | {density} | {entry.reference.one_line()} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="names of the entries to build (default: all)")
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of docs/bulk-library.md")
     args = parser.parse_args(argv)
     entries = [e for e in ENTRIES if not args.only or e.name in args.only]
+    if args.table:
+        print(markdown_table(entries))
+        return 0
     LIBRARY_DIR.mkdir(parents=True, exist_ok=True)
     failed = False
     for entry in entries:

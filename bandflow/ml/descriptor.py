@@ -26,6 +26,7 @@ r_cut + 3.7 σ, so the features are continuous when atoms cross the cutoff.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -42,8 +43,8 @@ from bandflow.ml.neighbours import Geometry, neighbour_list
 GTO_DECAY_THRESHOLD = 1e-3
 """DScribe: each GTO decays to this value at its radius; the Gaussian padding of the cutoff likewise."""
 
-_PAIRS_PER_BIN = 16
-"""Neighbour pairs are summed in bins of this many per (atom, element) row by batched matrix products."""
+_MAX_ATOMS_PER_CHUNK = 2048
+"""Structures are expanded together in chunks of about this many atoms (bounded memory, int32 indices)."""
 
 
 @dataclass(frozen=True)
@@ -170,47 +171,68 @@ def _cosine_cutoff(distance: torch.Tensor, r_cut: float) -> torch.Tensor:
     return torch.where(distance < r_cut, 0.5 * (torch.cos(torch.pi * distance / r_cut) + 1.0), 0.0)
 
 
-def _binned_sums(
+def _pair_sums(
     radial: torch.Tensor, harmonics: torch.Tensor, rows: torch.Tensor, mirror_rows: torch.Tensor, n_rows: int
 ) -> torch.Tensor:
-    """Σ_pairs radial[p, q] harmonics[p, m] per row → (n_rows, Q, M), each pair counted twice.
+    """Σ_pairs radial[p, q] harmonics[p, m] per row → (n_rows, Q, M), each pair counted in both directions.
 
     A half neighbour list gives each pair once: it adds to ``rows[p]`` with r_ij and to ``mirror_rows[p]``
     with r_ji = −r_ij, whose harmonics are (−1)^l Y_lm(r_ij). Written by hand because no library sums outer
-    products per segment: pairs are placed, row by row, into bins of ``_PAIRS_PER_BIN`` (integer sort only),
-    each bin is reduced by one batched matrix product and the bins are added per row.
+    products per segment: the radial values form a sparse matrix (rows (q, direction, row), columns pairs)
+    that multiplies the dense harmonics once, so the (pairs × Q × M) outer product is never stored.
     """
-    n_pairs = len(rows)
-    all_rows = torch.cat([rows, mirror_rows])
-    order = torch.argsort(all_rows, stable=True)
-    sorted_rows = all_rows[order]
-    counts = torch.bincount(all_rows, minlength=n_rows)
-    bins_per_row = (counts + _PAIRS_PER_BIN - 1) // _PAIRS_PER_BIN
-    first_slot = (torch.cumsum(bins_per_row, 0) - bins_per_row) * _PAIRS_PER_BIN
-    rank = torch.arange(len(sorted_rows)) - (torch.cumsum(counts, 0) - counts)[sorted_rows]
-    slot = torch.empty_like(order)
-    slot[order] = first_slot[sorted_rows] + rank
-    n_bins = int(bins_per_row.sum())
+    n_pairs, n_radial = radial.shape
+    both_rows = torch.cat([rows, mirror_rows + n_rows])
+    order = torch.argsort(both_rows, stable=True)
+    counts = torch.bincount(both_rows, minlength=2 * n_rows)
+    row_starts = torch.zeros(2 * n_rows * n_radial + 1, dtype=torch.int32)
+    torch.cumsum(counts.repeat(n_radial), 0, out=row_starts[1:])
+    columns = (order % n_pairs).to(torch.int32).repeat(n_radial)
+    values = radial.repeat(2, 1)[order].t().reshape(-1)
+    selector = torch.sparse_csr_tensor(
+        row_starts, columns, values, (2 * n_rows * n_radial, n_pairs), check_invariants=False
+    )
+    sums = (selector @ harmonics).view(n_radial, 2, n_rows, harmonics.shape[1])
     l_max = math.isqrt(harmonics.shape[1]) - 1
     parity = torch.tensor([(-1.0) ** l for l in range(l_max + 1) for _ in range(2 * l + 1)], dtype=harmonics.dtype)
-    padded_radial = radial.new_zeros(n_bins * _PAIRS_PER_BIN, radial.shape[1])
-    padded_harmonics = harmonics.new_zeros(n_bins * _PAIRS_PER_BIN, harmonics.shape[1])
-    padded_radial.index_copy_(0, slot[:n_pairs], radial).index_copy_(0, slot[n_pairs:], radial)
-    padded_harmonics.index_copy_(0, slot[:n_pairs], harmonics)
-    padded_harmonics.index_copy_(0, slot[n_pairs:], harmonics * parity)
-    bin_sums = torch.bmm(
-        padded_radial.view(n_bins, _PAIRS_PER_BIN, -1).transpose(1, 2),
-        padded_harmonics.view(n_bins, _PAIRS_PER_BIN, -1),
-    )
-    bin_row = torch.repeat_interleave(torch.arange(n_rows), bins_per_row)
-    out = radial.new_zeros(n_rows, radial.shape[1], harmonics.shape[1])
-    return out.index_add_(0, bin_row, bin_sums)
+    return (sums[:, 0] + sums[:, 1] * parity).permute(1, 0, 2)
+
+
+@cache
+def _solid_harmonics(l_max: int) -> o3.SphericalHarmonics:
+    """e3nn's real spherical harmonics times r^l (unnormalised input), orthonormal on the sphere."""
+    return o3.SphericalHarmonics(list(range(l_max + 1)), normalize=False, normalization="integral")
 
 
 def density_coefficients(
     geometries: Sequence[Geometry], settings: SoapSettings, dtype: torch.dtype = torch.float64, n_threads: int = 1
 ) -> DensityCoefficients:
-    """Per-atom, per-element density coefficients c_nlm(Z) of ``geometries`` (computed together)."""
+    """Per-atom, per-element density coefficients c_nlm(Z) of ``geometries`` (expanded together in chunks)."""
+    chunks: list[list[Geometry]] = [[]]
+    chunk_atoms = 0
+    for geometry in geometries:
+        if chunks[-1] and chunk_atoms + len(geometry) > _MAX_ATOMS_PER_CHUNK:
+            chunks.append([])
+            chunk_atoms = 0
+        chunks[-1].append(geometry)
+        chunk_atoms += len(geometry)
+    parts = [_chunk_coefficients(chunk, settings, dtype, n_threads) for chunk in chunks if chunk]
+    if len(parts) == 1:
+        return parts[0]
+    atom_shift = np.cumsum([0] + [part.n_atoms for part in parts[:-1]])
+    row_shift = np.cumsum([0] + [len(part.values) for part in parts[:-1]])
+    return DensityCoefficients(
+        values=torch.cat([part.values for part in parts]),
+        row_atom=torch.cat([part.row_atom + int(shift) for part, shift in zip(parts, atom_shift, strict=True)]),
+        row_element=torch.cat([part.row_element for part in parts]),
+        atom_offsets=np.concatenate([[0]] + [part.atom_offsets[1:] + shift for part, shift in zip(parts, atom_shift, strict=True)]),
+        row_offsets=np.concatenate([[0]] + [part.row_offsets[1:] + shift for part, shift in zip(parts, row_shift, strict=True)]),
+    )
+
+
+def _chunk_coefficients(
+    geometries: Sequence[Geometry], settings: SoapSettings, dtype: torch.dtype, n_threads: int
+) -> DensityCoefficients:
     exponents, contraction = _basis_tensors(settings)
     vectors, pair_rows, mirror_rows, self_rows, row_atom, row_element = [], [], [], [], [], []
     atom_offsets, row_offsets = [0], [0]
@@ -233,19 +255,23 @@ def density_coefficients(
     radial = torch.exp(squared[:, None] * torch.from_numpy(exponents).to(dtype)[None, :])
     if settings.smooth_cutoff:
         radial = radial * _cosine_cutoff(squared.sqrt(), settings.r_cut)[:, None]
-    harmonics = o3.spherical_harmonics(
-        list(range(settings.l_max + 1)), displacement, normalize=False, normalization="integral"
-    )
-    sums = _binned_sums(
-        radial, harmonics, torch.from_numpy(np.concatenate(pair_rows)), torch.from_numpy(np.concatenate(mirror_rows)),
-        n_rows,
-    )  # (rows, Q, L²)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        sums = _pair_sums(
+            radial,
+            _solid_harmonics(settings.l_max)(displacement),
+            torch.from_numpy(np.concatenate(pair_rows)),
+            torch.from_numpy(np.concatenate(mirror_rows)),
+            n_rows,
+        )  # (rows, Q, L²)
     n_max = settings.n_max
     if not settings.shared_alphas:  # keep the block of each harmonic's own l
         l_values = torch.arange(settings.l_max + 1)
         l_of_harmonic = torch.repeat_interleave(l_values, 2 * l_values + 1)
         columns = l_of_harmonic[None, :] * n_max + torch.arange(n_max)[:, None]  # (k, L²)
         sums = torch.gather(sums, 1, columns.expand(n_rows, -1, -1))
+    else:
+        sums = sums.contiguous()
     # the centre atom itself: r = 0, only l = 0 is non-zero, Y_00 = 1/√(4π)
     sums[torch.from_numpy(np.concatenate(self_rows)), :, 0] += 1.0 / math.sqrt(4.0 * math.pi)
     values = torch.einsum("rkm,mnk->rnm", sums, torch.from_numpy(contraction).to(dtype))

@@ -1,0 +1,475 @@
+"""CP2K input sets of bandflow, written with pymatgen's :mod:`pymatgen.io.cp2k` input classes.
+
+Why not atomate2's CP2K input sets: they resolve basis sets and potentials through a pymatgen-formatted
+data directory (``pmg config --cp2k``, ``PMG_CP2K_DATA_DIR``) that a plain CP2K installation lacks, and
+their hybrid set (PBE0 with k-points) aborts CP2K 2023.1, which has no exact exchange with k-points. The
+generators here name CP2K's own data files (found by bare file name, e.g. in ``/usr/share/cp2k``) and
+return atomate2's :class:`~atomate2.cp2k.sets.base.Cp2kInputSet`, so files are written the atomate2 way.
+
+Settings shared by every generator (the ``fast`` protocol; all are fields that can be changed):
+
+* DZVP-MOLOPT-SR-GTH basis sets with the GTH-PBE pseudopotential of matching valence, 400 Ry cutoff
+  (REL_CUTOFF 50), EPS_DEFAULT 1e-10, EPS_SCF 1e-6;
+* diagonalisation with Broyden mixing and a few unoccupied orbitals (``ADDED_MOS``), so the lowest empty
+  states (the CBM) are printed; OT was 5× slower to converge on MgO and cannot be used with k-points;
+* MO eigenvalues with occupations printed once, after the SCF (parsed by :mod:`bandflow.cp2k.parsing`);
+* k-points, when asked for, as an explicit Γ-centred list (``SCHEME GENERAL``, ``FULL_GRID``, symmetry
+  off: CP2K aborts on reduced grids without ``FULL_GRID``); the Monkhorst–Pack grids CP2K builds itself
+  are shifted off Γ for even subdivisions;
+* coordinates in a separate XYZ file (``structure.xyz``) read through ``&TOPOLOGY``: pymatgen re-orders
+  the lines of an inline ``&COORD`` section when it reads an input back (custodian does so to apply
+  corrections), which would scramble atom indices such as ``FIXED_ATOMS``.
+
+Which generator does what:
+
+==============================  ========================================================================
+``Cp2kStaticSetGenerator``      PBE single point; Γ-only or a k-point mesh; optional V_HARTREE cube
+``Cp2kHybridSetGenerator``      HSE06 with ADMM, Γ only, restarted from a PBE wavefunction
+``Cp2kSlabStaticSetGenerator``  PBE slab single point, k-points in the plane (one along c), V_HARTREE cube
+``Cp2kSlabRelaxSetGenerator``   PBE slab GEO_OPT (BFGS), k-points in the plane, central layers fixed
+==============================  ========================================================================
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from atomate2.cp2k.sets.base import Cp2kInputSet
+from pymatgen.core import Element, Structure
+from pymatgen.io.core import InputGenerator
+from pymatgen.io.cp2k.inputs import Cp2kInput, Keyword, KeywordList, Section, SectionList
+
+from bandflow.errors import BandflowError
+from bandflow.settings import get_settings
+
+#: Where Debian's ``cp2k-data`` package puts basis sets and potentials (CP2K's compiled-in default).
+DEFAULT_CP2K_DATA_DIR = Path("/usr/share/cp2k")
+BASIS_FILE = "BASIS_MOLOPT"
+AUX_BASIS_FILE = "BASIS_ADMM_UZH"
+POTENTIAL_FILE = "GTH_POTENTIALS"
+BASIS_FAMILY = "DZVP-MOLOPT-SR-GTH"
+POTENTIAL_FAMILY = "GTH-PBE"
+AUX_BASIS_FAMILY = "admm-dz"
+
+PROJECT_NAME = "bandflow"
+COORD_FILE = "structure.xyz"
+
+#: Plane-wave cutoff of the finest grid (Ry) and the relative cutoff (Ry) of every bandflow CP2K run.
+DEFAULT_CUTOFF = 400.0
+DEFAULT_REL_CUTOFF = 50.0
+#: k-point spacing (Å⁻¹, 2π included, VASP's KSPACING convention); 0.6 gives MgO(100) 1×1 a 4×4×1 mesh.
+DEFAULT_KSPACING = 0.6
+#: HSE06: 25 % short-range exact exchange, ω = 0.11 bohr⁻¹ (the HSE06 value of libxc and CP2K's manual).
+HSE06_FRACTION = 0.25
+HSE06_OMEGA = 0.11
+#: Schwarz screening of the exchange integrals (the notes: 1e-6 changes the MgO gap by < 0.01 eV).
+DEFAULT_EPS_SCHWARZ = 1e-6
+#: A slab must have at least this much vacuum (Å) along c.
+MIN_VACUUM = 5.0
+
+
+# ----------------------------------------------------------------------------------- basis and potentials
+@dataclass(frozen=True)
+class KindSettings:
+    """Basis set, auxiliary (ADMM) basis and pseudopotential names of one element, and its valence."""
+
+    element: str
+    basis: str
+    potential: str
+    aux_basis: str | None
+    valence: int
+
+
+def cp2k_data_dir() -> Path:
+    """The CP2K data directory: the ``cp2k_data_dir`` setting, else ``/usr/share/cp2k``."""
+    return Path(get_settings().cp2k_data_dir or DEFAULT_CP2K_DATA_DIR)
+
+
+@cache
+def _data_file_entries(path: Path) -> dict[str, list[list[str]]]:
+    """Element → name lists of the entries of a CP2K basis/potential file (a line ``El NAME [ALIAS ...]``).
+
+    Written by hand because pymatgen's readers of these files parse every entry in full and need the
+    pymatgen-formatted data directory for metadata; only the names are needed here.
+    """
+    if not path.is_file():
+        raise BandflowError(f"CP2K data file not found: {path} (set BANDFLOW_CP2K_DATA_DIR to CP2K's data folder)")
+    entries: dict[str, list[list[str]]] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        tokens = line.split()
+        if len(tokens) >= 2 and not line.lstrip().startswith("#") and Element.is_valid_symbol(tokens[0]):
+            if not tokens[1][0].isdigit():
+                entries.setdefault(tokens[0], []).append(tokens[1:])
+    return entries
+
+
+def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
+    """The first of ``wanted`` that names an entry of ``element`` in ``path`` (case-insensitive)."""
+    names = {n.upper() for entry in _data_file_entries(path).get(element, []) for n in entry}
+    return next((w for w in wanted if w.upper() in names), None)
+
+
+def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None) -> KindSettings:
+    """DZVP-MOLOPT-SR-GTH basis, the GTH-PBE potential of the same valence and (hybrid) its admm-dz basis."""
+    data_dir = Path(data_dir or cp2k_data_dir())
+    basis_entries = _data_file_entries(data_dir / BASIS_FILE).get(element, [])
+    entry = next((e for e in basis_entries if e[0].upper() == BASIS_FAMILY), None)
+    if entry is None:
+        raise BandflowError(f"{element}: no {BASIS_FAMILY} basis set in {data_dir / BASIS_FILE}; "
+                            "the CP2K fast protocol supports elements that have one")
+    valences = [int(m.group(1)) for name in entry if (m := re.search(r"-q(\d+)$", name))]
+    if not valences:
+        raise BandflowError(f"{element}: cannot tell the valence of {BASIS_FAMILY} in {data_dir / BASIS_FILE}")
+    q = valences[0]
+    potential = _find_name(data_dir / POTENTIAL_FILE, element, [f"{POTENTIAL_FAMILY}-q{q}"])
+    if potential is None:
+        raise BandflowError(f"{element}: no {POTENTIAL_FAMILY}-q{q} pseudopotential in {data_dir / POTENTIAL_FILE}")
+    aux = None
+    if hybrid:
+        aux = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{AUX_BASIS_FAMILY}-q{q}"])
+        if aux is None:
+            raise BandflowError(f"{element}: no {AUX_BASIS_FAMILY}-q{q} ADMM basis in {data_dir / AUX_BASIS_FILE}")
+    return KindSettings(element=element, basis=BASIS_FAMILY, potential=potential, aux_basis=aux, valence=q)
+
+
+# ------------------------------------------------------------------------------------------- k-points
+def kpoint_mesh(structure: Structure, kspacing: float, slab: bool = False) -> tuple[int, int, int]:
+    """Subdivisions ``max(1, ceil(|b_i| / kspacing))`` (VASP's KSPACING rule, |b| with 2π); 1 along c for a slab.
+
+    The same rule as :func:`bandflow.vasp.sets.kpoint_mesh`, so both engines sample alike.
+    """
+    if not (isinstance(kspacing, int | float) and math.isfinite(kspacing) and kspacing > 0):
+        raise BandflowError(f"kspacing must be a positive number of 1/Å, got {kspacing!r}")
+    lengths = structure.lattice.reciprocal_lattice.abc
+    mesh = [max(1, math.ceil(length / kspacing - 1e-9)) for length in lengths]
+    if slab:
+        mesh[2] = 1
+    return mesh[0], mesh[1], mesh[2]
+
+
+def gamma_centred_kpoints(mesh: Sequence[int]) -> list[tuple[float, float, float]]:
+    """The fractional k-points of a Γ-centred mesh, folded into (−½, ½]."""
+    axes = [[(i / n + 0.5) % 1.0 - 0.5 if n > 1 else 0.0 for i in range(n)] for n in mesh]
+    axes = [[0.5 if math.isclose(k, -0.5) else k for k in axis] for axis in axes]
+    return [(float(a), float(b), float(c)) for a in axes[0] for b in axes[1] for c in axes[2]]
+
+
+# ----------------------------------------------------------------------------------------- structures
+def vacuum_thickness(structure: Structure) -> float:
+    """Largest empty gap (Å, normal to the ab plane) between atomic planes along c, periodically."""
+    c_frac = np.sort(np.mod(structure.frac_coords[:, 2], 1.0))
+    gaps = np.diff(np.append(c_frac, c_frac[0] + 1.0))
+    c_normal = structure.volume / np.linalg.norm(np.cross(*structure.lattice.matrix[:2]))
+    return float(gaps.max() * c_normal)
+
+
+def check_slab(structure: Structure) -> None:
+    """A slab needs vacuum along c; one clear error otherwise."""
+    vacuum = vacuum_thickness(structure)
+    if vacuum < MIN_VACUUM:
+        raise BandflowError(
+            f"{structure.composition.reduced_formula}: only {vacuum:.1f} Å of vacuum along c; a slab needs at "
+            f"least {MIN_VACUUM:.0f} Å of vacuum along its third lattice vector"
+        )
+
+
+def xyz_text(structure: Structure) -> str:
+    """The structure as an XYZ file (element symbols, Cartesian Å), the order of the sites kept."""
+    lines = [str(len(structure)), structure.composition.formula]
+    for site in structure:
+        symbol = site.specie.symbol if hasattr(site.specie, "symbol") else site.species_string
+        lines.append(f"{symbol:2s} " + " ".join(f"{x:16.10f}" for x in site.coords))
+    return "\n".join(lines) + "\n"
+
+
+def fixed_atom_indices(structure: Structure) -> list[int]:
+    """1-based indices of the sites whose ``selective_dynamics`` flags are all False (frozen)."""
+    flags = structure.site_properties.get("selective_dynamics")
+    if flags is None:
+        return []
+    return [i + 1 for i, f in enumerate(flags) if not any(bool(x) for x in np.atleast_1d(f))]
+
+
+def n_occupied(structure: Structure, kinds: Mapping[str, KindSettings]) -> int:
+    """Doubly occupied orbitals of a closed-shell cell (valence electrons / 2, rounded up)."""
+    electrons = sum(kinds[site.specie.symbol].valence for site in structure)
+    return (electrons + 1) // 2
+
+
+# ----------------------------------------------------------------------------------- nested dict → input
+def deep_update(base: dict[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into a copy of ``base`` (nested dicts merge; ``None`` deletes a key)."""
+    out = copy.deepcopy(base)
+    for key, value in updates.items():
+        match = next((k for k in out if k.upper() == key.upper()), key)
+        if value is None:
+            out.pop(match, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(match), Mapping):
+            out[match] = deep_update(out[match], value)
+        else:
+            out[match] = copy.deepcopy(value)
+    return out
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | np.integer | np.floating)
+
+
+def to_section(name: str, spec: Mapping[str, Any]) -> Section:
+    """A pymatgen Section from a nested dict.
+
+    Keys are keyword or subsection names; ``"_"`` holds the section parameter (``&KIND Mg`` →
+    ``{"_": "Mg"}``). Values: a scalar or a tuple of scalars is one keyword; a list of tuples is a repeated
+    keyword; a dict is a subsection; a list of dicts is a repeated subsection.
+    """
+    keywords: dict[str, Keyword | KeywordList] = {}
+    subsections: dict[str, Section | SectionList] = {}
+    for key, value in spec.items():
+        if key == "_":
+            continue
+        if isinstance(value, Mapping):
+            subsections[key] = to_section(key, value)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            subsections[key] = SectionList([to_section(key, v) for v in value])
+        elif isinstance(value, list):
+            keywords[key] = KeywordList([Keyword(key, *(v if isinstance(v, tuple) else (v,))) for v in value])
+        elif isinstance(value, tuple):
+            keywords[key] = Keyword(key, *value)
+        elif _is_scalar(value):
+            keywords[key] = Keyword(key, value)
+        else:
+            raise BandflowError(f"CP2K input: cannot write {key} = {value!r}")
+    parameter = spec.get("_")
+    parameters = [] if parameter is None else [str(p) for p in np.atleast_1d(parameter)]
+    return Section(name, keywords=keywords, subsections=subsections, section_parameters=parameters)
+
+
+def to_cp2k_input(spec: Mapping[str, Any]) -> Cp2kInput:
+    """A pymatgen :class:`Cp2kInput` from the nested dict of its top-level sections."""
+    return Cp2kInput(subsections={key: to_section(key, value) for key, value in spec.items()})
+
+
+# ------------------------------------------------------------------------------------------ generators
+@dataclass
+class Cp2kStaticSetGenerator(InputGenerator):
+    """PBE single point (diagonalisation, Broyden mixing), Γ-only or with a Γ-centred k-point mesh.
+
+    Parameters
+    ----------
+    kpoints
+        k-point subdivisions along a, b, c; ``None`` or ``(1, 1, 1)`` is Γ only.
+    cutoff, rel_cutoff
+        Multigrid cutoffs (Ry).
+    eps_default, eps_scf, max_scf
+        Quickstep precision, SCF convergence (Ha) and SCF steps.
+    added_mos
+        Unoccupied orbitals computed; ``None`` picks max(8, 10 % of the occupied ones).
+    wfn_restart
+        A wavefunction file to start from (``SCF_GUESS RESTART``).
+    v_hartree_cube
+        Write the Hartree potential (``*-v_hartree-1_0.cube``) with this stride; ``None`` writes none.
+    user_input_settings
+        Nested dict merged into the input last (section/keyword names as keys; ``None`` removes a key).
+    data_dir
+        CP2K data directory for basis and potential look-ups; default the ``cp2k_data_dir`` setting.
+    """
+
+    kpoints: tuple[int, int, int] | None = None
+    cutoff: float = DEFAULT_CUTOFF
+    rel_cutoff: float = DEFAULT_REL_CUTOFF
+    eps_default: float = 1e-10
+    eps_scf: float = 1e-6
+    max_scf: int = 60
+    added_mos: int | None = None
+    wfn_restart: str | None = None
+    v_hartree_cube: tuple[int, int, int] | None = None
+    user_input_settings: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None
+
+    hybrid = False
+    run_type = "ENERGY"
+
+    def get_input_set(self, structure: Structure) -> Cp2kInputSet:  # type: ignore[override]
+        """The input file and the coordinate file of a run on ``structure``."""
+        structure = self.prepare_structure(structure)
+        spec = deep_update(self.base_input(structure), self.get_input_updates(structure))
+        spec = deep_update(spec, self.user_input_settings)
+        return Cp2kInputSet(
+            to_cp2k_input(spec),
+            optional_files={"coordinates": {"filename": COORD_FILE, "object": xyz_text(structure)}},
+        )
+
+    def prepare_structure(self, structure: Structure) -> Structure:
+        """The structure checked for what CP2K needs here (ordered; elements only)."""
+        if not structure.is_ordered:
+            raise BandflowError(f"{structure.composition.reduced_formula}: CP2K needs an ordered structure")
+        return structure
+
+    def kinds(self, structure: Structure) -> dict[str, KindSettings]:
+        """Basis/potential choices of each element of ``structure``."""
+        return {el.symbol: kind_settings(el.symbol, hybrid=self.hybrid, data_dir=self.data_dir)
+                for el in structure.composition.elements}
+
+    def base_input(self, structure: Structure) -> dict[str, Any]:
+        """The settings every bandflow CP2K run shares, as a nested dict."""
+        kinds = self.kinds(structure)
+        added_mos = self.added_mos if self.added_mos is not None else max(8, n_occupied(structure, kinds) // 10)
+        lattice = structure.lattice.matrix
+        scf: dict[str, Any] = {
+            "EPS_SCF": self.eps_scf,
+            "MAX_SCF": self.max_scf,
+            "SCF_GUESS": "RESTART" if self.wfn_restart else "ATOMIC",
+            "ADDED_MOS": added_mos,
+            "DIAGONALIZATION": {"ALGORITHM": "STANDARD"},
+            "MIXING": {"METHOD": "BROYDEN_MIXING", "ALPHA": 0.4, "NBROYDEN": 8},
+        }
+        dft: dict[str, Any] = {
+            "BASIS_SET_FILE_NAME": [BASIS_FILE] + ([AUX_BASIS_FILE] if self.hybrid else []),
+            "POTENTIAL_FILE_NAME": POTENTIAL_FILE,
+            "MGRID": {"CUTOFF": self.cutoff, "REL_CUTOFF": self.rel_cutoff},
+            "QS": {"EPS_DEFAULT": self.eps_default},
+            "SCF": scf,
+            "XC": {"XC_FUNCTIONAL": {"_": "PBE"}},
+            "PRINT": {"MO": {"EIGENVALUES": True, "OCCUPATION_NUMBERS": True, "EACH": {"QS_SCF": 0}}},
+        }
+        if self.wfn_restart:
+            dft["WFN_RESTART_FILE_NAME"] = self.wfn_restart
+        mesh = self.kpoint_mesh(structure)
+        if mesh != (1, 1, 1):
+            dft["KPOINTS"] = {
+                "SCHEME": "GENERAL",
+                "UNITS": "B_VECTOR",
+                "FULL_GRID": True,
+                "SYMMETRY": False,
+                "KPOINT": [(*k, 1.0) for k in gamma_centred_kpoints(mesh)],
+            }
+        if self.v_hartree_cube:
+            dft["PRINT"]["V_HARTREE_CUBE"] = {"STRIDE": tuple(self.v_hartree_cube)}
+        kind_sections = []
+        for kind in kinds.values():
+            basis = [(kind.basis,)] + ([("AUX_FIT", kind.aux_basis)] if kind.aux_basis else [])
+            kind_sections.append({"_": kind.element, "BASIS_SET": basis, "POTENTIAL": kind.potential})
+        return {
+            "GLOBAL": {"PROJECT_NAME": PROJECT_NAME, "RUN_TYPE": self.run_type, "PRINT_LEVEL": "MEDIUM"},
+            "FORCE_EVAL": {
+                "METHOD": "QUICKSTEP",
+                "DFT": dft,
+                "SUBSYS": {
+                    "CELL": {"A": tuple(lattice[0]), "B": tuple(lattice[1]), "C": tuple(lattice[2]),
+                             "PERIODIC": "XYZ"},
+                    "TOPOLOGY": {"COORD_FILE_NAME": COORD_FILE, "COORD_FILE_FORMAT": "XYZ"},
+                    "KIND": kind_sections,
+                },
+            },
+        }
+
+    def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
+        """The k-point subdivisions of a run on ``structure``; (1, 1, 1) is Γ only."""
+        return tuple(int(n) for n in self.kpoints) if self.kpoints else (1, 1, 1)  # type: ignore[return-value]
+
+    def get_input_updates(self, structure: Structure) -> dict[str, Any]:
+        """Changes of this generator to :meth:`base_input` (none for a PBE single point)."""
+        return {}
+
+
+@dataclass
+class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
+    """HSE06 single point with ADMM at Γ, started from a PBE wavefunction (``wfn_restart``).
+
+    HSE06 in CP2K: PBE correlation, PBE exchange scaled to 0 plus the short-range ωPBE exchange scaled by
+    −0.25 (``XWPBE``: ``SCALE_X0 1`` restores the full PBE exchange), and 25 % short-range
+    (erfc(ωr)/r) Hartree–Fock exchange, ω = 0.11 bohr⁻¹. The exchange integrals are computed in the
+    small admm-dz auxiliary basis (ADMM2: basis projection without purification, the ADMM flavour that
+    works with diagonalisation), and screened on the PBE density matrix read from the restart file.
+    """
+
+    eps_schwarz: float = DEFAULT_EPS_SCHWARZ
+    hf_fraction: float = HSE06_FRACTION
+    omega: float = HSE06_OMEGA
+    max_memory_mb: int = 2000
+    screen_on_initial_p: bool = True
+
+    hybrid = True
+
+    def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
+        """Γ only: CP2K 2023.1 has no exact exchange with k-points (use a Γ-only supercell)."""
+        mesh = super().kpoint_mesh(structure)
+        if mesh != (1, 1, 1):
+            raise BandflowError("CP2K 2023.1 has no Hartree-Fock exchange with k-points: hybrids run at Γ only")
+        return mesh
+
+    def get_input_updates(self, structure: Structure) -> dict[str, Any]:
+        """ADMM, the HSE06 functional and the exchange section."""
+        return {
+            "FORCE_EVAL": {
+                "DFT": {
+                    "AUXILIARY_DENSITY_MATRIX_METHOD": {"METHOD": "BASIS_PROJECTION",
+                                                        "ADMM_PURIFICATION_METHOD": "NONE"},
+                    "XC": {
+                        "XC_FUNCTIONAL": {
+                            "_": None,
+                            "PBE": {"SCALE_X": 0.0, "SCALE_C": 1.0},
+                            "XWPBE": {"SCALE_X": -self.hf_fraction, "SCALE_X0": 1.0, "OMEGA": self.omega},
+                        },
+                        "HF": {
+                            "FRACTION": self.hf_fraction,
+                            "SCREENING": {"EPS_SCHWARZ": self.eps_schwarz,
+                                          "SCREEN_ON_INITIAL_P": bool(self.screen_on_initial_p and self.wfn_restart)},
+                            "INTERACTION_POTENTIAL": {"POTENTIAL_TYPE": "SHORTRANGE", "OMEGA": self.omega},
+                            "MEMORY": {"MAX_MEMORY": self.max_memory_mb},
+                        },
+                    },
+                }
+            }
+        }
+
+
+@dataclass
+class Cp2kSlabStaticSetGenerator(Cp2kStaticSetGenerator):
+    """PBE single point of a slab: k-points in the plane from ``kspacing`` (one along c), V_HARTREE cube.
+
+    ``kpoints`` (if given) wins over ``kspacing``.
+    """
+
+    kspacing: float = DEFAULT_KSPACING
+    v_hartree_cube: tuple[int, int, int] | None = (1, 1, 1)
+
+    def prepare_structure(self, structure: Structure) -> Structure:
+        """The slab, checked for vacuum along c."""
+        structure = super().prepare_structure(structure)
+        check_slab(structure)
+        return structure
+
+    def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
+        """``kpoints`` if given, else the in-plane mesh from ``kspacing`` with one k-point along c."""
+        return super().kpoint_mesh(structure) if self.kpoints else kpoint_mesh(structure, self.kspacing, slab=True)
+
+
+@dataclass
+class Cp2kSlabRelaxSetGenerator(Cp2kSlabStaticSetGenerator):
+    """PBE GEO_OPT (BFGS) of a slab at fixed cell; sites flagged frozen by ``selective_dynamics`` are fixed."""
+
+    max_geo_steps: int = 200
+    max_force: float = 4.5e-4  # Ha/bohr (≈ 0.023 eV/Å), CP2K's default
+    v_hartree_cube: tuple[int, int, int] | None = None
+
+    run_type = "GEO_OPT"
+
+    def get_input_updates(self, structure: Structure) -> dict[str, Any]:
+        """GEO_OPT settings and the fixed atoms."""
+        motion: dict[str, Any] = {
+            "GEO_OPT": {"OPTIMIZER": "BFGS", "MAX_ITER": self.max_geo_steps, "MAX_FORCE": self.max_force},
+            "PRINT": {"TRAJECTORY": {"FORMAT": "XYZ", "EACH": {"GEO_OPT": 1}}},
+        }
+        fixed = fixed_atom_indices(structure)
+        if fixed:  # repeated LIST keywords keep the input lines short
+            motion["CONSTRAINT"] = {"FIXED_ATOMS": {"LIST": [tuple(fixed[i:i + 16]) for i in range(0, len(fixed), 16)]}}
+        return {"MOTION": motion}
