@@ -146,13 +146,27 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""
     from bandflow.flows import campaign_flow
     from bandflow.preflight import check_campaign
-    from bandflow.queue import submit_flows
+    from bandflow.queue import submit_flows, submitted_job_uuids
     from bandflow.spec import load_spec
+    from bandflow.store import BandflowStore
 
     spec = load_spec(spec_file)
     plans = check_campaign(spec, need_engine=False)
-    fw_ids = submit_flows([campaign_flow(spec, plans)])
-    typer.echo(f"submitted {len(fw_ids)} fireworks for {sum(len(p.surfaces) for p in plans)} surfaces")
+    done = {d.surface_id for d in BandflowStore.from_settings().query_surfaces(protocol=spec.protocol)}
+    for plan in plans:
+        plan.surfaces = [e for e in plan.surfaces if e.id not in done]
+    plans = [p for p in plans if p.surfaces]
+    if not plans:
+        typer.echo("nothing to submit: every surface of this campaign is already in the store")
+        return
+    flow = campaign_flow(spec, plans)
+    already = submitted_job_uuids([j.uuid for j in flow.jobs])
+    if already:
+        raise BandflowError(f"{len(already)} of this campaign's {len(flow.jobs)} jobs are already on the "
+                            "LaunchPad; see `bandflow status` (or reset the LaunchPad to submit again)")
+    fw_ids = submit_flows([flow])
+    typer.echo(f"submitted {len(fw_ids)} fireworks for {sum(len(p.surfaces) for p in plans)} surfaces "
+               f"({len(done)} already computed)")
 
 
 @plot_app.command("alignment")

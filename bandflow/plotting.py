@@ -121,7 +121,7 @@ def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Pat
 
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(z, analysis.planar, color="0.55", linewidth=0.8, label="planar average")
     ax.plot(z, analysis.macroscopic, color=VALENCE_COLOR, linewidth=1.8, label="macroscopic average")
@@ -138,9 +138,9 @@ def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Pat
     ax.plot([analysis.slab_center], [analysis.slab_center_average], "o", color="black",
             label=f"slab centre: {analysis.slab_center_average:.3f} eV")
     ax.set_xlim(0, length)
-    ax.set_xlabel(f"position along {'abc'[analysis.axis]} normal (Å)")
+    ax.set_xlabel(f"z along the surface normal (lattice vector {'abc'[analysis.axis]}) (Å)")
     ax.set_ylabel("electrostatic potential energy (eV)")
-    ax.legend(fontsize=8, loc="lower right")
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return _save(fig, path)
 
 

@@ -418,3 +418,13 @@ def describe_launchpad(launchpad: LaunchPad | FileLaunchPad) -> str:
         return f"MongoDB {redact_uri(launchpad.host)} database {launchpad.name}"
     return f"MongoDB {launchpad.host}:{launchpad.port} database {launchpad.name}"
 
+
+
+def submitted_job_uuids(uuids: list[str], launchpad: LaunchPad | FileLaunchPad | None = None) -> set[str]:
+    """The jobflow job UUIDs among ``uuids`` that already have a firework on the LaunchPad."""
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    session = launchpad.session() if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
+    with session as raw:
+        # jobflow's flow_to_workflow puts the job in the firework's single task: spec._tasks[0].job
+        found = raw.fireworks.find({"spec._tasks.job.uuid": {"$in": list(uuids)}}, {"spec._tasks.job.uuid": 1})
+        return {task["job"]["uuid"] for doc in found for task in doc["spec"]["_tasks"] if "job" in task}

@@ -129,3 +129,32 @@ def test_campaign_without_nonpolar_surfaces_fails_early(tmp_path):
     spec = spec.model_copy(update={"max_atoms": 1})
     with pytest.raises(BandflowError, match="no nonpolar surface"):
         plan_campaign(spec)
+
+
+def test_submit_then_worker_runs_the_campaign_on_fireworks(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+    from bandflow.queue import firework_state_counts, launch
+
+    for variable in ("BANDFLOW_STORE_URI", "BANDFLOW_LAUNCHPAD_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    sizes = sorted({e.n_atoms for e in plan_campaign(spec)[0].surfaces})
+    spec_path = write_spec(tmp_path / "s.yaml", fail_for_atoms=sizes[0])
+    runner = CliRunner()
+    result = runner.invoke(app, ["submit", str(spec_path)])
+    assert result.exit_code == 0, result.output
+    assert "submitted" in result.output
+    again = runner.invoke(app, ["submit", str(spec_path)])  # the same campaign twice: refused
+    assert again.exit_code != 0 and "already on the LaunchPad" in str(again.exception or again.output)
+
+    launch(launch_dir=tmp_path / "fw_runs", poll_s=0.1, strm_lvl="ERROR")
+    counts = firework_state_counts()
+    assert counts["FIZZLED"] >= 1 and counts["COMPLETED"] >= 1  # the failing slab job fizzles alone
+    docs = BandflowStore.from_settings().query_surfaces(protocol="fast", state=None)
+    states = sorted(d.state for d in docs)
+    assert states.count("failed") >= 1 and states.count("successful") >= 1  # alignment ran for both
+    good = [d for d in docs if d.state == "successful"]
+    assert good[0].ip == pytest.approx(EXPECTED_IP, abs=0.05)
+    assert good[0].job_uuids["slab_potential"]

@@ -43,7 +43,7 @@ from bandflow.ml.neighbours import Geometry, neighbour_list
 GTO_DECAY_THRESHOLD = 1e-3
 """DScribe: each GTO decays to this value at its radius; the Gaussian padding of the cutoff likewise."""
 
-_MAX_ATOMS_PER_CHUNK = 2048
+_MAX_ATOMS_PER_CHUNK = 1024
 """Structures are expanded together in chunks of about this many atoms (bounded memory, int32 indices)."""
 
 
@@ -125,13 +125,14 @@ class GTORadialBasis:
     def contraction(self, sigma: float) -> np.ndarray:
         """(l_max+1, n, k): maps primitive sums Σ_j exp(...) r^l Y_lm to coefficients c_nlm.
 
-        Includes DScribe's η^(-3/2) (η/(η+α))^(l+3/2) β factors, the π^(3/2) of the Gaussian integral and
-        the square root of its power-spectrum prefactor π√(8/(2l+1)).
+        Includes DScribe's η^(-3/2) (η/(η+α))^(l+3/2) β factors, the π^(3/2) of the Gaussian integral, the
+        square root of its power-spectrum prefactor π√(8/(2l+1)) and 1/√(4π) for component-normalised
+        harmonics.
         """
         eta = 1.0 / (2.0 * sigma**2)
         l_values = np.arange(self.alphas.shape[0])[:, None]
         shrink = (eta / (eta + self.alphas)) ** (l_values + 1.5)  # (l, k)
-        norm = np.pi**1.5 * np.sqrt(np.pi * np.sqrt(8.0 / (2.0 * l_values + 1.0)))  # (l, 1)
+        norm = np.pi**1.5 * np.sqrt(np.pi * np.sqrt(8.0 / (2.0 * l_values + 1.0))) / np.sqrt(4.0 * np.pi)  # (l, 1)
         return eta**-1.5 * self.betas * shrink[:, None, :] * norm[:, :, None]
 
 
@@ -200,8 +201,9 @@ def _pair_sums(
 
 @cache
 def _solid_harmonics(l_max: int) -> o3.SphericalHarmonics:
-    """e3nn's real spherical harmonics times r^l (unnormalised input), orthonormal on the sphere."""
-    return o3.SphericalHarmonics(list(range(l_max + 1)), normalize=False, normalization="integral")
+    """e3nn's real spherical harmonics times r^l; "component" normalisation (√(4π) × orthonormal) saves a
+    pass over the pairs, the 1/√(4π) is part of ``GTORadialBasis.contraction``."""
+    return o3.SphericalHarmonics(list(range(l_max + 1)), normalize=False, normalization="component")
 
 
 def density_coefficients(
@@ -272,8 +274,8 @@ def _chunk_coefficients(
         sums = torch.gather(sums, 1, columns.expand(n_rows, -1, -1))
     else:
         sums = sums.contiguous()
-    # the centre atom itself: r = 0, only l = 0 is non-zero, Y_00 = 1/√(4π)
-    sums[torch.from_numpy(np.concatenate(self_rows)), :, 0] += 1.0 / math.sqrt(4.0 * math.pi)
+    # the centre atom itself: r = 0, only l = 0 is non-zero (component-normalised Y_00 = 1)
+    sums[torch.from_numpy(np.concatenate(self_rows)), :, 0] += 1.0
     values = torch.einsum("rkm,mnk->rnm", sums, torch.from_numpy(contraction).to(dtype))
     return DensityCoefficients(
         values=values,
@@ -291,13 +293,12 @@ def power_spectrum(coefficients: torch.Tensor, l_max: int) -> torch.Tensor:
     """
     n_atoms, n_channels, _ = coefficients.shape
     upper = torch.triu_indices(n_channels, n_channels)
-    upper_flat = upper[0] * n_channels + upper[1]
-    out = coefficients.new_empty(n_atoms, l_max + 1, len(upper_flat))
+    products = coefficients.new_empty(l_max + 1, n_atoms, n_channels, n_channels)
     for l in range(l_max + 1):
         block = coefficients[:, :, l * l : (l + 1) ** 2]
-        products = torch.bmm(block, block.transpose(1, 2)).view(n_atoms, -1)
-        torch.index_select(products, 1, upper_flat, out=out[:, l])
-    return out.view(n_atoms, -1)
+        torch.bmm(block, block.transpose(1, 2), out=products[l])
+    selected = products.view(-1, n_channels * n_channels).index_select(1, upper[0] * n_channels + upper[1])
+    return selected.view(l_max + 1, n_atoms, -1).transpose(0, 1).reshape(n_atoms, -1)
 
 
 def pseudo_species_power_spectrum(
@@ -305,14 +306,24 @@ def pseudo_species_power_spectrum(
 ) -> torch.Tensor:
     """Power spectrum of the pseudo-species densities c^κ_i = Σ_rows w_κ(row) c(row).
 
-    ``values`` (rows, n, L²) are cached ``DensityCoefficients.values``, ``row_weights`` (rows, K) the
-    embedding of each row's element. Channels are ordered (κ, n).
+    ``values`` (rows, n, L²) are cached ``DensityCoefficients.values`` (each atom's rows contiguous),
+    ``row_weights`` (rows, K) the embedding of each row's element. Channels are ordered (κ, n).
     """
     n_rows, n_max, n_harmonics = values.shape
     n_pseudo = row_weights.shape[1]
-    mixed = (row_weights[:, :, None] * values.reshape(n_rows, 1, n_max * n_harmonics)).reshape(n_rows, -1)
-    density = values.new_zeros(n_atoms, n_pseudo * n_max * n_harmonics).index_add_(0, row_atom, mixed)
-    return power_spectrum(density.reshape(n_atoms, n_pseudo * n_max, n_harmonics), l_max)
+    rows_per_atom = torch.bincount(row_atom, minlength=n_atoms)
+    width = int(rows_per_atom.max())
+    flat_values = values.reshape(n_rows, n_max * n_harmonics)
+    if n_rows == n_atoms * width:  # every atom has the same number of element rows: a view suffices
+        dense_values, dense_weights = flat_values.view(n_atoms, width, -1), row_weights.view(n_atoms, width, -1)
+    else:
+        first_row = torch.cumsum(rows_per_atom, 0) - rows_per_atom
+        slot = row_atom * width + torch.arange(n_rows) - first_row[row_atom]
+        dense_values = flat_values.new_zeros(n_atoms * width, flat_values.shape[1]).index_copy(0, slot, flat_values)
+        dense_weights = row_weights.new_zeros(n_atoms * width, n_pseudo).index_copy(0, slot, row_weights)
+        dense_values, dense_weights = dense_values.view(n_atoms, width, -1), dense_weights.view(n_atoms, width, -1)
+    density = torch.bmm(dense_weights.transpose(1, 2), dense_values)  # (atoms, K, n L²)
+    return power_spectrum(density.view(n_atoms, n_pseudo * n_max, n_harmonics), l_max)
 
 
 def lsoap_feature_count(settings: SoapSettings, n_pseudo: int) -> int:

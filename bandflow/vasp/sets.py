@@ -96,10 +96,14 @@ def _element_of(species: str) -> str:
     return re.sub(r"[^A-Za-z]", "", species)
 
 
+#: Site moments (μB) below this count as non-magnetic (atomate2's ``auto_ispin`` threshold).
+MAGMOM_THRESHOLD = 0.02
+
+
 def is_spin_polarized(structure: Structure, magmom_table: dict[str, Any]) -> bool:
     """True if a site carries a magnetic moment or an element is in the config's MAGMOM table."""
     magmoms = structure.site_properties.get("magmom")
-    if magmoms is not None and any(np.any(np.abs(np.asarray(m, dtype=float)) > 0) for m in magmoms):
+    if magmoms is not None and any(np.any(np.abs(np.asarray(m, dtype=float)) > MAGMOM_THRESHOLD) for m in magmoms):
         return True
     magnetic = {_element_of(key) for key in magmom_table}
     return any(el.symbol in magnetic for el in structure.composition.elements)
