@@ -18,8 +18,8 @@ hkl for hexagonal cells, so wurtzite (10-10) is (1, 0, 0)).
 
 Why not pymatgen's ``SlabGenerator`` pipeline: it gives the same terminations for the test oxides (see
 tests/test_surfaces.py), but (a) ``get_symmetrically_distinct_miller_indices`` uses the symmetry of the
-*lattice*, which merges orientations that the crystal's point group keeps distinct (e.g. (210)/(120) in
-m-3 or 4/m crystals); (b) its oriented cells are in-plane supercells reduced afterwards by
+*lattice*, which merges orientations that the crystal's point group keeps distinct (corundum
+(101)/(10-1), bixbyite (210)/(201)); (b) its oriented cells are in-plane supercells reduced afterwards by
 ``get_primitive_structure``, which dominates the cost (~60-130 ms per slab, see
 benchmarks/bench_surfaces.py). Here the primitive surface cell comes directly from integer algebra
 on the primitive lattice, and symmetry/dipole of a termination are decided from the bulk symmetry
@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +78,10 @@ class SurfaceEntry:
     thickness: float
     area: float
     spacegroup_number: int | None = None
-    tasker_type: str | None = None  # "I" (neutral planes), "II" (charged planes, no dipole), "III" (dipole)
-    surface_layer: str | None = None  # composition of the outermost plane per surface cell (top face)
+    tasker_type: str | None = None  # "I" neutral layers, "II" charged layers without dipole, "III" dipole
+    surface_layer: str | None = None  # outermost layer (within LAYER_TOL) per surface cell, top face
     dipole: float = 0.0  # e/Å: dipole normal to the surface per area of one repeat unit (0 when nonpolar)
-    n_repeat_units: int = field(default=0)
+    n_repeat_units: int = 0
 
     def to_dict(self, with_structure: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; ``with_structure`` adds the slab as a pymatgen dict (``structure``)."""

@@ -43,7 +43,7 @@ from bandflow.ml.neighbours import Geometry, neighbour_list
 GTO_DECAY_THRESHOLD = 1e-3
 """DScribe: each GTO decays to this value at its radius; the Gaussian padding of the cutoff likewise."""
 
-_MAX_ATOMS_PER_CHUNK = 1024
+_MAX_ATOMS_PER_CHUNK = 512
 """Structures are expanded together in chunks of about this many atoms (bounded memory, int32 indices)."""
 
 
