@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -327,8 +328,8 @@ def _oriented_cell(bulk: _PreparedBulk, hkl: tuple[int, int, int]) -> _OrientedC
     ua, ub = _canonical_plane_basis(u1, u2, primitive, normal)
     a, b, c = ua @ primitive, ub @ primitive, u3 @ primitive
     spacing = float(np.dot(c, normal))
-    if spacing <= 0:
-        raise AssertionError("stacking vector points against the surface normal")
+    if spacing <= 0:  # impossible when u3·h_p = 1; guards the algebra above
+        raise RuntimeError(f"internal error: stacking vector of {hkl} points against the surface normal")
 
     frac = np.round(bulk.cart_coords @ np.linalg.inv(np.array([a, b, c])), 10) % 1.0
     return _OrientedCell(
@@ -460,7 +461,7 @@ def surface_id(bulk_canonical: str, formula: str, spacegroup: int, hkl: tuple[in
 
 
 def _validate_parameters(max_index: int, min_thickness: float, vacuum: float) -> None:
-    if isinstance(max_index, bool) or not isinstance(max_index, int) or max_index < 1:
+    if isinstance(max_index, bool) or not isinstance(max_index, numbers.Integral) or max_index < 1:
         raise BandflowError(f"max index must be a positive integer (1 gives (100), (110), (111)...), got {max_index}")
     if max_index > 6:
         raise BandflowError(f"max index {max_index} is too large (at most 6)")
@@ -485,6 +486,7 @@ def enumerate_surfaces(
     are numbered from 0, widest gap between the cut planes first. Polar entries have ``slab=None``.
     """
     _validate_parameters(max_index, min_thickness, vacuum)
+    max_index = int(max_index)
     prepared = _prepare(bulk, symprec)
     entries: list[SurfaceEntry] = []
     for hkl in distinct_miller_indices(prepared.conv_rotations, max_index):

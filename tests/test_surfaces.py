@@ -207,6 +207,21 @@ def test_slab_geometry_contract(name):
         assert len(slab.get_primitive_structure(tolerance=0.01)) == len(slab)  # smallest in-plane cell
 
 
+@pytest.mark.parametrize("name", ["MgO", "Al2O3", "Ga2O3-beta", "SiO2-quartz"])  # F, R, C centring; chiral
+def test_index_2_slabs_are_symmetric_stoichiometric_and_dipole_free(name):
+    bulk = load_bulk(name)
+    charges = oxidation_states(bulk.structure)
+    reduced = bulk.structure.composition.reduced_composition
+    entries = surfaces(name, 2)
+    assert any(max(map(abs, e.miller_index)) == 2 and e.nonpolar for e in entries)
+    for e in entries:
+        if e.nonpolar:
+            assert e.slab.composition.reduced_composition == reduced, e.id
+            assert flips_normal(e.slab), e.id
+            assert abs(slab_dipole(e.slab, charges)) < 1e-4, e.id
+            assert e.slab.lattice.c - e.thickness == pytest.approx(15.0, abs=1e-3)
+
+
 def test_thickness_and_vacuum_are_honoured():
     (e,) = nonpolar_surfaces(load_bulk("TiO2-rutile"), min_thickness=20.0, vacuum=30.0)[2:3]
     assert e.miller_index == (1, 1, 0) and e.thickness >= 20.0
@@ -294,7 +309,7 @@ def test_bad_parameters(kwargs, message):
 
 
 def test_not_an_oxide():
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nacl = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(BandflowError, match="not an oxide"):
         enumerate_surfaces(nacl)
 
