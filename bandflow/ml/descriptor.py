@@ -102,19 +102,19 @@ class GTORadialBasis:
         decay_radii = np.linspace(1.0, settings.r_cut, n_max)
         alphas = np.zeros((l_max + 1, n_max))
         betas = np.zeros((l_max + 1, n_max, n_max))
-        for l in range(l_max + 1):
-            exponent_l = 0 if settings.shared_alphas else l
+        for ell in range(l_max + 1):
+            exponent_l = 0 if settings.shared_alphas else ell
             alpha = -np.log(GTO_DECAY_THRESHOLD / decay_radii**exponent_l) / decay_radii**2
             pair_sum = alpha[:, None] + alpha[None, :]
-            overlap = 0.5 * gamma(l + 1.5) * pair_sum ** (-l - 1.5)
+            overlap = 0.5 * gamma(ell + 1.5) * pair_sum ** (-ell - 1.5)
             beta = sqrtm(np.linalg.inv(overlap))
             if np.iscomplexobj(beta) and np.abs(beta.imag).max() > 1e-8 * np.abs(beta.real).max():
                 raise BandflowError(
                     f"the GTO basis with n_max={n_max}, r_cut={settings.r_cut} cannot be orthonormalised; "
                     "lower n_max or raise r_cut"
                 )
-            alphas[l] = alpha
-            betas[l] = np.real(beta)
+            alphas[ell] = alpha
+            betas[ell] = np.real(beta)
         return cls(alphas, betas)
 
     def pair_exponents(self, sigma: float) -> np.ndarray:
@@ -195,7 +195,7 @@ def _pair_sums(
     )
     sums = (selector @ harmonics).view(n_radial, 2, n_rows, harmonics.shape[1])
     l_max = math.isqrt(harmonics.shape[1]) - 1
-    parity = torch.tensor([(-1.0) ** l for l in range(l_max + 1) for _ in range(2 * l + 1)], dtype=harmonics.dtype)
+    parity = torch.tensor([(-1.0) ** ell for ell in range(l_max + 1) for _ in range(2 * ell + 1)], dtype=harmonics.dtype)
     return (sums[:, 0] + sums[:, 1] * parity).permute(1, 0, 2)
 
 
@@ -293,10 +293,13 @@ def power_spectrum(coefficients: torch.Tensor, l_max: int) -> torch.Tensor:
     """
     n_atoms, n_channels, _ = coefficients.shape
     upper = torch.triu_indices(n_channels, n_channels)
-    products = coefficients.new_empty(l_max + 1, n_atoms, n_channels, n_channels)
-    for l in range(l_max + 1):
-        block = coefficients[:, :, l * l : (l + 1) ** 2]
-        torch.bmm(block, block.transpose(1, 2), out=products[l])
+    blocks = [coefficients[:, :, ell * ell : (ell + 1) ** 2] for ell in range(l_max + 1)]
+    if torch.is_grad_enabled() and coefficients.requires_grad:
+        products = torch.stack([torch.bmm(block, block.transpose(1, 2)) for block in blocks])
+    else:  # writing into one buffer saves a copy
+        products = coefficients.new_empty(l_max + 1, n_atoms, n_channels, n_channels)
+        for ell, block in enumerate(blocks):
+            torch.bmm(block, block.transpose(1, 2), out=products[ell])
     selected = products.view(-1, n_channels * n_channels).index_select(1, upper[0] * n_channels + upper[1])
     return selected.view(l_max + 1, n_atoms, -1).transpose(0, 1).reshape(n_atoms, -1)
 
@@ -341,10 +344,10 @@ def _dscribe_columns(n_species: int, n_max: int, l_max: int) -> np.ndarray:
     columns = []
     for s1 in range(n_species):
         for s2 in range(s1, n_species):
-            for l in range(l_max + 1):
+            for ell in range(l_max + 1):
                 for n1 in range(n_max):
                     for n2 in range(n1 if s1 == s2 else 0, n_max):
-                        columns.append(l * per_l + position[(s1 * n_max + n1, s2 * n_max + n2)])
+                        columns.append(ell * per_l + position[(s1 * n_max + n1, s2 * n_max + n2)])
     return np.asarray(columns)
 
 

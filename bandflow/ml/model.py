@@ -35,7 +35,7 @@ from torch import nn
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabBatch
 from bandflow.ml.descriptor import SoapSettings, lsoap_feature_count, pseudo_species_power_spectrum
-from bandflow.ml.elements import PROPERTY_NAMES, element_properties
+from bandflow.ml.elements import MAX_ATOMIC_NUMBER, PROPERTY_NAMES, element_properties
 
 MODEL_FORMAT = "bandflow-slab-attention"
 MODEL_FORMAT_VERSION = 1
@@ -152,6 +152,9 @@ class SlabNet(nn.Module):
         self.register_buffer("feature_shift", torch.zeros(n_features))
         self.register_buffer("feature_scale", torch.ones(n_features))
         self.register_buffer("depth_centers", torch.linspace(0.0, hp.depth_max, hp.depth_basis), persistent=False)
+        soap_channel = torch.full((MAX_ATOMIC_NUMBER + 1,), -1, dtype=torch.int64)
+        soap_channel[list(hp.soap_species)] = torch.arange(len(hp.soap_species))
+        self.register_buffer("soap_channel", soap_channel, persistent=False)
         layers: list[nn.Module] = [nn.Linear(n_features + hp.center_embedding + hp.depth_basis, hp.hidden), nn.SiLU()]
         for _ in range(hp.n_hidden_layers - 1):
             layers += [nn.Linear(hp.hidden, hp.hidden), nn.SiLU()]
@@ -163,11 +166,7 @@ class SlabNet(nn.Module):
         hp = self.hyperparameters
         if hp.descriptor == "lsoap":
             return self.species_embedding(row_element)
-        channels = torch.full((int(row_element.max()) + 1,), -1, dtype=torch.int64)
-        channels[torch.tensor([z for z in hp.soap_species if z < len(channels)], dtype=torch.int64)] = torch.tensor(
-            [i for i, z in enumerate(hp.soap_species) if z < len(channels)], dtype=torch.int64
-        )
-        row_channel = channels[row_element]
+        row_channel = self.soap_channel[row_element]
         if (row_channel < 0).any():
             unknown = sorted({Element.from_Z(int(z)).symbol for z in row_element[row_channel < 0].tolist()})
             known = [Element.from_Z(z).symbol for z in hp.soap_species]
