@@ -68,6 +68,9 @@ def surface_document(
         updated_at=now,
         source="bandflow",
     )
+    run_functional = _field(bulk_edges, "functional")
+    if run_functional:  # what the bulk run used (e.g. DDH), over the protocol's default
+        base["functional_bulk"] = str(run_functional)
     if missing:
         return SurfaceDoc(
             **base, state="failed", failure_reason=f"upstream step failed: {', '.join(missing)}",

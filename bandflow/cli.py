@@ -284,10 +284,29 @@ def query(
 
 
 @app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """FireWorks states of submitted jobs and what the results store holds."""
+def status(
+    spec_file: str | None = typer.Argument(None, help="A campaign YAML: show its progress and time left."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """FireWorks states of submitted jobs and what the results store holds (or one campaign's progress)."""
     from bandflow.queue import describe_launchpad, firework_state_counts, get_launchpad
     from bandflow.store import BandflowStore
+
+    if spec_file is not None:
+        from bandflow.runner import campaign_status
+        from bandflow.spec import load_spec
+
+        with BandflowStore.from_settings() as store:
+            progress = campaign_status(load_spec(spec_file), store)
+        if as_json:
+            _print_json(vars(progress))
+            return
+        eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
+        per = "" if progress.median_seconds_per_surface is None else \
+            f", {progress.median_seconds_per_surface:.0f} s per surface"
+        typer.echo(f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
+                   f"{progress.remaining} remaining of {progress.total}{per}; estimated time left {eta}")
+        return
 
     launchpad = get_launchpad()
     fireworks = firework_state_counts(launchpad)

@@ -88,7 +88,8 @@ def bulk_edges_maker(protocol: Protocol, engine_settings: dict) -> Maker:
         return Cp2kBulkHybridMaker(**engine_settings.get("bulk", {}))
     from bandflow.vasp import VaspBulkEdgesMaker
 
-    return VaspBulkEdgesMaker(functional=protocol.bulk_functional, **engine_settings.get("bulk", {}))
+    settings = {"functional": protocol.bulk_functional, **engine_settings.get("bulk", {})}
+    return VaspBulkEdgesMaker(**settings)
 
 
 def slab_relax_maker(protocol: Protocol, engine_settings: dict) -> Maker | None:

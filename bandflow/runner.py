@@ -9,6 +9,7 @@ any point and started again therefore recomputes only the job that was interrupt
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,10 +40,34 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
 
 
+def _is_reference(output: object) -> bool:
+    return isinstance(output, dict) and output.get("@class") == "OutputReference"
+
+
 def completed_uuids(store: BandflowStore, uuids: list[str]) -> set[str]:
-    """UUIDs among ``uuids`` whose output is in the job store (a failed alignment does not count)."""
-    found = store.job_store.query({"uuid": {"$in": uuids}}, properties=["uuid", "output.state"])
-    return {doc["uuid"] for doc in found if (doc.get("output") or {}).get("state", "successful") == "successful"}
+    """UUIDs among ``uuids`` whose output is in the job store.
+
+    A failed alignment does not count, and neither does a job that replaced itself with other jobs
+    (atomate2's VASP makers do) unless the job its output points to finished too.
+    """
+    outputs: dict[str, object] = {}
+    pending = list(uuids)
+    while pending:
+        found = store.job_store.query({"uuid": {"$in": pending}}, properties=["uuid", "output"])
+        new = {doc["uuid"]: doc.get("output") for doc in found}
+        outputs.update(new)
+        pending = [o["uuid"] for o in new.values() if _is_reference(o) and o["uuid"] not in outputs]
+
+    def done(uuid: str, depth: int = 0) -> bool:
+        if uuid not in outputs or depth > 20:
+            return False
+        output = outputs[uuid]
+        if _is_reference(output):
+            return done(output["uuid"], depth + 1)
+        is_surface_doc = isinstance(output, dict) and "surface_id" in output
+        return not is_surface_doc or output.get("state") == "successful"
+
+    return {uuid for uuid in uuids if done(uuid)}
 
 
 def run_campaign(
@@ -96,3 +121,55 @@ def run_campaign(
     bar.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass
+class CampaignStatus:
+    """Progress of one campaign in the store, with an estimate of the time left."""
+
+    name: str
+    total: int
+    successful: int
+    failed: int
+    remaining: int
+    median_seconds_per_surface: float | None
+    eta_seconds: float | None
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
+    """Done/failed/remaining surfaces of ``spec`` and the estimated time left.
+
+    The time per surface is the median gap between consecutive alignment jobs finishing (the local runner
+    computes one surface after the other), which includes each bulk step spread over its surfaces; gaps
+    over six hours (the campaign was stopped) are ignored.
+    """
+    plans = plans if plans is not None else plan_campaign(spec)
+    ids = {e.id for p in plans for e in p.surfaces}
+    docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
+    successful = sum(d.state == "successful" for d in docs)
+    failed = sum(d.state == "failed" for d in docs)
+    finished = sorted(
+        str(doc["completed_at"])
+        for doc in store.job_store.query({"metadata.bandflow_step": "alignment",
+                                          "metadata.surface_id": {"$in": sorted(ids)}},
+                                         properties=["completed_at"])
+        if doc.get("completed_at")
+    )
+    from datetime import datetime
+
+    times = [datetime.fromisoformat(t) for t in finished]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    median = _median([g for g in gaps if 0 < g < 6 * 3600])
+    remaining = len(ids) - successful - failed
+    return CampaignStatus(
+        name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining,
+        median_seconds_per_surface=median, eta_seconds=None if median is None else median * remaining,
+    )

@@ -158,3 +158,17 @@ def test_submit_then_worker_runs_the_campaign_on_fireworks(store, tmp_path, monk
     good = [d for d in docs if d.state == "successful"]
     assert good[0].ip == pytest.approx(EXPECTED_IP, abs=0.05)
     assert good[0].job_uuids["slab_potential"]
+
+
+def test_campaign_status_counts_and_estimates(store, tmp_path):
+    from bandflow.runner import campaign_status
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    before = campaign_status(spec, store)
+    assert (before.successful, before.failed) == (0, 0) and before.remaining == before.total >= 2
+    assert before.eta_seconds is None
+    run_campaign(spec, store=store, progress=False)
+    after = campaign_status(spec, store)
+    assert after.successful == after.total and after.remaining == 0
+    assert after.median_seconds_per_surface is not None and after.median_seconds_per_surface > 0
+    assert after.eta_seconds == 0

@@ -214,7 +214,8 @@ class SlabNet(nn.Module):
 
 @dataclass
 class EnsembleOutput:
-    """Mean and standard deviation over the members, per slab (eV); per-atom weights averaged."""
+    """Mean and standard deviation over the members, per slab (eV); per atom the member means of α, h and
+    α·h (``weighted``, which sums over a slab's atoms to its IP and gap)."""
 
     ip: torch.Tensor
     ea: torch.Tensor
@@ -223,6 +224,7 @@ class EnsembleOutput:
     ea_std: torch.Tensor
     attention: torch.Tensor
     contribution: torch.Tensor
+    weighted: torch.Tensor
 
 
 class SlabEnsemble(nn.Module):
@@ -257,6 +259,7 @@ class SlabEnsemble(nn.Module):
             ip=ip.mean(0), ea=ea.mean(0), gap=gap.mean(0), ip_std=ip.std(0, **spread), ea_std=ea.std(0, **spread),
             attention=torch.stack([o.attention for o in outputs]).mean(0),
             contribution=torch.stack([o.contribution for o in outputs]).mean(0),
+            weighted=torch.stack([o.attention * o.contribution for o in outputs]).mean(0),
         )
 
     def unseen_elements(self, atomic_numbers: Sequence[int]) -> list[str]:

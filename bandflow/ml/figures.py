@@ -1,0 +1,143 @@
+"""Figures of the model: parity plot, per-atom importance of a slab (side view), transfer-learning curves.
+
+Matplotlib ``Figure`` with the Agg canvas (no display); written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bandflow.errors import BandflowError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SUBSET_COLORS = {"train": "#9aa5b1", "val": "#4a7fb5", "test": "#d9774a"}
+
+
+def _checked_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
+    if not path.parent.is_dir():
+        raise BandflowError(f"folder does not exist: {path.parent}")
+    return path
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    handle, temporary = tempfile.mkstemp(suffix=path.suffix, prefix=".tmp-", dir=path.parent)
+    os.close(handle)
+    try:
+        fig.savefig(temporary, dpi=150, format=path.suffix.lower().lstrip("."))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str | Path, title: str = "") -> Path:
+    """Predicted vs reference IP and EA per subset (``TrainResult.predictions``)."""
+    from matplotlib.figure import Figure
+
+    path = _checked_path(path)
+    fig = Figure(figsize=(9, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, target, label in zip(axes, ("ip", "ea"), ("IP", "EA"), strict=True):
+        values = []
+        for subset, rows in predictions.items():
+            true, predicted = np.asarray(rows[f"{target}_true"]), np.asarray(rows[target])
+            if not len(true):
+                continue
+            mae = float(np.abs(predicted - true).mean())
+            ax.errorbar(true, predicted, yerr=np.asarray(rows.get(f"{target}_std", np.zeros_like(true))), fmt="o",
+                        ms=4, alpha=0.8, color=SUBSET_COLORS.get(subset), label=f"{subset} (MAE {mae:.2f} eV)")
+            values += [true, predicted]
+        if values:
+            low, high = float(np.min(np.concatenate(values))), float(np.max(np.concatenate(values)))
+            pad = 0.05 * (high - low or 1.0)
+            ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8)
+            ax.set_xlim(low - pad, high + pad)
+            ax.set_ylim(low - pad, high + pad)
+        ax.set_xlabel(f"reference {label} (eV)")
+        ax.set_ylabel(f"predicted {label} (eV)")
+        ax.set_aspect("equal")
+        ax.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: str = "alpha_ip") -> Path:
+    """Side view of a slab (in-plane axis a horizontal, surface normal vertical) coloured by ``quantity``,
+    one of the per-atom entries of ``bandflow.ml.importance.atom_importances``."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from pymatgen.core import Element
+
+    path = _checked_path(path)
+    atoms = importances.get("atoms") or []
+    if not atoms:
+        raise BandflowError("no atoms to draw")
+    if quantity not in atoms[0]:
+        choices = sorted(k for k, v in atoms[0].items() if isinstance(v, float))
+        raise BandflowError(f"unknown importance {quantity!r}; choose one of {', '.join(choices)}")
+    period = float(importances.get("a_length") or 0.0)
+    repeats = int(np.ceil(10.0 / period)) if period > 0 else 1  # periodic images along a: a ≥ 10 Å wide picture
+    shifts = np.repeat(np.arange(repeats) * period, len(atoms))
+    horizontal = np.tile([a["in_plane"] for a in atoms], repeats) + shifts
+    height = np.tile([a["height"] for a in atoms], repeats)
+    value = np.tile([a[quantity] for a in atoms], repeats).astype(float)
+    elements = [a["element"] for a in atoms] * repeats
+    radius = np.array([Element(e).atomic_radius or 1.0 for e in elements], dtype=float)
+    order = np.argsort(np.tile([a["depth_into_page"] for a in atoms], repeats))[::-1]  # far atoms drawn first
+    high = float(value.max()) if value.max() > value.min() else float(value.min()) + 1e-9
+    norm = Normalize(vmin=float(value.min()), vmax=high)
+    width, tall = float(np.ptp(horizontal)) + 3.0, float(np.ptp(height)) + 3.0
+    scale = min(9.0 / width, 7.0 / tall, 0.6)  # inches per Å
+    fig = Figure(figsize=(width * scale + 1.8, tall * scale + 1.0), layout="constrained")
+    ax = fig.subplots()
+    points_per_angstrom = 72.0 * scale * 0.9  # balls of half the atomic radius (diameter = radius)
+    ax.scatter(horizontal[order], height[order], s=(radius[order] * points_per_angstrom) ** 2, c=value[order],
+               cmap=colormaps["viridis"], norm=norm, edgecolors="black", linewidths=0.5)
+    for h, z, element in zip(horizontal, height, elements, strict=True):
+        ax.annotate(element, (h, z), ha="center", va="center", fontsize=6, color="white")
+    ax.set_aspect("equal")
+    ax.set_xlim(horizontal.min() - 1.5, horizontal.max() + 1.5)
+    ax.set_ylim(height.min() - 1.5, height.max() + 1.5)
+    ax.set_xlabel("along a (Å)")
+    ax.set_ylabel("height (Å)")
+    label = {"alpha_ip": "attention α (IP)", "alpha_gap": "attention α (gap)", "alpha_h_ip": "α·h (IP, eV)",
+             "alpha_h_gap": "α·h (gap, eV)", "alpha_h_ea": "α·h (EA, eV)"}.get(quantity, quantity)
+    fig.colorbar(ax.collections[0], ax=ax, label=label, shrink=0.8)
+    name = importances.get("formula", "")
+    ax.set_title(f"{name}\nIP {importances['ip']:.2f} eV, EA {importances['ea']:.2f} eV", fontsize=8)
+    return _save(fig, path)
+
+
+def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, target: str = "ip") -> Path:
+    """Test MAE against the fraction of target-domain training data, one line per method."""
+    from matplotlib.figure import Figure
+
+    path = _checked_path(path)
+    fig = Figure(figsize=(5.0, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for curve in curves:
+        fractions = [p["fraction"] for p in curve["points"]]
+        maes = [p["test"][target]["mae"] for p in curve["points"]]
+        ax.plot(fractions, maes, marker="o", label=curve["method"])
+    ax.set_xlabel("fraction of target training data")
+    ax.set_ylabel(f"test MAE {target.upper()} (eV)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
