@@ -283,6 +283,30 @@ def query(
         typer.echo(f"{r['id']:<34}{hkl:<8}{ip:>9}{ea:>9}  {tail}")
 
 
+@app.command("export")
+def export(
+    output: str = typer.Argument(..., help="File to write: .jsonl.gz (or .jsonl)."),
+    protocol: str | None = typer.Option(None, "--protocol"),
+    formula: list[str] = typer.Option(None, "--formula", help="Only these formulas (repeatable)."),
+    n_cation_species: int | None = typer.Option(None, "--n-cations", help="1 = binary, 2 = ternary oxides."),
+    failed: bool = typer.Option(False, "--failed", help="Include failed surfaces."),
+    summary: bool = typer.Option(False, "--summary", help="Print counts, ranges and outliers as JSON."),
+) -> None:
+    """Export stored surfaces as compressed JSON lines (the reference-dataset format; re-importable)."""
+    from bandflow.dataset import dataset_summary, export_surfaces
+    from bandflow.store import BandflowStore
+
+    with BandflowStore.from_settings() as store:
+        docs = [d for f in (formula or [None]) for d in store.query_surfaces(
+            formula=f, protocol=protocol, n_cation_species=n_cation_species, state=None if failed else "successful")]
+    if not docs:
+        raise BandflowError("no stored surfaces match; nothing written")
+    n = export_surfaces(docs, output)
+    if summary:
+        _print_json(dataset_summary(docs))
+    typer.echo(f"wrote {n} surfaces to {output}", err=summary)
+
+
 @app.command("status")
 def status(
     spec_file: str | None = typer.Argument(None, help="A campaign YAML: show its progress and time left."),

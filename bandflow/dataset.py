@@ -1,0 +1,102 @@
+"""Reference datasets: stored surfaces exported as gzip-compressed JSON lines, and their datasheet numbers.
+
+One line per (surface, protocol): the full :class:`~bandflow.schemas.SurfaceDoc` in JSON (unrelaxed and
+relaxed structures as pymatgen dicts, IP, EA, bulk edges, potential step, protocol, code versions). The
+same format is what ``bandflow import`` reads back.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from bandflow.errors import BandflowError
+from bandflow.schemas import SurfaceDoc
+
+#: Values outside these ranges are flagged for a second look (eV).
+IP_RANGE = (3.0, 12.0)
+EA_MIN = -1.0
+
+
+def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles: bool = False) -> int:
+    """Write ``docs`` to ``path`` (``.jsonl.gz`` or ``.jsonl``) atomically; returns the number written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
+    try:
+        with opener(tmp, "wt", encoding="utf-8") as handle:
+            for doc in docs:
+                data = doc.model_dump(mode="json")
+                if not keep_profiles:
+                    data.get("extra", {}).pop("profile", None)
+                handle.write(json.dumps(data, sort_keys=True) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
+    """Read an exported dataset back (every line validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BandflowError(f"dataset not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    docs = []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    docs.append(SurfaceDoc.model_validate_json(line))
+                except ValueError as exc:
+                    raise BandflowError(f"{path}:{number}: not a valid surface document ({exc})") from None
+    return docs
+
+
+def outlier_reason(doc: SurfaceDoc) -> str | None:
+    """Why a computed surface deserves a second look, or None."""
+    if doc.ip is not None and not IP_RANGE[0] <= doc.ip <= IP_RANGE[1]:
+        return f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV"
+    if doc.ea is not None and doc.ea < EA_MIN:
+        return f"EA {doc.ea:.2f} eV below {EA_MIN} eV"
+    return None
+
+
+def dataset_summary(docs: list[SurfaceDoc]) -> dict:
+    """Counts, value ranges and per-formula statistics for a datasheet."""
+    good = [d for d in docs if d.state == "successful"]
+    by_formula: dict[str, list[SurfaceDoc]] = defaultdict(list)
+    for doc in good:
+        by_formula[doc.formula].append(doc)
+
+    def spread(values: list[float]) -> dict:
+        return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)} if values else {}
+
+    return {
+        "n_successful": len(good),
+        "n_failed": len(docs) - len(good),
+        "n_binary": sum(d.n_cation_species == 1 for d in good),
+        "n_ternary": sum((d.n_cation_species or 0) >= 2 for d in good),
+        "n_formulas_binary": len({d.formula for d in good if d.n_cation_species == 1}),
+        "n_formulas_ternary": len({d.formula for d in good if (d.n_cation_species or 0) >= 2}),
+        "ip": spread([d.ip for d in good]),
+        "ea": spread([d.ea for d in good]),
+        "gap": spread([d.bulk_gap for d in good if d.bulk_gap is not None]),
+        "protocols": dict(Counter(d.protocol for d in good)),
+        "per_formula": {
+            formula: {"n": len(items), "ip": spread([d.ip for d in items]), "ea": spread([d.ea for d in items]),
+                      "gap": items[0].bulk_gap}
+            for formula, items in sorted(by_formula.items())
+        },
+        "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good if (r := outlier_reason(d))],
+        "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
+    }

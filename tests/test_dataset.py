@@ -1,0 +1,75 @@
+"""Reference-dataset export: round trip, datasheet numbers, outliers, CLI errors."""
+
+import gzip
+import json
+
+import pytest
+from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
+
+from bandflow.cli import app
+from bandflow.dataset import dataset_summary, export_surfaces, outlier_reason, read_surfaces
+from bandflow.errors import BandflowError
+from bandflow.schemas import SurfaceDoc
+from bandflow.settings import get_settings
+from bandflow.store import BandflowStore
+
+SLAB = Structure(Lattice.tetragonal(2.98, 20.0), ["Mg", "O"], [[0, 0, 0.5], [0.5, 0.5, 0.5]]).as_dict()
+
+
+def doc(surface_id, formula="MgO", ip=7.5, ea=1.2, n_cations=1, state="successful"):
+    good = state == "successful"
+    return SurfaceDoc(
+        surface_id=surface_id, bulk_name=formula, formula=formula, miller_index=(1, 0, 0), termination="0",
+        structure_unrelaxed=SLAB, structure_relaxed=SLAB, ip=ip if good else None, ea=ea if good else None,
+        bulk_vbm=1.0, bulk_cbm=1.0 + (ip - ea), engine="cp2k", functional_bulk="HSE06", functional_slab="PBE",
+        protocol="fast", state=state, failure_reason=None if good else "SCF did not converge",
+        extra={"profile": {"z": [0.0, 1.0], "planar": [1.0, 2.0]}},
+    )
+
+
+def test_round_trip_without_profiles(tmp_path):
+    docs = [doc("a"), doc("b", ip=8.0, ea=1.0)]
+    path = tmp_path / "ref" / "binary.jsonl.gz"
+    assert export_surfaces(docs, path) == 2
+    with gzip.open(path, "rt") as handle:
+        first = json.loads(handle.readline())
+    assert "profile" not in first["extra"] and first["ip"] == 7.5
+    back = read_surfaces(path)
+    assert [d.surface_id for d in back] == ["a", "b"]
+    assert back[0].structure_relaxed == docs[0].structure_relaxed
+    assert not list(tmp_path.glob("ref/.*"))  # no temporary file left
+
+
+def test_summary_and_outliers():
+    docs = [doc("a"), doc("b", ip=13.0, ea=6.0), doc("c", ip=6.0, ea=-1.5),
+            doc("d", formula="ZnAl2O4", n_cations=2, ip=8.0, ea=3.0), doc("e", state="failed")]
+    summary = dataset_summary(docs)
+    assert summary["n_successful"] == 4 and summary["n_failed"] == 1
+    assert summary["n_binary"] == 3 and summary["n_ternary"] == 1
+    assert summary["ip"]["max"] == 13.0 and summary["ea"]["min"] == -1.5
+    assert {o["surface_id"] for o in summary["outliers"]} == {"b", "c"}
+    assert "IP 13.00" in outlier_reason(docs[1]) and "EA -1.50" in outlier_reason(docs[2])
+    assert summary["failures"] == [{"surface_id": "e", "reason": "SCF did not converge"}]
+
+
+def test_corrupt_dataset_line_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(doc("a").model_dump(mode="json")) + "\n{not json}\n")
+    with pytest.raises(BandflowError, match="bad.jsonl:2"):
+        read_surfaces(path)
+
+
+def test_export_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    empty = runner.invoke(app, ["export", str(tmp_path / "x.jsonl.gz")])
+    assert empty.exit_code != 0 and not (tmp_path / "x.jsonl.gz").exists()
+    with BandflowStore.from_settings() as store:
+        store.upsert_surface(doc("a"))
+        store.upsert_surface(doc("f", state="failed"))
+    result = runner.invoke(app, ["export", str(tmp_path / "x.jsonl.gz"), "--protocol", "fast"])
+    assert result.exit_code == 0, result.output
+    assert [d.surface_id for d in read_surfaces(tmp_path / "x.jsonl.gz")] == ["a"]
+    get_settings.cache_clear()
