@@ -363,6 +363,199 @@ def worker(
     typer.echo(f"worker finished: {n_ran} job{'s' if n_ran != 1 else ''} run")
 
 
+# ------------------------------------------------------------------------- model (train, predict, import, transfer, retrain)
+_QUERY_HELP = "Surface filter KEY=VALUE, repeatable: formula, protocol, chemsys, n_cation_species, source, miller."
+
+
+def _finite(obj: object) -> object:
+    """NaN/inf → None, so --json output is valid JSON."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+
+
+def _echo_metrics(metrics: dict) -> None:
+    typer.echo(f"{'':<7}{'IP MAE':>8}{'RMSE':>7}{'R2':>7}{'EA MAE':>9}{'RMSE':>7}{'R2':>7}   (eV)")
+    for subset, targets in metrics.items():
+        ip, ea = targets["ip"], targets["ea"]
+        typer.echo(f"{subset:<7}{ip['mae']:>8.3f}{ip['rmse']:>7.3f}{ip['r2']:>7.2f}{ea['mae']:>9.3f}{ea['rmse']:>7.3f}{ea['r2']:>7.2f}")
+
+
+@app.command("train")
+def train(
+    query: list[str] = typer.Option(None, "--query", help=_QUERY_HELP),
+    descriptor: str = typer.Option("lsoap", "--descriptor", help="lsoap, or soap (one fixed channel per element)."),
+    split: str = typer.Option("compound", "--split", help="compound (test compounds unseen in training) or random."),
+    members: int = typer.Option(5, "--members", help="Ensemble members (their spread is the uncertainty)."),
+    jobs: int = typer.Option(1, "--jobs", help="Members trained at once, one process each."),
+    max_epochs: int = typer.Option(300, "--max-epochs", help="Upper limit; training stops early on validation."),
+    seed: int = typer.Option(0, "--seed"),
+    name: str | None = typer.Option(None, "--name", help="Model name (default lsoap-ipea or soap-ipea)."),
+    parity: str | None = typer.Option(None, "--parity", help="Write a parity plot (.png or .svg)."),
+    as_json: bool = typer.Option(False, "--json", help="Print model_id and metrics as JSON."),
+) -> None:
+    """Train the attention network on stored DFT surfaces and store it as a new model version."""
+    from bandflow.ml.figures import check_figure_path, parity_plot
+    from bandflow.ml.model import ModelHyperparameters
+    from bandflow.ml.train import TrainConfig
+    from bandflow.ml.workflow import parse_query, train_from_store
+    from bandflow.store import BandflowStore
+
+    if parity:
+        check_figure_path(parity)
+    hp = ModelHyperparameters(descriptor=descriptor)
+    config = TrainConfig(split=split, n_members=members, n_jobs=jobs, max_epochs=max_epochs, seed=seed)
+    with BandflowStore.from_settings() as store:
+        stored = train_from_store(store, parse_query(query), hp, config, name)
+    result = stored.result
+    if parity:
+        parity_plot(result.predictions, parity, title=stored.doc.model_id)
+    if as_json:
+        _print_json(_finite({"model_id": stored.doc.model_id, "version": stored.doc.version, "metrics": result.metrics,
+                             "n_surfaces": len(stored.doc.training_surface_ids), "epochs": result.epochs,
+                             "seconds": round(result.seconds, 1)}))
+        return
+    typer.echo(f"stored model {stored.doc.model_id}: {len(stored.doc.training_surface_ids)} surfaces, "
+               f"{len(result.model.members)} members, {result.seconds:.0f} s")
+    _echo_metrics(result.metrics)
+
+
+@app.command("predict")
+def predict(
+    bulks: list[str] = typer.Argument(None, help="Library bulk names or CIF/POSCAR files."),
+    missing: bool = typer.Option(False, "--missing", help="Every library surface without a stored DFT result."),
+    model_id: str | None = typer.Option(None, "--model", help="Stored model id (default: the newest)."),
+    max_index: int = typer.Option(1, "--max-index", help="Largest Miller index of the enumerated surfaces."),
+    importance: str | None = typer.Option(None, "--importance", help="Folder for per-atom importance JSON + PNG."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Predict IP and EA (with ensemble uncertainty) of the nonpolar surfaces of bulks; stored as predictions,
+    never over DFT results."""
+    from pathlib import Path
+
+    from bandflow.ml.figures import importance_plot
+    from bandflow.ml.importance import atom_importances, write_importances
+    from bandflow.ml.workflow import load_stored_model, predict_into_store, surfaces_of, surfaces_without_dft
+    from bandflow.store import BandflowStore
+
+    if bool(bulks) == missing:
+        raise BandflowError("give bulk names or files, or --missing (not both)")
+    if importance and not Path(importance).is_dir():
+        raise BandflowError(f"folder does not exist: {importance}")
+    with BandflowStore.from_settings() as store:
+        stored = load_stored_model(store, model_id)
+        entries = surfaces_without_dft(store, max_index) if missing else surfaces_of(bulks, max_index)
+        predictions = predict_into_store(store, stored, entries)
+        dft = {d.surface_id: d for d in store.query_surfaces(state="successful")}
+    if importance:
+        for entry in entries:
+            if entry.slab is not None:
+                values = atom_importances(stored.model, entry.slab, entry.id)
+                write_importances(values, Path(importance) / f"{entry.id}.json")
+                importance_plot(values, Path(importance) / f"{entry.id}.png", "alpha_ip")
+    rows = [{**p.as_dict(), "model_id": stored.doc.model_id,
+             "dft_ip": dft[p.id].ip if p.id in dft else None, "dft_ea": dft[p.id].ea if p.id in dft else None}
+            for p in predictions]
+    if as_json:
+        _print_json(_finite(rows))
+        return
+    if not rows:
+        typer.echo("no surfaces to predict", err=True)
+        return
+    typer.echo(f"model {stored.doc.model_id}; {len(rows)} surfaces stored as predictions")
+    typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>13}{'EA (eV)':>13}{'DFT IP':>8}{'DFT EA':>8}  note")
+    for r in rows:
+        hkl = "".join(str(i) for i in r["miller_index"] or ())
+        dft_ip = f"{r['dft_ip']:.2f}" if r["dft_ip"] is not None else "-"
+        dft_ea = f"{r['dft_ea']:.2f}" if r["dft_ea"] is not None else "-"
+        note = f"unseen {','.join(r['unseen_elements'])}" if r["unseen_elements"] else ""
+        typer.echo(f"{r['id']:<34}{hkl:<8}{r['ip']:>7.2f}±{r['ip_std']:<5.2f}{r['ea']:>7.2f}±{r['ea_std']:<5.2f}"
+                   f"{dft_ip:>8}{dft_ea:>8}  {note}")
+
+
+@app.command("import")
+def import_(path: str = typer.Argument(..., help="Surface documents as JSON lines (.jsonl or .jsonl.gz).")) -> None:
+    """Import DFT surface results (the `bandflow export` format); bad records are listed, good ones kept."""
+    from bandflow.ml.workflow import import_surfaces
+    from bandflow.store import BandflowStore
+
+    with BandflowStore.from_settings() as store:
+        report = import_surfaces(store, path)
+    for message in report.rejected:
+        typer.echo(f"rejected {message}", err=True)
+    typer.echo(f"imported {len(report.imported)} of {report.n_records} records")
+    if report.rejected:
+        raise BandflowError(f"{len(report.rejected)} of {report.n_records} records rejected (listed above)")
+
+
+@app.command("transfer")
+def transfer(
+    source: str = typer.Option(..., "--from", help="Source L-SOAP model id (e.g. trained on binary oxides)."),
+    fractions: str = typer.Option("0.1,0.2,0.4,0.8", "--fractions", help="Fractions of the target training pool."),
+    query: list[str] = typer.Option(None, "--query", help=_QUERY_HELP + " Default: n_cation_species=2."),
+    members: int = typer.Option(1, "--members", help="Ensemble members per trained model."),
+    max_epochs: int = typer.Option(300, "--max-epochs", help="Upper limit per model; stops early on validation."),
+    plot: str | None = typer.Option(None, "--plot", help="Write the learning curves (.png or .svg)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the curves as JSON."),
+) -> None:
+    """Compare fine-tuning the source model, L-SOAP from scratch and standard SOAP on the target surfaces."""
+    from bandflow.ml.figures import check_figure_path, transfer_plot
+    from bandflow.ml.train import TrainConfig
+    from bandflow.ml.workflow import parse_query, transfer_from_store
+    from bandflow.store import BandflowStore
+
+    try:
+        values = [float(f) for f in fractions.split(",")]
+    except ValueError:
+        raise BandflowError(f"--fractions must be numbers separated by commas, got {fractions!r}") from None
+    if plot:
+        check_figure_path(plot)
+    with BandflowStore.from_settings() as store:
+        result = transfer_from_store(store, source, values, parse_query(query) if query else None,
+                                     TrainConfig(n_members=members, max_epochs=max_epochs))
+    if plot:
+        transfer_plot(result["curves"], plot, title=f"transfer from {source}")
+    if as_json:
+        _print_json(_finite(result))
+        return
+    typer.echo(f"{result['n_target']} target surfaces, {result['n_test']} in the test set "
+               f"({', '.join(result['test_groups'])}); test MAE IP / EA (eV)")
+    typer.echo(f"{'method':<22}" + "".join(f"{p['fraction']:>14.2f}" for p in result["curves"][0]["points"]))
+    for curve in result["curves"]:
+        typer.echo(f"{curve['method']:<22}" + "".join(
+            f"{p['test']['ip']['mae']:>8.3f}/{p['test']['ea']['mae']:<5.3f}" for p in curve["points"]))
+
+
+@app.command("retrain")
+def retrain(
+    model_id: str | None = typer.Option(None, "--model", help="Stored model id (default: the newest)."),
+    jobs: int = typer.Option(1, "--jobs", help="Members trained at once, one process each."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Fine-tune a model on surfaces stored since it was trained, store the new version, re-predict."""
+    from bandflow.ml.workflow import retrain as retrain_model
+    from bandflow.store import BandflowStore
+
+    with BandflowStore.from_settings() as store:
+        outcome = retrain_model(store, model_id, n_jobs=jobs)
+    new = outcome.stored
+    if as_json:
+        _print_json(_finite({"parent_model_id": outcome.parent.model_id, "model_id": new.doc.model_id if new else None,
+                             "new_surfaces": outcome.new_surfaces, "repredicted": outcome.repredicted,
+                             "metrics": new.result.metrics if new else None}))
+        return
+    if new is None:
+        typer.echo(f"model {outcome.parent.model_id} is up to date: no surfaces added since it was trained")
+        return
+    typer.echo(f"stored model {new.doc.model_id} (fine-tuned from {outcome.parent.model_id} with "
+               f"{len(outcome.new_surfaces)} new surfaces); {outcome.repredicted} predictions redone")
+    _echo_metrics(new.result.metrics)
+
+
 def main() -> None:
     """Entry point: bad input or environment gives one line on stderr and exit code 2."""
     try:

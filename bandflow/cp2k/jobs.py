@@ -39,7 +39,12 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from bandflow.cp2k.parsing import Cp2kOutputSummary
 from bandflow.cp2k.run import run_cp2k
-from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabRelaxOutput, Cp2kSlabStaticOutput, KPointCorrection
+from bandflow.cp2k.schemas import (
+    Cp2kBulkHybridOutput,
+    Cp2kSlabRelaxOutput,
+    Cp2kSlabStaticOutput,
+    KPointCorrection,
+)
 from bandflow.cp2k.sets import (
     BASIS_FAMILY,
     DEFAULT_CUTOFF,
@@ -69,7 +74,7 @@ def cell_width(lattice: np.ndarray) -> float:
     return float(min(volume / np.linalg.norm(np.cross(*pair)) for pair in ((b, c), (a, c), (a, b))))
 
 
-def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float = 4.0) -> Structure:
+def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float = 4.5) -> Structure:
     """The cell for a Γ-only hybrid run: diagonal multiples of the primitive or conventional standard cell.
 
     Among those with at most ``max_atoms`` atoms, the one with the fewest atoms whose width
@@ -140,7 +145,7 @@ class Cp2kBulkHybridMaker(Maker):
 
     name: str = "cp2k bulk hybrid"
     max_atoms: int = 16
-    min_width: float = 4.0
+    min_width: float = 4.5
     kspacing: float = DEFAULT_KSPACING
     cutoff: float = DEFAULT_CUTOFF
     rel_cutoff: float = DEFAULT_REL_CUTOFF

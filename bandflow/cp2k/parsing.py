@@ -95,20 +95,22 @@ class Cp2kOutputSummary:
         return None
 
 
+_ART = set("_\\/|O ")
+_SOURCE_LOCATION = re.compile(r"^\S+\.F:\d+$")
+
+
 def _abort_message(lines: list[str]) -> str | None:
-    """The text of CP2K's ``[ABORT]`` box, on one line."""
+    """The text of CP2K's ``[ABORT]`` box on one line, without the drawing and the source location."""
     for i, line in enumerate(lines):
-        if "[ABORT]" in line:
-            parts = []
-            for box in lines[i + 1:i + 12]:
-                if box.strip().startswith("****") and parts:
-                    break
-                text = box.strip().strip("*").strip()
-                text = re.sub(r"^[\\/|O ]+", "", text).strip()
-                text = re.sub(r"\s+\S+\.F:\d+$", "", text).strip()
-                if text and not set(text) <= set("_\\/|O "):
-                    parts.append(text)
-            return " ".join(parts) or "unknown error"
+        if "[ABORT]" not in line:
+            continue
+        parts = []
+        for box in lines[i + 1:i + 12]:
+            if box.strip().startswith("****"):
+                break
+            chunks = re.split(r"\s{2,}", box.strip().strip("*").strip())
+            parts += [c for c in chunks if c and not set(c) <= _ART and not _SOURCE_LOCATION.match(c)]
+        return " ".join(parts) or "unknown error"
     return None
 
 

@@ -10,7 +10,7 @@ import torch
 from pymatgen.core import Structure
 
 from bandflow.errors import BandflowError
-from bandflow.ml.descriptor import SoapSettings, density_coefficients
+from bandflow.ml.descriptor import SoapSettings, density_coefficients, element_pair_spectra
 from bandflow.ml.neighbours import slab_geometry
 
 
@@ -27,11 +27,12 @@ class SlabRecord:
 
 @dataclass(frozen=True)
 class SlabBatch:
-    """The cached inputs of a few slabs, atoms and rows renumbered from 0."""
+    """The cached inputs of a few slabs, atoms and rows renumbered from 0 (see ``SlabFeatures``); rows
+    sorted by element pair."""
 
-    values: torch.Tensor
+    spectra: torch.Tensor
     row_atom: torch.Tensor
-    row_element: torch.Tensor
+    row_elements: torch.Tensor
     atom_element: torch.Tensor
     atom_depth: torch.Tensor
     atom_slab: torch.Tensor
@@ -54,14 +55,15 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> torch.Tensor:
 class SlabFeatures:
     """Everything about a set of slabs that does not depend on learnable weights, computed once.
 
-    Per atom: element and depth below the nearer surface; per (atom, element of its slab) row: the
-    neighbour-density coefficients (see ``bandflow.ml.descriptor.DensityCoefficients``).
+    Per atom: element and depth below the nearer surface; per (atom, element pair of its slab) row: the
+    element-pair power spectrum (``bandflow.ml.descriptor.PairSpectra``), of which L-SOAP and standard
+    SOAP are fixed or learnable bilinear contractions.
     """
 
     settings: SoapSettings
-    values: torch.Tensor
+    spectra: torch.Tensor
     row_atom: torch.Tensor
-    row_element: torch.Tensor
+    row_elements: torch.Tensor
     atom_element: torch.Tensor
     atom_depth: torch.Tensor
     atom_offsets: np.ndarray
@@ -74,20 +76,29 @@ class SlabFeatures:
         if not structures:
             raise BandflowError("no slabs to featurise")
         geometries, depths = zip(*(slab_geometry(structure) for structure in structures), strict=True)
-        coefficients = density_coefficients(geometries, settings, dtype=dtype)
+        spectra = element_pair_spectra(density_coefficients(geometries, settings, dtype=dtype), settings.l_max)
         return cls(
             settings=settings,
-            values=coefficients.values,
-            row_atom=coefficients.row_atom,
-            row_element=coefficients.row_element,
+            spectra=spectra.values,
+            row_atom=spectra.row_atom,
+            row_elements=spectra.row_elements,
             atom_element=torch.from_numpy(np.concatenate([g.numbers for g in geometries])),
             atom_depth=torch.from_numpy(np.concatenate(depths)).to(dtype),
-            atom_offsets=coefficients.atom_offsets,
-            row_offsets=coefficients.row_offsets,
+            atom_offsets=spectra.atom_offsets,
+            row_offsets=spectra.row_offsets,
         )
 
     def __len__(self) -> int:
         return len(self.atom_offsets) - 1
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.spectra.dtype
+
+    def share_memory(self) -> None:
+        """Move the tensors to shared memory (worker processes then read them without a copy)."""
+        for tensor in (self.spectra, self.row_atom, self.row_elements, self.atom_element, self.atom_depth):
+            tensor.share_memory_()
 
     def elements(self) -> list[int]:
         """Atomic numbers present in any slab."""
@@ -102,10 +113,14 @@ class SlabFeatures:
         rows = _ranges(self.row_offsets[indices], row_counts)
         atom_shift = torch.as_tensor(np.cumsum(atom_counts) - atom_counts - self.atom_offsets[indices])
         row_slab = torch.repeat_interleave(torch.arange(len(indices)), torch.as_tensor(row_counts))
+        # rows grouped by element pair: the network applies one weight matrix per pair to a contiguous block
+        pair_key = self.row_elements[rows, 0] * 256 + self.row_elements[rows, 1]
+        by_pair = torch.argsort(pair_key, stable=True)
+        rows, row_slab = rows[by_pair], row_slab[by_pair]
         return SlabBatch(
-            values=self.values[rows],
+            spectra=self.spectra[rows],
             row_atom=self.row_atom[rows] + atom_shift[row_slab],
-            row_element=self.row_element[rows],
+            row_elements=self.row_elements[rows],
             atom_element=self.atom_element[atoms],
             atom_depth=self.atom_depth[atoms],
             atom_slab=torch.repeat_interleave(torch.arange(len(indices)), torch.as_tensor(atom_counts)),

@@ -173,30 +173,41 @@ def _cosine_cutoff(distance: torch.Tensor, r_cut: float) -> torch.Tensor:
 
 
 def _pair_sums(
-    radial: torch.Tensor, harmonics: torch.Tensor, rows: torch.Tensor, mirror_rows: torch.Tensor, n_rows: int
+    radial: torch.Tensor, harmonics: torch.Tensor, rows: torch.Tensor, mirror_rows: torch.Tensor, n_rows: int,
+    per_degree: bool,
 ) -> torch.Tensor:
-    """Σ_pairs radial[p, q] harmonics[p, m] per row → (n_rows, Q, M), each pair counted in both directions.
+    """Σ_pairs radial[p, k] harmonics[p, lm] per row → (n_rows, n, L²), each pair counted in both directions.
 
-    A half neighbour list gives each pair once: it adds to ``rows[p]`` with r_ij and to ``mirror_rows[p]``
-    with r_ji = −r_ij, whose harmonics are (−1)^l Y_lm(r_ij). Written by hand because no library sums outer
-    products per segment: the radial values form a sparse matrix (rows (q, direction, row), columns pairs)
-    that multiplies the dense harmonics once, so the (pairs × Q × M) outer product is never stored.
+    ``radial`` is (pairs, n), or (pairs, (l_max+1) n) with one block of n per l if ``per_degree``. A half
+    neighbour list gives each pair once: it adds to ``rows[p]`` with r_ij and to ``mirror_rows[p]`` with
+    r_ji = −r_ij, whose harmonics are (−1)^l Y_lm(r_ij). Written by hand because no library sums outer
+    products per segment: the radial values form a sparse matrix (rows (k, direction, row), columns pairs)
+    that multiplies the dense harmonics, so the (pairs × n × L²) outer product is never stored.
     """
-    n_pairs, n_radial = radial.shape
+    n_pairs = len(rows)
+    n_harmonics = harmonics.shape[1]
+    l_max = math.isqrt(n_harmonics) - 1
+    n_radial = radial.shape[1] // (l_max + 1) if per_degree else radial.shape[1]
     both_rows = torch.cat([rows, mirror_rows + n_rows])
     order = torch.argsort(both_rows, stable=True)
     counts = torch.bincount(both_rows, minlength=2 * n_rows)
     row_starts = torch.zeros(2 * n_rows * n_radial + 1, dtype=torch.int32)
     torch.cumsum(counts.repeat(n_radial), 0, out=row_starts[1:])
     columns = (order % n_pairs).to(torch.int32).repeat(n_radial)
-    values = radial.repeat(2, 1)[order].t().reshape(-1)
-    selector = torch.sparse_csr_tensor(
-        row_starts, columns, values, (2 * n_rows * n_radial, n_pairs), check_invariants=False
-    )
-    sums = (selector @ harmonics).view(n_radial, 2, n_rows, harmonics.shape[1])
-    l_max = math.isqrt(harmonics.shape[1]) - 1
+    blocks = [(slice(ell * n_radial, (ell + 1) * n_radial), slice(ell * ell, (ell + 1) ** 2)) for ell in range(l_max + 1)]
+    if not per_degree:
+        blocks = [(slice(0, n_radial), slice(0, n_harmonics))]
     parity = torch.tensor([(-1.0) ** ell for ell in range(l_max + 1) for _ in range(2 * ell + 1)], dtype=harmonics.dtype)
-    return (sums[:, 0] + sums[:, 1] * parity).permute(1, 0, 2)
+    out = harmonics.new_empty(n_rows, n_radial, n_harmonics)
+    for radial_columns, harmonic_columns in blocks:
+        values = radial[:, radial_columns].repeat(2, 1)[order].t().reshape(-1)
+        selector = torch.sparse_csr_tensor(
+            row_starts, columns, values, (2 * n_rows * n_radial, n_pairs), check_invariants=False
+        )
+        block = harmonics[:, harmonic_columns]
+        sums = (selector @ block).view(n_radial, 2, n_rows, block.shape[1])
+        out[:, :, harmonic_columns] = (sums[:, 0] + sums[:, 1] * parity[harmonic_columns]).permute(1, 0, 2)
+    return out
 
 
 @cache
@@ -265,15 +276,8 @@ def _chunk_coefficients(
             torch.from_numpy(np.concatenate(pair_rows)),
             torch.from_numpy(np.concatenate(mirror_rows)),
             n_rows,
-        )  # (rows, Q, L²)
-    n_max = settings.n_max
-    if not settings.shared_alphas:  # keep the block of each harmonic's own l
-        l_values = torch.arange(settings.l_max + 1)
-        l_of_harmonic = torch.repeat_interleave(l_values, 2 * l_values + 1)
-        columns = l_of_harmonic[None, :] * n_max + torch.arange(n_max)[:, None]  # (k, L²)
-        sums = torch.gather(sums, 1, columns.expand(n_rows, -1, -1))
-    else:
-        sums = sums.contiguous()
+            per_degree=not settings.shared_alphas,
+        )  # (rows, k, L²)
     # the centre atom itself: r = 0, only l = 0 is non-zero (component-normalised Y_00 = 1)
     sums[torch.from_numpy(np.concatenate(self_rows)), :, 0] += 1.0
     values = torch.einsum("rkm,mnk->rnm", sums, torch.from_numpy(contraction).to(dtype))
@@ -332,6 +336,78 @@ def pseudo_species_power_spectrum(
 def lsoap_feature_count(settings: SoapSettings, n_pseudo: int) -> int:
     channels = n_pseudo * settings.n_max
     return channels * (channels + 1) // 2 * (settings.l_max + 1)
+
+
+@dataclass(frozen=True)
+class PairSpectra:
+    """Element-pair power spectra P_ZZ'[l, n, n'] = Σ_m c_nlm(Z) c_n'lm(Z'), one row per (atom, Z ≤ Z' of
+    its structure), ``values`` (rows, (l_max+1) n_max²) in [l][n][n'] order.
+
+    L-SOAP is bilinear in them: p[l, κn, κ'n'] = Σ_{Z,Z'} e_κ(Z) e_κ'(Z') P_ZZ'[l, n, n'] (ordered pairs,
+    P_Z'Z = P_ZZ'ᵀ). They depend on no learnable weight, so a training epoch only contracts them.
+    """
+
+    values: torch.Tensor
+    row_atom: torch.Tensor
+    row_elements: torch.Tensor
+    atom_offsets: np.ndarray
+    row_offsets: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.atom_offsets[-1])
+
+
+def element_pair_spectra(coefficients: DensityCoefficients, l_max: int) -> PairSpectra:
+    """``PairSpectra`` of every atom from its per-element density coefficients."""
+    n_max = coefficients.values.shape[1]
+    species_per_structure = np.diff(coefficients.row_offsets) // np.maximum(np.diff(coefficients.atom_offsets), 1)
+    values, row_atom, row_elements, row_offsets = [], [], [], [0]
+    start = 0
+    while start < len(species_per_structure):  # runs of structures with the same number of elements
+        n_species = int(species_per_structure[start])
+        stop = start
+        while stop < len(species_per_structure) and species_per_structure[stop] == n_species:
+            stop += 1
+        first_atom, last_atom = int(coefficients.atom_offsets[start]), int(coefficients.atom_offsets[stop])
+        first_row, last_row = int(coefficients.row_offsets[start]), int(coefficients.row_offsets[stop])
+        n_atoms = last_atom - first_atom
+        density = coefficients.values[first_row:last_row].reshape(n_atoms, n_species * n_max, -1)
+        full = torch.stack([
+            torch.bmm(block, block.transpose(1, 2))
+            for block in (density[:, :, ell * ell : (ell + 1) ** 2] for ell in range(l_max + 1))
+        ], dim=1).view(n_atoms, l_max + 1, n_species, n_max, n_species, n_max)
+        first, second = np.triu_indices(n_species)
+        pairs = full[:, :, first, :, second, :]  # (pairs, atoms, l, n, n')
+        values.append(pairs.permute(1, 0, 2, 3, 4).reshape(n_atoms * len(first), -1))
+        row_atom.append(torch.repeat_interleave(torch.arange(first_atom, last_atom), len(first)))
+        elements = coefficients.row_element[first_row:last_row].view(n_atoms, n_species)
+        row_elements.append(torch.stack([elements[:, first], elements[:, second]], dim=2).reshape(-1, 2))
+        for structure in range(start, stop):
+            n_structure_atoms = int(coefficients.atom_offsets[structure + 1] - coefficients.atom_offsets[structure])
+            row_offsets.append(row_offsets[-1] + n_structure_atoms * len(first))
+        start = stop
+    return PairSpectra(
+        values=torch.cat(values), row_atom=torch.cat(row_atom), row_elements=torch.cat(row_elements),
+        atom_offsets=coefficients.atom_offsets.copy(), row_offsets=np.asarray(row_offsets),
+    )
+
+
+def lsoap_from_pair_spectra(
+    values: torch.Tensor, row_atom: torch.Tensor, first_weights: torch.Tensor, second_weights: torch.Tensor,
+    same_element: torch.Tensor, n_atoms: int, n_max: int, l_max: int,
+) -> torch.Tensor:
+    """L-SOAP features (layout of ``power_spectrum``) from ``PairSpectra`` rows: ``first_weights`` and
+    ``second_weights`` (rows, K) are the embeddings of each row's two elements, ``same_element`` (rows,)
+    marks Z = Z' rows (counted once; Z < Z' rows stand for both orders)."""
+    n_rows, n_pseudo = first_weights.shape
+    spectra = values.view(n_rows, l_max + 1, n_max, n_max)
+    mixed = torch.einsum("ra,rb,rlnm->rlanbm", first_weights, second_weights, spectra)
+    mixed = torch.where(same_element[:, None, None, None, None, None], mixed, mixed + mixed.permute(0, 1, 4, 5, 2, 3))
+    channels = n_pseudo * n_max
+    full = values.new_zeros(n_atoms, (l_max + 1) * channels * channels).index_add_(0, row_atom, mixed.reshape(n_rows, -1))
+    upper = torch.triu_indices(channels, channels)
+    return full.view(n_atoms, l_max + 1, channels * channels)[:, :, upper[0] * channels + upper[1]].reshape(n_atoms, -1)
 
 
 @cache

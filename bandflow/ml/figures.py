@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 SUBSET_COLORS = {"train": "#9aa5b1", "val": "#4a7fb5", "test": "#d9774a"}
 
 
-def _checked_path(path: str | Path) -> Path:
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` if it can take a figure (.png or .svg in an existing folder), else ``BandflowError``."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
         raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
@@ -50,7 +51,7 @@ def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str |
     """Predicted vs reference IP and EA per subset (``TrainResult.predictions``)."""
     from matplotlib.figure import Figure
 
-    path = _checked_path(path)
+    path = check_figure_path(path)
     fig = Figure(figsize=(9, 4.4), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, target, label in zip(axes, ("ip", "ea"), ("IP", "EA"), strict=True):
@@ -86,7 +87,7 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
     from matplotlib.figure import Figure
     from pymatgen.core import Element
 
-    path = _checked_path(path)
+    path = check_figure_path(path)
     atoms = importances.get("atoms") or []
     if not atoms:
         raise BandflowError("no atoms to draw")
@@ -126,18 +127,22 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
     return _save(fig, path)
 
 
-def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, target: str = "ip") -> Path:
-    """Test MAE against the fraction of target-domain training data, one line per method."""
+def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Test MAE of IP and EA against the fraction of target training data, one line per method
+    (``bandflow.ml.transfer.transfer_curves(...)["curves"]``)."""
     from matplotlib.figure import Figure
 
-    path = _checked_path(path)
-    fig = Figure(figsize=(5.0, 3.8), layout="constrained")
-    ax = fig.subplots()
-    for curve in curves:
-        fractions = [p["fraction"] for p in curve["points"]]
-        maes = [p["test"][target]["mae"] for p in curve["points"]]
-        ax.plot(fractions, maes, marker="o", label=curve["method"])
-    ax.set_xlabel("fraction of target training data")
-    ax.set_ylabel(f"test MAE {target.upper()} (eV)")
-    ax.legend(fontsize=8)
+    path = check_figure_path(path)
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    for ax, target in zip(fig.subplots(1, 2), ("ip", "ea"), strict=True):
+        for curve in curves:
+            fractions = [p["fraction"] for p in curve["points"]]
+            maes = [p["test"][target]["mae"] for p in curve["points"]]
+            ax.plot(fractions, maes, marker="o", label=curve["method"])
+        ax.set_xlabel("fraction of target training data")
+        ax.set_ylabel(f"test MAE {target.upper()} (eV)")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

@@ -21,7 +21,11 @@ SUBSETS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to split and fit; ``n_members`` networks differ in their random initialisation and batch order."""
+    """How to split and fit; ``n_members`` networks differ in their random initialisation and batch order.
+
+    ``n_jobs`` members train at once in separate processes with ``n_threads`` threads each (1 is fastest
+    for these small matrices).
+    """
 
     split: str = "compound"
     val_fraction: float = 0.15
@@ -33,10 +37,11 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
-    n_threads: int | None = None
+    n_threads: int = 1
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("n_members", "max_epochs", "patience", "batch_size"):
+        for name in ("n_members", "max_epochs", "patience", "batch_size", "n_threads", "n_jobs"):
             if getattr(self, name) < 1:
                 raise BandflowError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
@@ -89,6 +94,18 @@ def predict_features(model: SlabEnsemble, features: SlabFeatures, indices: np.nd
     return {name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()}
 
 
+def _scaling_batches(features: SlabFeatures, train: np.ndarray, rng_seed: int, max_atoms: int = 8192) -> list:
+    """Small batches of randomly chosen training slabs, about ``max_atoms`` atoms in all."""
+    chosen, n_atoms = [], 0
+    sizes = np.diff(features.atom_offsets)
+    for index in np.random.default_rng(rng_seed).permutation(train):
+        if chosen and n_atoms + sizes[index] > max_atoms:
+            break
+        chosen.append(index)
+        n_atoms += sizes[index]
+    return [features.batch(chosen[i : i + 8]) for i in range(0, len(chosen), 8)]
+
+
 def _fit_member(
     member: SlabNet, features: SlabFeatures, targets: torch.Tensor, split: dict[str, np.ndarray],
     config: TrainConfig, rng: np.random.Generator,
@@ -131,6 +148,33 @@ def _fit_member(
     return epoch
 
 
+@dataclass(frozen=True)
+class _MemberJob:
+    hyperparameters: ModelHyperparameters
+    scaling: TargetScaling
+    features: SlabFeatures
+    targets: torch.Tensor
+    split: dict[str, np.ndarray]
+    config: TrainConfig
+    index: int
+    initial_state: dict | None
+
+
+def _train_member(job: _MemberJob) -> tuple[dict[str, torch.Tensor], int]:
+    """Train ensemble member ``job.index`` (seeded by it); returns its weights and the epochs run."""
+    if job.config.n_jobs > 1:
+        torch.set_num_threads(job.config.n_threads)
+    seed = job.config.seed * 1000 + job.index
+    torch.manual_seed(seed)
+    member = SlabNet(job.hyperparameters, job.scaling).to(job.features.dtype)
+    if job.initial_state is not None:
+        member.load_state_dict(job.initial_state)
+    else:
+        member.fit_feature_scaling(_scaling_batches(job.features, job.split["train"], rng_seed=job.config.seed))
+    epochs = _fit_member(member, job.features, job.targets, job.split, job.config, np.random.default_rng(seed))
+    return {name: tensor.clone() for name, tensor in member.state_dict().items()}, epochs
+
+
 def train_model(
     records: Sequence[SlabRecord],
     hyperparameters: ModelHyperparameters | None = None,
@@ -168,26 +212,33 @@ def train_model(
         ip_mean=float(ip[train].mean()), ip_std=float(ip[train].std()) or 1.0,
         gap_mean=float(gap.mean()), gap_std=float(gap.std()) or 1.0,
     )
-    targets = torch.tensor(np.stack([ip, ea], axis=1), dtype=features.values.dtype)
+    targets = torch.tensor(np.stack([ip, ea], axis=1), dtype=features.dtype)
 
-    previous_threads = torch.get_num_threads()
-    if config.n_threads:
+    initial_states = [initial.members[i % len(initial.members)].state_dict() if initial is not None else None
+                      for i in range(config.n_members)]
+    jobs = [_MemberJob(hp, scaling, features, targets, split, config, index, initial_states[index])
+            for index in range(config.n_members)]
+    n_jobs = min(config.n_jobs, config.n_members)
+    if n_jobs > 1:
+        # members in separate processes (one thread each): scales with cores, unlike intra-op threads,
+        # which stall on small matrices when the machine is shared. The features travel in shared memory.
+        features.share_memory()
+        context = torch.multiprocessing.get_context("spawn")
+        with context.Pool(n_jobs) as pool:
+            results = pool.map(_train_member, jobs)
+    else:
+        previous_threads = torch.get_num_threads()
         torch.set_num_threads(config.n_threads)
-    try:
-        members, epochs = [], []
-        for index in range(config.n_members):
-            torch.manual_seed(config.seed * 1000 + index)
-            member = SlabNet(hp, scaling).to(features.values.dtype)
-            if initial is not None:
-                member.load_state_dict(initial.members[index % len(initial.members)].state_dict())
-            else:
-                scaling_batches = [features.batch(train[i : i + 256]) for i in range(0, min(len(train), 2048), 256)]
-                member.fit_feature_scaling(scaling_batches)
-            rng = np.random.default_rng(config.seed * 1000 + index)
-            epochs.append(_fit_member(member, features, targets, split, config, rng))
-            members.append(member)
-    finally:
-        torch.set_num_threads(previous_threads)
+        try:
+            results = [_train_member(job) for job in jobs]
+        finally:
+            torch.set_num_threads(previous_threads)
+    members, epochs = [], []
+    for state, n_epochs in results:
+        member = SlabNet(hp, scaling).to(features.dtype)
+        member.load_state_dict(state)
+        members.append(member.eval())
+        epochs.append(n_epochs)
 
     all_elements = sorted(set(elements) | set(initial.training_elements if initial is not None else ()))
     model = SlabEnsemble(hp, members, all_elements, info={

@@ -1,0 +1,200 @@
+"""The model against a temporary results store: train, predict, import, retrain, transfer (CLI and jobflow)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bandflow.bulk import load_bulk
+from bandflow.cli import app
+from bandflow.errors import BandflowError
+from bandflow.ml.synthetic import perturbed, synthetic_band_edges
+from bandflow.ml.workflow import parse_query
+from bandflow.schemas import SurfaceDoc
+from bandflow.settings import get_settings
+from bandflow.store import BandflowStore
+from bandflow.surfaces import nonpolar_surfaces
+
+BINARIES = ("MgO", "CaO", "ZnO", "TiO2-rutile", "SnO2", "CdO")
+TERNARIES = ("CuAlO2", "CuGaO2", "Sr2TiO4", "LiNbO3", "LaAlO3")
+FAST = ["--max-epochs", "15"]
+
+
+def surface_docs(bulks, protocol="fast", variants=2, seed=0) -> list[SurfaceDoc]:
+    """Stored-surface documents with synthetic IP/EA (``bandflow.ml.synthetic``)."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for name in bulks:
+        for entry in nonpolar_surfaces(load_bulk(name), max_index=1, min_thickness=6, vacuum=8):
+            for variant in range(variants):
+                slab = perturbed(entry.slab, rng) if variant else entry.slab
+                ip, ea = synthetic_band_edges(slab)
+                docs.append(SurfaceDoc(
+                    surface_id=entry.id if variant == 0 else f"{entry.id}-v{variant}", bulk_name=entry.bulk_name,
+                    formula=entry.formula, miller_index=entry.miller_index, termination=str(entry.termination),
+                    structure_unrelaxed=slab.as_dict(), ip=ip, ea=ea, engine="synthetic", functional_bulk="none",
+                    functional_slab="none", protocol=protocol,
+                ))
+    return docs
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("BANDFLOW_STORE_URI", raising=False)
+    get_settings.cache_clear()
+    with BandflowStore.from_settings() as opened:
+        yield opened
+    get_settings.cache_clear()
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    if isinstance(result.exception, BandflowError):
+        return result, str(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result, None
+
+
+def test_train_and_predict_commands(store, tmp_path):
+    docs = surface_docs(BINARIES)
+    for doc in docs:
+        store.upsert_surface(doc)
+    parity = tmp_path / "parity.png"
+    result, error = invoke("train", "--split", "random", "--members", "2", *FAST, "--parity", str(parity), "--json")
+    assert error is None and result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["model_id"] == "lsoap-ipea-v1" and out["n_surfaces"] == len(docs)
+    assert set(out["metrics"]) == {"train", "val", "test"}
+    assert set(out["metrics"]["test"]["ea"]) == {"mae", "rmse", "r2"}
+    assert parity.stat().st_size > 1000
+    (model,) = store.list_models()
+    assert model.descriptor == "lsoap" and model.metrics["test_ip_mae"] == pytest.approx(out["metrics"]["test"]["ip"]["mae"])
+    assert sorted(model.training_surface_ids) == sorted(d.surface_id for d in docs)
+
+    folder = tmp_path / "importance"
+    folder.mkdir()
+    result, error = invoke("predict", "MgO", "CeO2", "--importance", str(folder), "--json")
+    assert error is None, error
+    rows = json.loads(result.output)
+    assert {r["formula"] for r in rows} == {"MgO", "CeO2"}
+    ceria = [r for r in rows if r["formula"] == "CeO2"]
+    assert all(r["unseen_elements"] == ["Ce"] and r["ea"] <= r["ip"] for r in ceria)
+    stored = store.query_predictions(model_id="lsoap-ipea-v1")
+    assert len(stored) == len(rows) and all(p.ip_std is not None for p in stored)
+    mgo = [r for r in rows if r["formula"] == "MgO"]
+    assert all(r["dft_ip"] is not None for r in mgo)  # the DFT value is reported next to the prediction ...
+    for doc in docs:  # ... and left as it was
+        assert store.query_surfaces(surface_id=doc.surface_id)[0].ip == pytest.approx(doc.ip)
+    assert len(list(folder.glob("*.json"))) == len(rows) and len(list(folder.glob("*.png"))) == len(rows)
+
+    result, error = invoke("predict", "--missing", "--json")
+    assert error is None
+    missing = {r["id"] for r in json.loads(result.output)}
+    assert missing and not missing & {d.surface_id for d in docs}
+
+    result, error = invoke("predict", "MgO", "--missing")
+    assert "not both" in error
+
+
+def test_train_refuses_mixed_protocols_and_bad_queries(store):
+    for doc in surface_docs(BINARIES[:3], protocol="fast", variants=1) + surface_docs(BINARIES[:3], "accurate", 1):
+        store.upsert_surface(doc)
+    _, error = invoke("train", *FAST)
+    assert "several protocols" in error
+    _, error = invoke("train", "--query", "colour=red")
+    assert "unknown query key" in error
+    _, error = invoke("train", "--query", "formula=SrO")
+    assert "no successful stored surfaces" in error
+    assert parse_query(["miller=1,-1,0", "n_cation_species=2"]) == {"miller": (1, -1, 0), "n_cation_species": 2}
+    result, error = invoke("train", "--query", "protocol=accurate", "--split", "random", "--members", "1", *FAST)
+    assert error is None and "stored model lsoap-ipea-v1" in result.output
+
+
+def test_import_validates_each_record(store, tmp_path):
+    good = [json.loads(d.model_dump_json()) for d in surface_docs(BINARIES[:2], variants=1)]
+    missing_field = {k: v for k, v in good[0].items() if k != "protocol"} | {"surface_id": "no-protocol"}
+    inverted = good[1] | {"surface_id": "inverted", "ip": 3.0, "ea": 4.0}
+    broken_structure = good[1] | {"surface_id": "bad-structure", "structure_unrelaxed": {"lattice": "none"}}
+    path = tmp_path / "surfaces.jsonl.gz"
+    lines = [json.dumps(good[0]), json.dumps(missing_field), "{not json", json.dumps(inverted),
+             json.dumps(broken_structure), *map(json.dumps, good[1:])]
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    result, error = invoke("import", str(path))
+    assert "4 of 8 records rejected" in error
+    assert "record 2 (no-protocol): protocol: Field required" in result.output
+    assert "record 3: not JSON" in result.output
+    assert "record 4 (inverted)" in result.output and "gap" in result.output
+    assert "record 5 (bad-structure): structure_unrelaxed" in result.output
+    stored = store.query_surfaces()
+    assert sorted(d.surface_id for d in stored) == sorted(d["surface_id"] for d in good)
+    assert all(d.source == "import" for d in stored)
+
+    truncated = tmp_path / "truncated.jsonl.gz"
+    truncated.write_bytes(path.read_bytes()[:60])
+    _, error = invoke("import", str(truncated))
+    assert "cannot read" in error
+    assert len(store.query_surfaces()) == len(good)
+
+
+def test_retrain_after_new_surfaces(store):
+    for doc in surface_docs(BINARIES[:4], variants=1):
+        store.upsert_surface(doc)
+    result, error = invoke("train", "--split", "random", "--members", "2", *FAST)
+    assert error is None, error
+    invoke("predict", "MgO")
+    result, error = invoke("retrain", "--json")
+    assert error is None and json.loads(result.output)["model_id"] is None  # nothing new yet
+    added = surface_docs(BINARIES[4:], variants=1)
+    for doc in added:
+        store.upsert_surface(doc)
+    result, error = invoke("retrain", "--json")
+    assert error is None, error
+    out = json.loads(result.output)
+    assert out["model_id"] == "lsoap-ipea-v2" and out["parent_model_id"] == "lsoap-ipea-v1"
+    assert sorted(out["new_surfaces"]) == sorted(d.surface_id for d in added)
+    assert out["repredicted"] == len(store.query_predictions(model_id="lsoap-ipea-v1")) > 0
+    assert len(store.query_predictions(model_id="lsoap-ipea-v2")) == out["repredicted"]
+    new_model = store.load_model("lsoap-ipea-v2")[0]
+    assert new_model.parent_model_id == "lsoap-ipea-v1" and len(new_model.training_surface_ids) == 8
+    result, error = invoke("retrain")
+    assert error is None and "up to date" in result.output
+
+
+def test_transfer_to_ternaries(store, tmp_path):
+    for doc in surface_docs(BINARIES, variants=1) + surface_docs(TERNARIES, variants=1, seed=5):
+        store.upsert_surface(doc)
+    _, error = invoke("train", "--query", "n_cation_species=1", "--split", "random", "--members", "1", *FAST)
+    assert error is None, error
+    plot = tmp_path / "transfer.png"
+    result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--plot", str(plot),
+                           "--json")
+    assert error is None, error
+    out = json.loads(result.output)
+    assert [c["method"] for c in out["curves"]] == ["L-SOAP fine-tuned", "L-SOAP from scratch", "SOAP from scratch"]
+    assert all(len(c["points"]) == 2 for c in out["curves"])
+    assert all(p["test"]["ip"]["mae"] is not None for c in out["curves"] for p in c["points"])
+    assert out["n_test"] > 0 and not set(out["test_groups"]) & {"MgO", "ZnO"}
+    assert plot.stat().st_size > 1000
+    _, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0,2")
+    assert "fractions" in error
+
+
+def test_train_job_runs_in_jobflow(store):
+    from jobflow import JobStore, run_locally
+    from maggma.stores import MemoryStore
+
+    from bandflow.ml.jobs import train_model_job
+
+    for doc in surface_docs(BINARIES[:4], variants=1):
+        store.upsert_surface(doc)
+    job = train_model_job(split="random", n_members=1, max_epochs=5, name="from-jobflow")
+    responses = run_locally(job, store=JobStore(MemoryStore()), log=False, ensure_success=True)
+    output = responses[job.uuid][1].output
+    assert output["model_id"] == "from-jobflow-v1" and "test" in output["metrics"]
+    assert store.list_models()[0].model_id == "from-jobflow-v1"

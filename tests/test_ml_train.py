@@ -1,0 +1,86 @@
+"""Training on synthetic band edges: splits, learning, metrics, parity plot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bandflow.errors import BandflowError
+from bandflow.ml.data import SlabFeatures, SlabRecord, split_indices
+from bandflow.ml.descriptor import SoapSettings
+from bandflow.ml.figures import parity_plot
+from bandflow.ml.model import ModelHyperparameters
+from bandflow.ml.synthetic import synthetic_records
+from bandflow.ml.train import TrainConfig, regression_metrics, train_model
+
+HYPERPARAMETERS = ModelHyperparameters(soap=SoapSettings(r_cut=5.0, n_max=4, l_max=3), n_pseudo_species=3, hidden=32)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return synthetic_records(n_variants=3, seed=1)  # 13 binary oxides, about 100 slabs
+
+
+@pytest.fixture(scope="module")
+def features(records):
+    return SlabFeatures.from_structures([r.structure for r in records], HYPERPARAMETERS.soap)
+
+
+def _spread(records):
+    return np.std([r.ip for r in records]), np.std([r.ea for r in records])
+
+
+def test_learns_synthetic_band_edges_random_split(records, features, tmp_path):
+    result = train_model(records, HYPERPARAMETERS, TrainConfig(n_members=1, split="random", max_epochs=150, patience=40, n_threads=1),
+                         features=features)
+    ip_spread, ea_spread = _spread(records)
+    test = result.metrics["test"]
+    assert test["ip"]["mae"] < 0.15 * ip_spread
+    assert test["ea"]["mae"] < 0.15 * ea_spread
+    assert test["ip"]["r2"] > 0.9 and test["ea"]["r2"] > 0.9
+    assert set(result.metrics) == {"train", "val", "test"}
+    assert parity_plot(result.predictions, tmp_path / "parity.png").stat().st_size > 1000
+
+
+def test_generalises_to_unseen_compounds(records, features):
+    result = train_model(records, HYPERPARAMETERS, TrainConfig(n_members=1, split="compound", max_epochs=150, patience=40, n_threads=1),
+                         features=features)
+    groups = {name: {records[i].group for i in idx} for name, idx in result.split.items()}
+    assert not groups["test"] & groups["train"] and not groups["val"] & groups["train"]
+    ip_spread, ea_spread = _spread(records)
+    assert result.metrics["test"]["ip"]["mae"] < 0.5 * ip_spread
+    assert result.metrics["test"]["ea"]["mae"] < 0.5 * ea_spread
+
+
+def test_split_modes():
+    groups = ["A"] * 5 + ["B"] * 5 + ["C"] * 5 + ["D"] * 5 + ["E"] * 5
+    compound = split_indices(groups, "compound", 0.2, 0.2, seed=4)
+    assert sorted(np.concatenate(list(compound.values()))) == list(range(25))
+    seen = [{groups[i] for i in idx} for idx in compound.values()]
+    assert all(not (a & b) for k, a in enumerate(seen) for b in seen[k + 1 :])
+    random = split_indices(groups, "random", 0.2, 0.2, seed=4)
+    assert [len(random[n]) for n in ("train", "val", "test")] == [15, 5, 5]
+    assert split_indices(groups, "random", 0.2, 0.2, seed=4)["test"].tolist() == random["test"].tolist()
+    with pytest.raises(BandflowError, match="too few"):
+        split_indices(["A", "A", "B"], "compound", 0.3, 0.3)
+    with pytest.raises(BandflowError, match="unknown split"):
+        split_indices(groups, "by-colour")
+
+
+def test_bad_records_rejected(records):
+    missing = SlabRecord(records[0].structure, ip=None, ea=3.0, group="X", id="slab-without-ip")
+    with pytest.raises(BandflowError, match="slab-without-ip.*ip"):
+        train_model([missing, *records[1:5]], HYPERPARAMETERS, TrainConfig(n_members=1, max_epochs=1))
+    inverted = SlabRecord(records[0].structure, ip=3.0, ea=4.0, group="X", id="inverted")
+    with pytest.raises(BandflowError, match="EA > IP"):
+        train_model([inverted, *records[1:5]], HYPERPARAMETERS, TrainConfig(n_members=1, max_epochs=1))
+
+
+def test_regression_metrics():
+    metrics = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 2.5]))
+    assert metrics["mae"] == pytest.approx(1 / 3)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(0.5 / 3))
+    assert metrics["r2"] == pytest.approx(1 - 0.5 / 2)
+    assert math.isnan(regression_metrics(np.zeros(0), np.zeros(0))["mae"])
