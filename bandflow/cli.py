@@ -427,7 +427,8 @@ def train(
 @app.command("predict")
 def predict(
     bulks: list[str] = typer.Argument(None, help="Library bulk names or CIF/POSCAR files."),
-    missing: bool = typer.Option(False, "--missing", help="Every library surface without a stored DFT result."),
+    missing: bool = typer.Option(False, "--missing", help="Only surfaces without a stored DFT result (of the "
+                                 "given bulks, or of every library bulk)."),
     model_id: str | None = typer.Option(None, "--model", help="Stored model id (default: the newest)."),
     max_index: int = typer.Option(1, "--max-index", help="Largest Miller index of the enumerated surfaces."),
     importance: str | None = typer.Option(None, "--importance", help="Folder for per-atom importance JSON + PNG."),
@@ -442,13 +443,13 @@ def predict(
     from bandflow.ml.workflow import load_stored_model, predict_into_store, surfaces_of, surfaces_without_dft
     from bandflow.store import BandflowStore
 
-    if bool(bulks) == missing:
-        raise BandflowError("give bulk names or files, or --missing (not both)")
+    if not bulks and not missing:
+        raise BandflowError("give bulk names or files, or --missing")
     if importance and not Path(importance).is_dir():
         raise BandflowError(f"folder does not exist: {importance}")
     with BandflowStore.from_settings() as store:
         stored = load_stored_model(store, model_id)
-        entries = surfaces_without_dft(store, max_index) if missing else surfaces_of(bulks, max_index)
+        entries = surfaces_without_dft(store, bulks, max_index) if missing else surfaces_of(bulks, max_index)
         predictions = predict_into_store(store, stored, entries)
         dft = {d.surface_id: d for d in store.query_surfaces(state="successful")}
     if importance:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def run_campaign(
     done = completed_uuids(store, [j.uuid for j, _ in ordered])
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     logging.getLogger("jobflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice
     bar = tqdm(total=len(ordered), desc="jobs", unit="job", disable=not progress)
     for job, parents in ordered:
         step = job.metadata.get("bandflow_step", job.name)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabFeatures, SlabRecord, split_indices
@@ -84,3 +85,15 @@ def test_regression_metrics():
     assert metrics["rmse"] == pytest.approx(math.sqrt(0.5 / 3))
     assert metrics["r2"] == pytest.approx(1 - 0.5 / 2)
     assert math.isnan(regression_metrics(np.zeros(0), np.zeros(0))["mae"])
+
+
+def test_parallel_members_equal_serial(records, features):
+    """Members trained in worker processes get exactly the weights of serial training (same seeds)."""
+    small = [records[i] for i in range(0, len(records), 4)]
+    config = TrainConfig(n_members=2, max_epochs=3, split="random")
+    serial = train_model(small, HYPERPARAMETERS, config)
+    parallel = train_model(small, HYPERPARAMETERS, TrainConfig(**{**config.__dict__, "n_jobs": 2}))
+    for a, b in zip(serial.model.members, parallel.model.members, strict=True):
+        for name, tensor in a.state_dict().items():
+            assert torch.equal(tensor, b.state_dict()[name]), name
+    assert serial.metrics["test"]["ip"]["mae"] == parallel.metrics["test"]["ip"]["mae"]

@@ -114,7 +114,11 @@ def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Pat
     generator.get_input_set(structure).write_input(directory)
     for name, source in (files or {}).items():
         shutil.copyfile(source, directory / name)
-    return run_cp2k(directory)
+    summary = run_cp2k(directory)
+    # k-point wavefunctions (tens of MB per slab) and CP2K's backups are not needed by any later step
+    for path in [*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")]:
+        path.unlink()
+    return summary
 
 
 def _cube_path(directory: Path) -> Path:

@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 from bandflow.errors import BandflowError
 from bandflow.ml.descriptor import SoapSettings, density_coefficients, element_pair_spectra
 from bandflow.ml.neighbours import slab_geometry
+from bandflow.ml.runtime import torch_threads
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class SlabFeatures:
         if not structures:
             raise BandflowError("no slabs to featurise")
         geometries, depths = zip(*(slab_geometry(structure) for structure in structures), strict=True)
-        spectra = element_pair_spectra(density_coefficients(geometries, settings, dtype=dtype), settings.l_max)
+        with torch_threads(1):
+            spectra = element_pair_spectra(density_coefficients(geometries, settings, dtype=dtype), settings.l_max)
         return cls(
             settings=settings,
             spectra=spectra.values,

@@ -16,6 +16,7 @@ from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabFeatures
 from bandflow.ml.model import SlabEnsemble
 from bandflow.ml.neighbours import slab_geometry
+from bandflow.ml.runtime import torch_threads
 
 
 @torch.no_grad()
@@ -28,7 +29,8 @@ def atom_importances(model: SlabEnsemble, slab: Structure, slab_id: str = "") ->
     is the period along a."""
     model.eval()
     features = SlabFeatures.from_structures([slab], model.hyperparameters.soap)
-    output = model(features.batch([0]))
+    with torch_threads(1):
+        output = model(features.batch([0]))
     geometry, depth = slab_geometry(slab)
     lattice = geometry.cell
     normal = np.cross(lattice[0], lattice[1])

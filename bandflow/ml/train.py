@@ -15,6 +15,7 @@ from pymatgen.core import Element
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabFeatures, SlabRecord, split_indices
 from bandflow.ml.model import ModelHyperparameters, SlabEnsemble, SlabNet, TargetScaling
+from bandflow.ml.runtime import torch_threads
 
 SUBSETS = ("train", "val", "test")
 
@@ -87,10 +88,11 @@ def predict_features(model: SlabEnsemble, features: SlabFeatures, indices: np.nd
     """Ensemble mean and std of IP and EA for the slabs ``indices`` of ``features``."""
     model.eval()
     parts: dict[str, list[np.ndarray]] = {"ip": [], "ea": [], "ip_std": [], "ea_std": []}
-    for start in range(0, len(indices), batch_size):
-        output = model(features.batch(indices[start : start + batch_size]))
-        for name in parts:
-            parts[name].append(getattr(output, name).double().numpy())
+    with torch_threads(1):
+        for start in range(0, len(indices), batch_size):
+            output = model(features.batch(indices[start : start + batch_size]))
+            for name in parts:
+                parts[name].append(getattr(output, name).double().numpy())
     return {name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()}
 
 
@@ -227,12 +229,8 @@ def train_model(
         with context.Pool(n_jobs) as pool:
             results = pool.map(_train_member, jobs)
     else:
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(config.n_threads)
-        try:
+        with torch_threads(config.n_threads):
             results = [_train_member(job) for job in jobs]
-        finally:
-            torch.set_num_threads(previous_threads)
     members, epochs = [], []
     for state, n_epochs in results:
         member = SlabNet(hp, scaling).to(features.dtype)

@@ -153,10 +153,13 @@ def surfaces_of(bulks: Sequence[str], max_index: int = 1, min_thickness: float =
     return entries
 
 
-def surfaces_without_dft(store: BandflowStore, max_index: int = 1) -> list[SurfaceEntry]:
-    """Nonpolar surfaces of every library bulk that no successful DFT result in the store covers."""
+def surfaces_without_dft(
+    store: BandflowStore, bulks: Sequence[str] | None = None, max_index: int = 1
+) -> list[SurfaceEntry]:
+    """Nonpolar surfaces of ``bulks`` (default: every library bulk) that no successful DFT result in the
+    store covers."""
     computed = {d.surface_id for d in store.query_surfaces(state="successful")}
-    return [e for e in surfaces_of(library_names(), max_index=max_index) if e.id not in computed]
+    return [e for e in surfaces_of(bulks or library_names(), max_index=max_index) if e.id not in computed]
 
 
 def _prediction_doc(stored: StoredModel, prediction: SurfacePrediction, bulk_name: str, formula: str,

@@ -1,0 +1,239 @@
+"""CP2K input sets: what bandflow writes for each step (no CP2K needed).
+
+The inputs are written to disk and read back with pymatgen's parser (custodian does the same to apply
+corrections), so every check here is on the file CP2K would read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cp2k.inputs import Cp2kInput
+
+from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabStaticMaker, gamma_supercell
+from bandflow.cp2k.jobs import cell_width
+from bandflow.cp2k.sets import (
+    COORD_FILE,
+    Cp2kHybridSetGenerator,
+    Cp2kSlabRelaxSetGenerator,
+    Cp2kSlabStaticSetGenerator,
+    Cp2kStaticSetGenerator,
+    deep_update,
+    fixed_atom_indices,
+    gamma_centred_kpoints,
+    kind_settings,
+    kpoint_mesh,
+)
+from bandflow.errors import BandflowError
+
+# A CP2K data directory with the entry lines of the real files (names only: all bandflow reads).
+DATA_FILES = {
+    "BASIS_MOLOPT": """# excerpt
+ O  DZVP-MOLOPT-GTH DZVP-MOLOPT-GTH-q6
+ O  DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q6
+  2
+ Mg DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10
+ Zn DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q12
+""",
+    "GTH_POTENTIALS": """#
+O GTH-PBE-q6 GTH-PBE
+Mg GTH-PBE-q10 GTH-PBE
+Mg GTH-PBE-q2
+Zn GTH-PBE-q12 GTH-PBE
+La GTH-PBE-q11 GTH-PBE
+""",
+    "BASIS_ADMM_UZH": """O admm-dz-q6
+Mg admm-dz-q10
+""",
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "cp2k_data"
+    directory.mkdir()
+    for name, text in DATA_FILES.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def rocksalt(a: float = 4.2112) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def mgo100_slab() -> Structure:
+    """MgO(100), 5 layers of a 2.98 Å square cell, 12 Å of vacuum along c (as bandflow.surfaces cuts it)."""
+    a = 4.2112 / np.sqrt(2)
+    species, coords = [], []
+    for layer in range(5):
+        z = layer * 4.2112 / 2
+        for (x, y), el in zip(((0, 0), (0.5, 0.5)), ("Mg", "O") if layer % 2 == 0 else ("O", "Mg"), strict=True):
+            species.append(el)
+            coords.append([x * a, y * a, z])
+    return Structure(Lattice.from_parameters(a, a, 4 * 4.2112 / 2 + 12.0, 90, 90, 90), species, coords,
+                     coords_are_cartesian=True)
+
+
+def written(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Path) -> Cp2kInput:
+    generator.get_input_set(structure).write_input(directory)
+    return Cp2kInput.from_file(directory / "cp2k.inp")
+
+
+def value(ci: Cp2kInput, path: str, keyword: str):
+    return ci.by_path(path).get(keyword).values
+
+
+def subsections(ci: Cp2kInput, path: str, name: str) -> list:
+    """Subsections called ``name`` (pymatgen keys sections with parameters as 'NAME PARAM')."""
+    return [s for s in ci.by_path(path).subsections.values() if s.name.upper() == name]
+
+
+# ---------------------------------------------------------------------------------------- basis sets
+def test_kind_settings_pick_basis_potential_and_admm_basis_of_the_same_valence(data_dir):
+    mg = kind_settings("Mg", hybrid=True, data_dir=data_dir)
+    assert (mg.basis, mg.potential, mg.aux_basis, mg.valence) == ("DZVP-MOLOPT-SR-GTH", "GTH-PBE-q10", "admm-dz-q10", 10)
+    assert kind_settings("O", data_dir=data_dir).aux_basis is None
+
+
+def test_kind_settings_name_what_is_missing(data_dir):
+    with pytest.raises(BandflowError, match="La: no DZVP-MOLOPT-SR-GTH basis"):
+        kind_settings("La", data_dir=data_dir)
+    with pytest.raises(BandflowError, match="Zn: no admm-dz-q12 ADMM basis"):
+        kind_settings("Zn", hybrid=True, data_dir=data_dir)
+    with pytest.raises(BandflowError, match="CP2K data file not found"):
+        kind_settings("O", data_dir=data_dir / "nowhere")
+
+
+# ------------------------------------------------------------------------------------------- k-points
+def test_kpoint_mesh_follows_the_kspacing_rule_and_keeps_one_kpoint_along_c():
+    slab = mgo100_slab()
+    assert kpoint_mesh(slab, 0.6, slab=True) == (4, 4, 1)
+    assert kpoint_mesh(rocksalt(), 0.6) == (3, 3, 3)  # |b| = 2π/4.21 Å = 1.49 Å⁻¹
+    with pytest.raises(BandflowError, match="kspacing"):
+        kpoint_mesh(slab, 0.0)
+
+
+def test_gamma_centred_kpoints_contain_gamma_and_the_zone_boundary():
+    points = gamma_centred_kpoints((2, 3, 1))
+    assert len(points) == 6 and points[0] == (0.0, 0.0, 0.0)
+    assert {p[0] for p in points} == {0.0, 0.5}
+    assert {round(p[1], 6) for p in points} == {0.0, round(1 / 3, 6), round(-1 / 3, 6)}
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def test_pbe_static_input_diagonalises_prints_eigenvalues_and_reads_coordinates_from_xyz(tmp_path, data_dir):
+    structure = rocksalt()
+    ci = written(Cp2kStaticSetGenerator(data_dir=data_dir), structure, tmp_path)
+    assert value(ci, "GLOBAL", "RUN_TYPE") == ("ENERGY",)
+    assert ci.check("FORCE_EVAL/DFT/SCF/DIAGONALIZATION") and not ci.check("FORCE_EVAL/DFT/SCF/OT")
+    assert value(ci, "FORCE_EVAL/DFT/SCF", "ADDED_MOS")[0] >= 8
+    assert value(ci, "FORCE_EVAL/DFT/MGRID", "CUTOFF") == (400.0,)
+    assert [s.section_parameters for s in subsections(ci, "FORCE_EVAL/DFT/XC", "XC_FUNCTIONAL")] == [["PBE"]]
+    assert value(ci, "FORCE_EVAL/DFT/PRINT/MO", "EIGENVALUES") == (True,)
+    assert not ci.check("FORCE_EVAL/DFT/KPOINTS") and not ci.check("FORCE_EVAL/DFT/XC/HF")
+    assert value(ci, "FORCE_EVAL/SUBSYS/TOPOLOGY", "COORD_FILE_NAME") == (COORD_FILE,)
+    xyz = (tmp_path / COORD_FILE).read_text().splitlines()
+    assert int(xyz[0]) == len(structure) and xyz[2].split()[0] == structure[0].specie.symbol
+    assert np.allclose([float(x) for x in xyz[-1].split()[1:]], structure[-1].coords)
+    cell = ci.by_path("FORCE_EVAL/SUBSYS/CELL")
+    assert np.allclose([cell.get(k).values for k in "ABC"], structure.lattice.matrix)
+    kinds = subsections(ci, "FORCE_EVAL/SUBSYS", "KIND")
+    assert sorted(k.section_parameters[0] for k in kinds) == ["Mg", "O"]
+
+
+def test_kpoint_input_lists_a_full_gamma_centred_grid_without_symmetry(tmp_path, data_dir):
+    ci = written(Cp2kStaticSetGenerator(kpoints=(2, 2, 2), data_dir=data_dir), rocksalt(), tmp_path)
+    kp = ci.by_path("FORCE_EVAL/DFT/KPOINTS")
+    assert value(ci, "FORCE_EVAL/DFT/KPOINTS", "SCHEME") == ("GENERAL",)
+    assert kp.get("FULL_GRID").values == (True,) and kp.get("SYMMETRY").values == (False,)
+    listed = [k.values for k in kp.get("KPOINT")]
+    assert len(set(listed)) == 8 and (0.0, 0.0, 0.0, 1.0) in listed  # pymatgen's reader may swap lines
+
+
+def test_hybrid_input_is_hse06_with_admm_at_gamma_restarted_from_pbe(tmp_path, data_dir):
+    generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1), data_dir=data_dir)
+    ci = written(generator, rocksalt(), tmp_path)
+    xc = "FORCE_EVAL/DFT/XC"
+    assert [list(s.section_parameters) for s in subsections(ci, xc, "XC_FUNCTIONAL")] == [[]]
+    assert value(ci, f"{xc}/XC_FUNCTIONAL/PBE", "SCALE_X") == (0.0,)
+    assert value(ci, f"{xc}/XC_FUNCTIONAL/XWPBE", "SCALE_X") == (-0.25,)
+    assert value(ci, f"{xc}/XC_FUNCTIONAL/XWPBE", "OMEGA") == (0.11,)
+    assert value(ci, f"{xc}/HF", "FRACTION") == (0.25,)
+    assert value(ci, f"{xc}/HF/INTERACTION_POTENTIAL", "POTENTIAL_TYPE") == ("SHORTRANGE",)
+    assert value(ci, f"{xc}/HF/INTERACTION_POTENTIAL", "OMEGA") == (0.11,)
+    assert value(ci, f"{xc}/HF/SCREENING", "SCREEN_ON_INITIAL_P") == (True,)
+    admm = "FORCE_EVAL/DFT/AUXILIARY_DENSITY_MATRIX_METHOD"
+    assert value(ci, admm, "METHOD") == ("BASIS_PROJECTION",)
+    assert str(value(ci, admm, "ADMM_PURIFICATION_METHOD")[0]).upper() == "NONE"  # MO_DIAG needs OT
+    assert value(ci, "FORCE_EVAL/DFT", "WFN_RESTART_FILE_NAME") == ("pbe.wfn",)
+    assert value(ci, "FORCE_EVAL/DFT/SCF", "SCF_GUESS") == ("RESTART",)
+    assert not ci.check("FORCE_EVAL/DFT/KPOINTS")
+    assert ci.check("FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE")
+    text = (tmp_path / "cp2k.inp").read_text()
+    assert "BASIS_SET AUX_FIT admm-dz-q10" in text and "BASIS_SET_FILE_NAME BASIS_ADMM_UZH" in text
+
+
+def test_hybrid_refuses_kpoints(tmp_path, data_dir):
+    with pytest.raises(BandflowError, match="no Hartree-Fock exchange with k-points"):
+        Cp2kHybridSetGenerator(kpoints=(2, 2, 2), data_dir=data_dir).get_input_set(rocksalt())
+
+
+def test_slab_input_has_in_plane_kpoints_and_writes_the_hartree_cube(tmp_path, data_dir):
+    ci = written(Cp2kSlabStaticSetGenerator(data_dir=data_dir), mgo100_slab(), tmp_path)
+    listed = [k.values for k in ci.by_path("FORCE_EVAL/DFT/KPOINTS").get("KPOINT")]
+    assert len(listed) == 16 and all(k[2] == 0.0 for k in listed)
+    assert value(ci, "FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE", "STRIDE") == (1, 1, 1)
+
+
+def test_slab_without_vacuum_is_refused(data_dir):
+    with pytest.raises(BandflowError, match="vacuum along c"):
+        Cp2kSlabStaticSetGenerator(data_dir=data_dir).get_input_set(rocksalt())
+
+
+def test_relax_input_fixes_the_frozen_sites_in_their_order(tmp_path, data_dir):
+    slab = mgo100_slab()
+    frozen = [4, 5]
+    slab.add_site_property("selective_dynamics", [[i not in frozen] * 3 for i in range(len(slab))])
+    assert fixed_atom_indices(slab) == [5, 6]
+    ci = written(Cp2kSlabRelaxSetGenerator(data_dir=data_dir), slab, tmp_path)
+    assert value(ci, "GLOBAL", "RUN_TYPE") == ("GEO_OPT",)
+    assert value(ci, "MOTION/GEO_OPT", "OPTIMIZER") == ("BFGS",)
+    assert value(ci, "MOTION/CONSTRAINT/FIXED_ATOMS", "LIST") == (5, 6)
+    xyz = (tmp_path / COORD_FILE).read_text().splitlines()[2:]
+    assert [line.split()[0] for line in xyz] == [site.specie.symbol for site in slab]
+
+
+def test_user_settings_override_and_none_deletes(tmp_path, data_dir):
+    updates = {"FORCE_EVAL": {"DFT": {"MGRID": {"CUTOFF": 500}, "SCF": {"ADDED_MOS": None}}}}
+    ci = written(Cp2kStaticSetGenerator(user_input_settings=updates, data_dir=data_dir), rocksalt(), tmp_path)
+    assert value(ci, "FORCE_EVAL/DFT/MGRID", "CUTOFF") == (500,)
+    assert ci.by_path("FORCE_EVAL/DFT/SCF").get("ADDED_MOS") is None
+    assert deep_update({"A": {"b": 1}}, {"a": {"C": 2}}) == {"A": {"b": 1, "C": 2}}
+
+
+# ------------------------------------------------------------------------------------------ supercells
+def test_gamma_supercell_of_mgo_is_the_16_atom_cell_wider_than_the_conventional_one():
+    cell = gamma_supercell(rocksalt())
+    assert len(cell) == 16 and cell.composition.reduced_formula == "MgO"
+    assert cell_width(cell.lattice.matrix) == pytest.approx(2 * 4.2112 / np.sqrt(3), abs=1e-3)
+    conventional = gamma_supercell(rocksalt(), min_width=4.0)
+    assert len(conventional) == 8 and cell_width(conventional.lattice.matrix) == pytest.approx(4.2112, abs=1e-3)
+
+
+def test_gamma_supercell_of_wurtzite_stays_within_16_atoms():
+    zno = Structure.from_spacegroup("P6_3mc", Lattice.hexagonal(3.25, 5.21), ["Zn", "O"],
+                                    [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]])
+    cell = gamma_supercell(zno)
+    assert len(cell) <= 16 and cell_width(cell.lattice.matrix) > cell_width(zno.lattice.matrix)
+
+
+def test_makers_validate_their_settings():
+    with pytest.raises(BandflowError, match="kspacing"):
+        Cp2kSlabStaticMaker(kspacing=-1)
+    with pytest.raises(BandflowError, match="kpoints"):
+        Cp2kSlabStaticMaker(kpoints=(4, 0, 1))
+    with pytest.raises(BandflowError, match="max_atoms"):
+        Cp2kBulkHybridMaker(max_atoms=0)

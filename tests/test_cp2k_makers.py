@@ -1,0 +1,154 @@
+"""The CP2K makers run as jobflow jobs.
+
+Fast tests drive the makers with a stand-in executable that prints excerpts of real CP2K outputs and writes
+the coarse MgO(100) cube, so the plumbing (run folders, wavefunction hand-over, output documents, the data
+store) is checked in seconds. The ``slow`` tests run real CP2K: the MgO(100) slab end to end, and a short
+slab relaxation.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jobflow import JobStore, run_locally
+from maggma.stores import MemoryStore
+from pymatgen.core import Lattice, Structure
+
+from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabRelaxMaker, Cp2kSlabStaticMaker
+from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabStaticOutput
+from bandflow.errors import BandflowError
+from bandflow.potential import align
+from bandflow.settings import get_settings
+
+DATA = Path(__file__).parent / "data" / "cp2k"
+
+# Answers like CP2K: Γ runs print the MgO 16-atom excerpt, k-point runs the CaO one; writes a restart
+# file and, when asked for, the coarse MgO(100) V_HARTREE cube.
+FAKE_CP2K = """#!{python}
+import shutil, sys
+from pathlib import Path
+text = Path(sys.argv[sys.argv.index("-i") + 1]).read_text()
+name = "cao_pbe_kpoints.out" if "&KPOINTS" in text else "mgo16_pbe_gamma.out"
+sys.stdout.write(Path("{data}", name).read_text())
+Path("bandflow-RESTART.wfn").write_text("wavefunction")
+if "V_HARTREE_CUBE" in text:
+    shutil.copyfile(Path("{data}", "mgo100_v_hartree_coarse.cube"), "bandflow-v_hartree-1_0.cube")
+with open("../calls.txt", "a") as log:
+    log.write(Path.cwd().name + " " + str(Path("pbe.wfn").is_file()) + "\\n")
+"""
+
+
+@pytest.fixture
+def fake_cp2k(tmp_path, monkeypatch):
+    script = tmp_path / "cp2k.fake"
+    script.write_text(FAKE_CP2K.format(python=sys.executable, data=DATA))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("BANDFLOW_CP2K_COMMAND", str(script))
+    get_settings.cache_clear()
+    if not Path("/usr/share/cp2k/BASIS_MOLOPT").is_file():
+        pytest.skip("CP2K data files not installed")
+    yield script
+    get_settings.cache_clear()
+
+
+def store() -> JobStore:
+    return JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+
+
+def run(job, root: Path, job_store: JobStore | None = None):
+    responses = run_locally(job, store=job_store or store(), create_folders=True, root_dir=root,
+                            raise_immediately=True, log=False)
+    return responses[job.uuid][1].output
+
+
+def rocksalt() -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.2112), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def mgo100_slab(layers: int = 5, vacuum: float = 12.0) -> Structure:
+    a = 4.2112 / np.sqrt(2)
+    species, coords = [], []
+    for layer in range(layers):
+        pair = ("Mg", "O") if layer % 2 == 0 else ("O", "Mg")
+        for (x, y), el in zip(((0, 0), (0.5, 0.5)), pair, strict=True):
+            species.append(el)
+            coords.append([x * a, y * a, layer * 4.2112 / 2])
+    c = (layers - 1) * 4.2112 / 2 + vacuum
+    return Structure(Lattice.from_parameters(a, a, c, 90, 90, 90), species, coords, coords_are_cartesian=True)
+
+
+# ----------------------------------------------------------------------------------------------- fast
+def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunction(tmp_path, fake_cp2k):
+    out = run(Cp2kBulkHybridMaker().make(rocksalt()), tmp_path)
+    assert isinstance(out, Cp2kBulkHybridOutput)
+    calls = (next(tmp_path.glob("job_*")) / "calls.txt").read_text().split()
+    assert calls == ["pbe_gamma", "False", "pbe_kpoints", "False", "hse06", "True"]
+    # stand-in outputs: Γ runs print MgO (VBM 7.601058, CBM 11.900288), the k-point run CaO
+    assert out.k_correction.vbm == pytest.approx(6.598332 - 7.601058)
+    assert out.vbm == pytest.approx(out.vbm_gamma + out.k_correction.vbm)
+    assert out.gap == pytest.approx(out.cbm - out.vbm) and out.n_atoms == 16
+    assert out.code_version == "2023.1" and out.functional == "HSE06"
+    assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
+
+
+def test_slab_maker_returns_the_potential_analysis_and_stores_the_cube_only_on_request(tmp_path, fake_cp2k):
+    job_store = store()
+    out = run(Cp2kSlabStaticMaker().make(mgo100_slab()), tmp_path / "a", job_store)
+    assert isinstance(out, Cp2kSlabStaticOutput) and out.v_hartree_cube is None
+    assert out.potential["potential_step"] == pytest.approx(11.858, abs=0.005)
+    assert len(out.potential["z"]) == len(out.potential["planar"]) == 128
+    assert out.kpoints == (4, 4, 1) and out.code_version == "2023.1"
+    assert job_store.additional_stores["data"].count() == 0
+
+    job = Cp2kSlabStaticMaker(store_cube=True).make(mgo100_slab())
+    run(job, tmp_path / "b", job_store)
+    assert job_store.additional_stores["data"].count() == 1
+    stored = job_store.get_output(job.uuid, load=True)
+    assert np.asarray(stored["v_hartree_cube"]["data"]).shape == (1, 1, 128)
+
+
+def test_slab_maker_refuses_a_bulk_cell(tmp_path, fake_cp2k):
+    with pytest.raises(BandflowError, match="vacuum"):
+        run(Cp2kSlabStaticMaker().make(rocksalt()), tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------- slow
+needs_cp2k = pytest.mark.skipif(os.system("command -v cp2k.psmp >/dev/null 2>&1") != 0,
+                                reason="cp2k.psmp not installed")
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_real_mgo100_slab_potential(tmp_path):
+    """5-layer MgO(100), PBE, 4×4×1 k-points: flat vacuum plateaus and a 11.9 eV potential step."""
+    get_settings.cache_clear()
+    out = run(Cp2kSlabStaticMaker().make(mgo100_slab()), tmp_path)
+    p = out.potential
+    assert p["vacuum_level_top"] == pytest.approx(p["vacuum_level_bottom"], abs=0.01)
+    assert 11.5 < p["potential_step"] < 12.2
+    assert p["center_variation"] < 0.05
+    assert out.vbm < p["vacuum_level_top"] and out.cbm - out.vbm > 2.5  # surface states narrow the PBE gap
+    # the slab's own VBM sits where the bulk alignment puts it (PBE bulk VBM 7.09 eV from a k-converged run)
+    ip, _ = align(p["vacuum_level_top"], p["slab_center_average"], 7.09, 11.68)
+    assert ip == pytest.approx(p["vacuum_level_top"] - out.vbm, abs=0.15)
+    assert not list(Path(out.dir_name).glob("*.kp"))
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_real_slab_relaxation_keeps_fixed_atoms_and_site_order(tmp_path):
+    """3-layer MgO(100) at 300 Ry with 2×2×1 k-points; the central layer is fixed."""
+    get_settings.cache_clear()
+    slab = mgo100_slab(layers=3, vacuum=10.0)
+    slab.add_site_property("selective_dynamics", [[i not in (2, 3)] * 3 for i in range(len(slab))])
+    out = run(Cp2kSlabRelaxMaker(kpoints=(2, 2, 1), cutoff=300, max_geo_steps=30).make(slab), tmp_path)
+    relaxed = Structure.from_dict(out.structure)
+    assert out.fixed_atoms == [3, 4] and out.n_steps >= 1
+    assert [s.specie.symbol for s in relaxed] == [s.specie.symbol for s in slab]
+    assert np.allclose(relaxed.cart_coords[2:4], slab.cart_coords[2:4], atol=1e-6)
+    assert np.abs(relaxed.cart_coords - slab.cart_coords).max() < 0.3

@@ -1,0 +1,154 @@
+"""Running CP2K through custodian: binary check, retry ladder, failure messages.
+
+Fast tests use a stand-in executable (a short Python script written here) that answers like CP2K 2023.1
+by printing excerpts of real outputs: unconverged while MAX_SCF is below a threshold, converged after.
+The ``slow`` tests run the real CP2K on tiny systems.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cp2k.inputs import Cp2kInput
+
+from bandflow.cp2k import Cp2kRunError, check_cp2k, run_cp2k
+from bandflow.cp2k.run import ScfLadderHandler
+from bandflow.cp2k.sets import Cp2kStaticSetGenerator
+from bandflow.errors import BandflowError
+from bandflow.settings import get_settings
+
+DATA = Path(__file__).parent / "data" / "cp2k"
+
+FAKE_CP2K = """#!{python}
+import re, shutil, sys
+from pathlib import Path
+if "--version" in sys.argv:
+    print(" CP2K version 2023.1")
+    sys.exit(0)
+text = Path(sys.argv[sys.argv.index("-i") + 1]).read_text()
+max_scf = int(re.search(r"MAX_SCF\\s+(\\d+)", text).group(1))
+with open("calls.txt", "a") as log:
+    log.write(f"{{max_scf}} {{'SMEAR' in text}}\\n")
+ok = max_scf >= {needed}
+sys.stdout.write(Path("{data}", "mgo16_pbe_gamma.out" if ok else "mgo_scf_not_converged.out").read_text())
+"""
+
+
+@pytest.fixture
+def cp2k_command(monkeypatch):
+    """Point the cp2k_command setting somewhere for one test."""
+
+    def use(command: str) -> None:
+        monkeypatch.setenv("BANDFLOW_CP2K_COMMAND", command)
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
+def fake_cp2k(tmp_path: Path, needed_max_scf: int) -> Path:
+    script = tmp_path / "bin" / "cp2k.fake"
+    script.parent.mkdir()
+    script.write_text(FAKE_CP2K.format(python=sys.executable, needed=needed_max_scf, data=DATA))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def mgo_primitive() -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.2112), ["Mg", "O"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def write_input(directory: Path, **kwargs) -> None:
+    pytest.importorskip("bandflow.cp2k.sets")
+    data_dir = Path("/usr/share/cp2k")
+    if not (data_dir / "BASIS_MOLOPT").is_file():
+        pytest.skip("CP2K data files not installed")
+    Cp2kStaticSetGenerator(data_dir=data_dir, **kwargs).get_input_set(mgo_primitive()).write_input(directory)
+
+
+# -------------------------------------------------------------------------------------- the executable
+def test_missing_cp2k_is_one_clear_error(cp2k_command):
+    cp2k_command("cp2k.nonexistent-binary")
+    with pytest.raises(BandflowError, match="CP2K executable 'cp2k.nonexistent-binary' not found on PATH"):
+        check_cp2k()
+
+
+def test_check_cp2k_reads_the_version_through_a_launcher_prefix(tmp_path, cp2k_command):
+    script = fake_cp2k(tmp_path, needed_max_scf=0)
+    cp2k_command(f"env OMP_PROC_BIND=false {script}")
+    assert check_cp2k() == "2023.1"
+
+
+# ------------------------------------------------------------------------------------------ the ladder
+def test_unconverged_scf_climbs_the_ladder_then_succeeds(tmp_path, cp2k_command):
+    cp2k_command(str(fake_cp2k(tmp_path, needed_max_scf=120)))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    (run_dir / "cp2k.out").write_text("output of an earlier run\n")
+    summary = run_cp2k(run_dir)
+    assert summary.failure_reason() is None and summary.band_edges().vbm == 7.601058
+    assert (run_dir / "calls.txt").read_text().split() == ["60", "False", "120", "False"]
+    corrections = json.loads((run_dir / "custodian.json").read_text())[0]["corrections"]
+    assert corrections[0]["errors"] == ["SCF not converged; retrying with more SCF steps"]
+    ci = Cp2kInput.from_file(run_dir / "cp2k.inp")
+    assert ci.by_path("FORCE_EVAL/DFT/SCF").get("MAX_SCF").values == (120,)
+    assert "earlier run" not in (run_dir / "cp2k.out").read_text()
+
+
+def test_second_rung_adds_smearing_and_gentler_mixing(tmp_path, cp2k_command):
+    cp2k_command(str(fake_cp2k(tmp_path, needed_max_scf=10_000)))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    handler = ScfLadderHandler()
+    (run_dir / "cp2k.out").write_text((DATA / "mgo_scf_not_converged.out").read_text())
+    assert handler.check(run_dir)
+    handler.correct(str(run_dir))
+    handler.correct(str(run_dir))
+    scf = Cp2kInput.from_file(run_dir / "cp2k.inp").by_path("FORCE_EVAL/DFT/SCF")
+    assert scf.get("MAX_SCF").values == (120,)
+    assert scf.by_path("MIXING").get("ALPHA").values == (0.1,)
+    smear = [s for s in scf.subsections.values() if s.name.upper() == "SMEAR"]
+    assert smear and smear[0].get("METHOD").values == ("FERMI_DIRAC",)
+
+
+def test_scf_that_never_converges_fails_with_the_reason(tmp_path, cp2k_command):
+    cp2k_command(str(fake_cp2k(tmp_path, needed_max_scf=10_000)))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    with pytest.raises(Cp2kRunError, match=r"CP2K run in .*run failed: SCF not converged"):
+        run_cp2k(run_dir)
+    assert len((run_dir / "calls.txt").read_text().splitlines()) == 1 + len(ScfLadderHandler.LADDER)
+
+
+def test_cp2k_that_cannot_start_is_a_run_error(tmp_path, cp2k_command):
+    cp2k_command(str(tmp_path / "missing-cp2k"))
+    run_dir = tmp_path / "run"
+    write_input(run_dir)
+    with pytest.raises(Cp2kRunError, match="could not be started"):
+        run_cp2k(run_dir)
+
+
+# ------------------------------------------------------------------------------------------ real CP2K
+needs_cp2k = pytest.mark.skipif(os.system("command -v cp2k.psmp >/dev/null 2>&1") != 0,
+                                reason="cp2k.psmp not installed")
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_real_cp2k_mgo_primitive_pbe_with_kpoints(tmp_path, cp2k_command):
+    cp2k_command("cp2k.psmp")
+    write_input(tmp_path, kpoints=(4, 4, 4))
+    summary = run_cp2k(tmp_path)
+    edges = summary.band_edges()
+    assert summary.version == "2023.1" and summary.scf_converged and edges.n_kpoints == 64
+    assert 4.3 < edges.gap < 4.9  # PBE, direct at Γ
+    assert edges.vbm_kpoint == edges.cbm_kpoint  # direct gap (at Γ)
+    assert np.isfinite(summary.total_energy)
