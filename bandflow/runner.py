@@ -71,6 +71,41 @@ def completed_uuids(store: BandflowStore, uuids: list[str]) -> set[str]:
     return {uuid for uuid in uuids if done(uuid)}
 
 
+def stored_surface_jobs(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> set[str]:
+    """UUIDs of jobs made unnecessary by successful surface documents already in the store.
+
+    A surface counts when its stored document was computed by this very flow (its ``slab_potential`` job
+    uuid, which is deterministic in the structure and the settings, matches): for example a reference
+    dataset imported with ``bandflow import`` on a fresh machine whose job store is empty. Its relax,
+    potential and alignment jobs are then skipped, and so is a bulk job whose dependants are all skipped.
+    """
+    potential_jobs = {
+        job.metadata["surface_id"]: job.uuid
+        for job, _ in ordered
+        if job.metadata.get("bandflow_step") == "slab_potential" and "surface_id" in job.metadata
+    }
+    if not potential_jobs:
+        return set()
+    stored = {
+        doc["surface_id"]
+        for doc in store.surfaces.query(
+            {"surface_id": {"$in": sorted(potential_jobs)}, "state": "successful"},
+            properties=["surface_id", "job_uuids"],
+        )
+        if doc.get("job_uuids", {}).get("slab_potential") == potential_jobs[doc["surface_id"]]
+    }
+    skip = {job.uuid for job, _ in ordered if job.metadata.get("surface_id") in stored}
+    dependants: dict[str, list[str]] = {}
+    for job, parents in ordered:
+        for parent in parents:
+            dependants.setdefault(parent, []).append(job.uuid)
+    for job, _ in ordered:
+        children = dependants.get(job.uuid, [])
+        if children and "surface_id" not in job.metadata and all(c in skip for c in children):
+            skip.add(job.uuid)
+    return skip
+
+
 def run_campaign(
     spec: CampaignSpec,
     store: BandflowStore | None = None,
@@ -86,7 +121,7 @@ def run_campaign(
     flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
     ordered: list[tuple[Job, list[str]]] = list(flow.iterflow())
     summary = RunSummary(total=len(ordered))
-    done = completed_uuids(store, [j.uuid for j, _ in ordered])
+    done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     logging.getLogger("jobflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice

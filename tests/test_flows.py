@@ -83,6 +83,38 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
     assert len(store.query_surfaces(protocol="fast")) == len(docs)
 
 
+def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch):
+    """An exported dataset imported into an empty store (a fresh machine) is not recomputed; a surface
+    missing from it is, with its bulk step."""
+    from bandflow.dataset import export_surfaces
+    from bandflow.ml.workflow import import_surfaces
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    docs = store.query_surfaces(protocol="fast")
+    export_surfaces(docs[1:], tmp_path / "partial.jsonl.gz")
+    ran_first = len(executions(tmp_path))
+
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "fresh"))
+    get_settings.cache_clear()
+    fresh = BandflowStore.from_settings()
+    assert import_surfaces(fresh, tmp_path / "partial.jsonl.gz").imported
+    summary = run_campaign(spec, store=fresh, progress=False)
+    assert not summary.failed
+    per_surface = (summary.total - 1) // len(docs)
+    assert summary.ran == per_surface + 1  # the missing surface's jobs and the bulk step it needs
+    assert len(executions(tmp_path)) > ran_first
+    assert {d.surface_id for d in fresh.query_surfaces(protocol="fast")} == {d.surface_id for d in docs}
+
+    export_surfaces(docs, tmp_path / "all.jsonl.gz")
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "fresh2"))
+    get_settings.cache_clear()
+    fresh2 = BandflowStore.from_settings()
+    import_surfaces(fresh2, tmp_path / "all.jsonl.gz")
+    again = run_campaign(spec, store=fresh2, progress=False)
+    assert again.ran == 0 and again.skipped == again.total
+
+
 def test_one_failing_surface_does_not_stop_the_others(store, tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     sizes = sorted({e.n_atoms for e in plan_campaign(spec)[0].surfaces})
