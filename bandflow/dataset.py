@@ -100,3 +100,55 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
         "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good if (r := outlier_reason(d))],
         "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
     }
+
+
+def _range(stats: dict) -> str:
+    return f"{stats['min']:.2f} – {stats['max']:.2f} (mean {stats['mean']:.2f})" if stats else "–"
+
+
+def datasheet_markdown(
+    title: str,
+    docs: list[SurfaceDoc],
+    files: dict[str, int],
+    method: str,
+    timing: list[str] | None = None,
+    remaining: list[str] | None = None,
+    literature: dict[str, str] | None = None,
+) -> str:
+    """A dataset's README: what is in it, counts, value ranges, per-formula table, outliers, failures.
+
+    ``files`` maps each data file to its number of documents; ``method`` and ``timing`` are Markdown
+    paragraphs/bullets written by the caller (they depend on the campaign); ``literature`` maps a formula
+    to a published value (with its reference) shown in the per-formula table.
+    """
+    summary = dataset_summary(docs)
+    literature = literature or {}
+    lines = [f"# {title}", ""]
+    lines += ["| file | surfaces |", "|---|---|"] + [f"| `{name}` | {n} |" for name, n in files.items()] + [""]
+    lines += [
+        "## Counts and ranges", "",
+        f"- successful surfaces: {summary['n_successful']} ({summary['n_binary']} binary-oxide surfaces from "
+        f"{summary['n_formulas_binary']} formulas, {summary['n_ternary']} ternary-oxide surfaces from "
+        f"{summary['n_formulas_ternary']} formulas); failed: {summary['n_failed']}",
+        f"- IP (eV): {_range(summary['ip'])}", f"- EA (eV): {_range(summary['ea'])}",
+        f"- bulk gap (eV): {_range(summary['gap'])}",
+        f"- protocols: {', '.join(f'{k} ({v})' for k, v in summary['protocols'].items()) or '–'}", "",
+    ]
+    if timing:
+        lines += ["## Time", "", *timing, ""]
+    if remaining:
+        lines += ["## Not yet computed", "", *remaining, ""]
+    lines += ["## Method", "", method.strip(), ""]
+    lines += ["## Per formula", "",
+              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | published |",
+              "|---|---|---|---|---|---|"]
+    for formula, row in summary["per_formula"].items():
+        ip, ea = row["ip"], row["ea"]
+        gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
+        lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
+                     f"{ea['max']:.2f} | {gap} | {literature.get(formula, '')} |")
+    lines += ["", "## Outliers (flagged, kept)", ""]
+    lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["outliers"]] or ["none"]
+    lines += ["", "## Failures (not in the files)", ""]
+    lines += [f"- `{f['surface_id']}`: {f['reason']}" for f in summary["failures"]] or ["none"]
+    return "\n".join(lines) + "\n"

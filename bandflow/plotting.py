@@ -194,3 +194,32 @@ def _save(fig: Figure, path: Path) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None) -> Path:
+    """IP and EA of every surface, one row per formula (a strip plot): the spread over orientations and
+    terminations at a glance. Each doc needs ``formula``, ``ip`` and ``ea`` (eV)."""
+    rows = [_checked_entry(i, doc) for i, doc in enumerate(docs or [])]
+    if not rows:
+        raise BandflowError("plot_ip_ea_by_formula: no surfaces to plot")
+    path = _checked_path(path)
+
+    from matplotlib.figure import Figure
+
+    formulas = sorted({r["formula"] for r in rows}, key=lambda f: -min(r["ip"] for r in rows if r["formula"] == f))
+    fig = Figure(figsize=(6.5, 1.2 + 0.28 * len(formulas)), layout="constrained")
+    ax = fig.add_subplot()
+    for y, formula in enumerate(formulas):
+        mine = [r for r in rows if r["formula"] == formula]
+        ax.scatter([r["ip"] for r in mine], [y] * len(mine), s=14, color=VALENCE_COLOR, edgecolor="black",
+                   linewidth=0.4, label="IP" if y == 0 else None, zorder=3)
+        ax.scatter([r["ea"] for r in mine], [y] * len(mine), s=14, color=CONDUCTION_COLOR, edgecolor="black",
+                   linewidth=0.4, label="EA" if y == 0 else None, zorder=3)
+    ax.set_yticks(range(len(formulas)), [formula_label(f) for f in formulas])
+    ax.set_ylim(-0.7, len(formulas) - 0.3)
+    ax.set_xlabel("energy below the vacuum level (eV)")
+    ax.grid(axis="x", color="0.9")
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -32,6 +32,7 @@ from maggma.stores import MemoryStore, MongoURIStore, MontyStore
 from maggma.stores.gridfs import GridFSURIStore
 from monty.json import jsanitize
 from pydantic import BaseModel
+from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from bandflow.errors import BandflowError
@@ -383,6 +384,32 @@ class BandflowStore:
         key = {"surface_id": doc.surface_id, "model_id": doc.model_id}
         self._upsert(self.predictions, key, {"$set": _to_store(doc)})
         return doc
+
+    def upsert_predictions(self, docs: list[PredictionDoc | dict[str, Any]]) -> int:
+        """Insert or replace many predictions at once (all validated before the first write).
+
+        MongoDB gets one ``bulk_write`` of upserting replacements. montydb has no ``bulk_write`` and scans
+        the collection on every single upsert, so there the old versions are deleted and the new ones
+        inserted in one batch, under the store's write lock.
+        """
+        valid = [validate_document(PredictionDoc, doc) for doc in docs]
+        if not valid:
+            return 0
+        # one row per key, the last one winning (as consecutive upserts would)
+        rows = list({(d.surface_id, d.model_id): _to_store(d) for d in valid}.values())
+        collection = self.predictions._collection
+        with self._write_lock():
+            if not isinstance(self.predictions, MontyStore):
+                collection.bulk_write([
+                    ReplaceOne({"surface_id": r["surface_id"], "model_id": r["model_id"]}, r, upsert=True)
+                    for r in rows
+                ], ordered=False)
+            else:
+                for model_id in {r["model_id"] for r in rows}:
+                    ids = [r["surface_id"] for r in rows if r["model_id"] == model_id]
+                    collection.delete_many({"model_id": model_id, "surface_id": {"$in": ids}})
+                collection.insert_many(rows)
+        return len(rows)
 
     def query_predictions(
         self,

@@ -7,26 +7,31 @@ Reports featurisation and training time and extrapolates linearly to ``--target-
 number of atoms; the number of epochs taken as measured: an assumption, stated in the output).
 
 Screening: every library bulk → nonpolar surfaces up to ``--max-index`` (``bandflow.surfaces``) →
-ensemble prediction with uncertainty, timed end to end; prints surfaces per minute.
+ensemble prediction with uncertainty → one ``PredictionDoc`` per surface in an embedded (montydb) store,
+timed end to end (``bandflow predict``'s path); prints surfaces per minute.
 Usage: ``python benchmarks/train_speed.py [--n-slabs 600] [--jobs 2] [--max-index 2]``
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from bandflow.bulk import library_names, load_bulk
+from bandflow import __version__
+from bandflow.bulk import library_names
 from bandflow.ml.data import SlabFeatures
-from bandflow.ml.model import ModelHyperparameters
-from bandflow.ml.predict import predict_surfaces
+from bandflow.ml.model import ModelHyperparameters, model_to_bytes
 from bandflow.ml.synthetic import synthetic_records
 from bandflow.ml.train import TrainConfig, train_model
-from bandflow.surfaces import nonpolar_surfaces
+from bandflow.ml.workflow import load_stored_model, predict_into_store, surfaces_of
+from bandflow.schemas import ModelDoc
+from bandflow.store import BandflowStore
 
 BULKS = ("MgO", "CaO", "SrO", "BaO", "CdO", "ZnO", "BeO", "TiO2-rutile", "SnO2", "GeO2", "CeO2", "ThO2", "Li2O",
          "Al2O3", "Ga2O3-beta", "In2O3", "Sc2O3", "Y2O3", "La2O3", "HfO2-monoclinic", "ZrO2-monoclinic",
@@ -70,14 +75,20 @@ def main() -> None:
     print(f"  extrapolated to {args.target_slabs} slabs (linear in atoms, same epochs): "
           f"{(featurise + train) * scale / 60:.1f} min")
 
-    bulks = [load_bulk(name) for name in library_names()]
-    start = time.perf_counter()
-    predictions = []
-    for bulk in bulks:
-        predictions += predict_surfaces(result.model, nonpolar_surfaces(bulk, max_index=args.max_index))
-    screening = time.perf_counter() - start
-    print(f"screening: {len(bulks)} bulks → {len(predictions)} surfaces (max index {args.max_index}) predicted "
-          f"with uncertainty in {screening:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="bandflow-bench-") as tmp:
+        store = BandflowStore.embedded(Path(tmp))
+        doc = ModelDoc(name="bench", descriptor="lsoap", code_version=__version__)
+        stored = load_stored_model(store, store.save_model(doc, model_to_bytes(result.model)).model_id)
+        names = library_names()
+        start = time.perf_counter()
+        entries = surfaces_of(names, max_index=args.max_index)
+        enumerate_s = time.perf_counter() - start
+        predictions = predict_into_store(store, stored, entries)
+        screening = time.perf_counter() - start
+        assert len(store.query_predictions(model_id=stored.doc.model_id)) == len(predictions)
+        store.close()
+    print(f"screening: {len(names)} bulks → {len(predictions)} surfaces (max index {args.max_index}) → stored "
+          f"predictions with uncertainty in {screening:.1f} s (enumeration {enumerate_s:.1f} s)")
     print(f"surfaces_per_minute={len(predictions) / screening * 60:.0f}")
     print(f"train_minutes_{args.target_slabs}={(featurise + train) * scale / 60:.2f}")
 

@@ -170,6 +170,7 @@ def test_hybrid_input_is_hse06_with_admm_at_gamma_restarted_from_pbe(tmp_path, d
     assert str(value(ci, admm, "ADMM_PURIFICATION_METHOD")[0]).upper() == "NONE"  # MO_DIAG needs OT
     assert value(ci, "FORCE_EVAL/DFT", "WFN_RESTART_FILE_NAME") == ("pbe.wfn",)
     assert value(ci, "FORCE_EVAL/DFT/SCF", "SCF_GUESS") == ("RESTART",)
+    assert value(ci, "FORCE_EVAL/DFT/SCF", "EPS_SCF") == (1e-5,)  # the screened-exchange noise floor
     assert not ci.check("FORCE_EVAL/DFT/KPOINTS")
     assert ci.check("FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE")
     text = (tmp_path / "cp2k.inp").read_text()

@@ -8,7 +8,8 @@ from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
 from bandflow.cli import app
-from bandflow.dataset import dataset_summary, export_surfaces, outlier_reason, read_surfaces
+from bandflow.dataset import datasheet_markdown, dataset_summary, export_surfaces, outlier_reason, read_surfaces
+from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.errors import BandflowError
 from bandflow.schemas import SurfaceDoc
 from bandflow.settings import get_settings
@@ -73,3 +74,20 @@ def test_export_command(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert [d.surface_id for d in read_surfaces(tmp_path / "x.jsonl.gz")] == ["a"]
     get_settings.cache_clear()
+
+
+def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
+    docs = [doc("a"), doc("b", ip=13.0, ea=6.0), doc("d", formula="ZnAl2O4", n_cations=2, ip=8.0, ea=3.0),
+            doc("e", state="failed")]
+    text = datasheet_markdown("Reference", docs, {"binary.jsonl.gz": 2}, "Method text.",
+                              timing=["- 40 s per surface"], remaining=["- 7 surfaces"],
+                              literature={"MgO": "IP 7.7 eV (ref)"})
+    assert text.startswith("# Reference")
+    assert "| `binary.jsonl.gz` | 2 |" in text and "Method text." in text and "- 40 s per surface" in text
+    assert "| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | IP 7.7 eV (ref) |" in text
+    assert "| Al2ZnO4 | 1 |" in text  # formulas are normalised by the schema
+    assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text
+    png = plot_ip_ea_by_formula([d.model_dump() for d in docs if d.state == "successful"], tmp_path / "s.png")
+    assert png.stat().st_size > 10_000
+    with pytest.raises(BandflowError, match="no surfaces"):
+        plot_ip_ea_by_formula([], tmp_path / "t.png")

@@ -129,6 +129,20 @@ def test_predictions_keyed_by_surface_and_model(store):
         store.upsert_prediction(prediction(ip=float("nan")))
 
 
+def test_batch_upsert_of_predictions_replaces_by_key(store):
+    store.upsert_prediction(prediction())
+    store.upsert_prediction(prediction("MgO-111-0", miller_index=[1, 1, 1]))
+    batch = [prediction(ip=7.5), prediction("MgO-110-0", miller_index=[1, 1, 0]),
+             prediction("MgO-110-0", miller_index=[1, 1, 0], ip=7.25)]
+    assert store.upsert_predictions(batch) == 2
+    assert store.predictions.count() == 3
+    assert {p.surface_id: p.ip for p in store.query_predictions()}["MgO-100-0"] == 7.5
+    assert [p.ip for p in store.query_predictions(surface_id="MgO-110-0")] == [7.25]
+    with pytest.raises(BandflowError, match="invalid PredictionDoc: ip"):
+        store.upsert_predictions([prediction("MgO-311-0"), prediction(ip=float("nan"))])
+    assert store.predictions.count() == 3 and not store.query_predictions(surface_id="MgO-311-0")
+
+
 def test_models_are_versioned_per_name_with_checked_weights(store):
     base = ModelDoc(name="lsoap-ipea", descriptor="lsoap", code_version="0.1.0", metrics={"ip_mae": 0.3})
     first = store.save_model(base, b"\x00weights-v1")

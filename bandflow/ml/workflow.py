@@ -178,8 +178,7 @@ def predict_into_store(store: BandflowStore, stored: StoredModel, entries: Seque
     predictions = predict_surfaces(stored.model, usable)
     docs = [_prediction_doc(stored, p, e.bulk_name, e.formula, str(e.termination), e.slab.as_dict())
             for p, e in zip(predictions, usable, strict=True)]
-    for doc in docs:  # all validated before the first write
-        store.upsert_prediction(doc)
+    store.upsert_predictions(docs)
     return predictions
 
 
@@ -286,8 +285,7 @@ def retrain(
                                          [p.surface_id for p in old], [tuple(p.miller_index) for p in old])
         new_docs = [_prediction_doc(stored, prediction, p.bulk_name, p.formula, p.termination, p.structure_unrelaxed)
                     for prediction, p in zip(predictions, old, strict=True)]
-        for doc in new_docs:
-            store.upsert_prediction(doc)
+        store.upsert_predictions(new_docs)
     return RetrainOutcome(parent.doc, stored, changed, repredicted=len(old), seconds=time.perf_counter() - started)
 
 

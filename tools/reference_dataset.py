@@ -1,0 +1,104 @@
+"""Export the reference campaigns from the results store into ``data/reference/``.
+
+Writes, for each campaign spec, ``<campaign>_<protocol>.jsonl.gz`` (successful surfaces, the
+``bandflow export`` format), the IP/EA strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md``
+(counts, ranges, time per surface, what is still missing, method, per-formula table with published values
+from ``literature.yaml``, outliers, failures).
+
+    BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
+    BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
+
+A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces):
+
+    bandflow import data/reference/binary_oxides_fast.jsonl.gz && bandflow run workflows/binary_oxides.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from bandflow.dataset import datasheet_markdown, export_surfaces
+from bandflow.flows import plan_campaign
+from bandflow.plotting import plot_ip_ea_by_formula
+from bandflow.runner import campaign_status
+from bandflow.spec import load_spec
+from bandflow.store import BandflowStore
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "data" / "reference"
+SPECS = [ROOT / "workflows" / "binary_oxides.yaml", ROOT / "workflows" / "ternary_oxides.yaml"]
+
+METHOD = """\
+`fast` protocol of bandflow on CP2K 2023.1 (Debian), all surfaces from `bandflow.surfaces` (symmetric,
+stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
+
+1. **Slab relaxation**: CHGNet 0.4.2 (pretrained weights of its wheel) with the central layers fixed
+   (`bandflow.forcefields.fix_central_layers`), FIRE to 0.05 eV/Å.
+2. **Slab potential**: CP2K PBE, DZVP-MOLOPT-SR-GTH basis sets, GTH-PBE pseudopotentials, 400 Ry cutoff
+   (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
+   cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre.
+3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz) at Γ
+   in a supercell of ≤ 16 atoms, restarted from PBE; the PBE k-mesh − Γ difference of the VBM and CBM is
+   added (CP2K 2023.1 has no exact exchange with k-points). Edges are relative to the cell-mean potential.
+4. **Alignment**: IP = (V_vac − V̄_centre) − (E_VBM − V̄_bulk), EA = IP − E_gap (PBE potential step with
+   HSE06 bulk edges, the usual slab/bulk split; see docs/method.md).
+
+Each line of a file is one `SurfaceDoc` (docs/schema.md): unrelaxed and relaxed slab structures, IP, EA,
+bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, code versions, job uuids.
+`bandflow import FILE` loads a file into a store; `bandflow train` learns from it.
+
+Licence: CC BY 4.0 (the data); the code that made it is bandflow's own licence.
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
+    args = parser.parse_args()
+    literature_file = OUT / "literature.yaml"
+    literature = yaml.safe_load(literature_file.read_text()) if literature_file.is_file() else {}
+    files: dict[str, int] = {}
+    all_docs, timing, remaining = [], [], []
+    with BandflowStore.from_settings() as store:
+        for spec_path in args.specs:
+            spec = load_spec(spec_path)
+            plans = plan_campaign(spec)
+            ids = {e.id for p in plans for e in p.surfaces}
+            docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
+            good = [d for d in docs if d.state == "successful"]
+            name = f"{spec.name}_{spec.protocol}.jsonl.gz"
+            if good:
+                files[name] = export_surfaces(good, OUT / name)
+            all_docs += docs
+            status = campaign_status(spec, store, plans)
+            formulas = {p.bulk.formula for p in plans}
+            done_formulas = {d.formula for d in good}
+            per_surface = status.median_seconds_per_surface
+            timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
+                          f"{status.failed} failed; median "
+                          + (f"{per_surface:.0f} s per surface (bulk steps included) on 2 cores"
+                             if per_surface else "time per surface not yet measurable"))
+            if status.remaining:
+                eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
+                remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{eta}; formulas without any "
+                                 f"result yet: {', '.join(sorted(formulas - done_formulas)) or 'none'}")
+    successful = [d for d in all_docs if d.state == "successful"]
+    if not successful:
+        print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
+        return 2
+    plot_ip_ea_by_formula([d.model_dump() for d in successful], OUT / "ip_ea_by_formula.png",
+                          title="bandflow reference surfaces (fast protocol)")
+    text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
+                              timing=timing, remaining=remaining, literature=literature)
+    text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n## Counts and ranges")
+    (OUT / "README.md").write_text(text)
+    print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items())}, README.md, ip_ea_by_formula.png in {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
