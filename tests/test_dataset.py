@@ -8,9 +8,15 @@ from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
 from bandflow.cli import app
-from bandflow.dataset import datasheet_markdown, dataset_summary, export_surfaces, outlier_reason, read_surfaces
-from bandflow.plotting import plot_ip_ea_by_formula
+from bandflow.dataset import (
+    dataset_summary,
+    datasheet_markdown,
+    export_surfaces,
+    outlier_reason,
+    read_surfaces,
+)
 from bandflow.errors import BandflowError
+from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.schemas import SurfaceDoc
 from bandflow.settings import get_settings
 from bandflow.store import BandflowStore
