@@ -101,7 +101,7 @@ def plot_alignment(
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(rows)), [f"{formula_label(r['formula'])}\n{miller_label(r['miller_index'])}" for r in rows])
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_ylim(bottom, 0.4)
+    ax.set_ylim(bottom, 0.9)  # room for the EA label of a CBM near the vacuum level
     ax.set_ylabel("energy relative to vacuum level (eV)")
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
