@@ -10,7 +10,8 @@ with :mod:`bandflow.cp2k.parsing`.
 Bulk band edges (:class:`Cp2kBulkHybridMaker`), in one job:
 
 1. PBE at Γ in a supercell of at most ``max_atoms`` atoms (the smallest one whose faces are at least
-   ``min_width`` apart; MgO: the 8-atom conventional cell);
+   ``min_width`` apart; MgO: the 16-atom 2×2×2 primitive supercell, since the 8-atom conventional cell
+   is only 4.21 Å wide);
 2. PBE with a Γ-centred k-point mesh (``kspacing``) in the same supercell;
 3. HSE06 (ADMM) at Γ in the same supercell, started from and screened on the PBE wavefunction of 1.
 
