@@ -113,8 +113,8 @@ def run(
     from bandflow.store import BandflowStore
 
     spec = load_spec(spec_file)
+    plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
     store = BandflowStore.from_settings()
-    plans = check_campaign(spec)
     summary = run_campaign(spec, store=store, progress=progress, plans=plans)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
