@@ -198,3 +198,29 @@ def test_train_job_runs_in_jobflow(store):
     output = responses[job.uuid][1].output
     assert output["model_id"] == "from-jobflow-v1" and "test" in output["metrics"]
     assert store.list_models()[0].model_id == "from-jobflow-v1"
+
+
+def test_retrain_job_runs_on_a_fireworks_worker(store, tmp_path, monkeypatch):
+    """Train, add new surfaces, then the retrain job goes through flow_to_workflow, the LaunchPad and a
+    worker, and stores the next version."""
+    from jobflow import Flow
+
+    from bandflow.ml.jobs import retrain_model_job
+    from bandflow.queue import firework_state_counts, launch, submit_flows
+
+    for variable in ("BANDFLOW_STORE_URI", "BANDFLOW_LAUNCHPAD_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    for doc in surface_docs(BINARIES[:4], variants=1):
+        store.upsert_surface(doc)
+    result, error = invoke("train", "--split", "random", "--members", "1", *FAST)
+    assert error is None, error
+    added = surface_docs(BINARIES[4:], variants=1)
+    for doc in added:
+        store.upsert_surface(doc)
+    submit_flows(Flow([retrain_model_job(max_epochs=5)]))
+    assert launch(launch_dir=tmp_path / "fw", poll_s=0.1, strm_lvl="ERROR") == 1
+    assert firework_state_counts()["COMPLETED"] == 1
+    newest = store.list_models()
+    assert {m.model_id for m in newest} == {"lsoap-ipea-v1", "lsoap-ipea-v2"}
+    output = store.job_store.query_one({"name": "retrain_model_job"})["output"]
+    assert output["model_id"] == "lsoap-ipea-v2" and sorted(output["new_surfaces"]) == sorted(d.surface_id for d in added)

@@ -9,7 +9,7 @@ from jobflow import job
 from bandflow.ml.descriptor import SoapSettings
 from bandflow.ml.model import ModelHyperparameters
 from bandflow.ml.train import TrainConfig
-from bandflow.ml.workflow import train_from_store
+from bandflow.ml.workflow import retrain, train_from_store
 from bandflow.store import BandflowStore
 
 
@@ -32,3 +32,31 @@ def train_model_job(
     with BandflowStore.from_settings() as store:
         stored = train_from_store(store, query, hyperparameters, config, name)
     return {"model_id": stored.doc.model_id, "version": stored.doc.version, "metrics": stored.result.metrics}
+
+
+@job
+def retrain_model_job(model_id: str | None = None, max_epochs: int | None = None) -> dict[str, Any]:
+    """Fine-tune the stored model (default: the newest) on surfaces added since it was trained, store the
+    next version and re-predict what the old version had predicted; nothing when it is up to date.
+
+    Add it after a DFT campaign's flow (e.g. new ternary surfaces) so the model follows the data. Returns
+    ``parent_model_id``, ``model_id`` (None when up to date), ``new_surfaces``, ``repredicted``, ``metrics``.
+    """
+    from dataclasses import replace
+
+    with BandflowStore.from_settings() as store:
+        config = None
+        if max_epochs is not None:
+            parent = store.load_model(model_id)[0]
+            training = parent.hyperparameters.get("training") or {}
+            config = replace(TrainConfig(split=training.get("split", "compound"),
+                                         n_members=int(training.get("n_members", 5))), max_epochs=max_epochs)
+        outcome = retrain(store, model_id, config)
+    stored = outcome.stored
+    return {
+        "parent_model_id": outcome.parent.model_id,
+        "model_id": stored.doc.model_id if stored else None,
+        "new_surfaces": outcome.new_surfaces,
+        "repredicted": outcome.repredicted,
+        "metrics": stored.result.metrics if stored and stored.result else None,
+    }
