@@ -36,6 +36,9 @@ text = Path(sys.argv[sys.argv.index("-i") + 1]).read_text()
 name = "cao_pbe_kpoints.out" if "&KPOINTS" in text else "mgo16_pbe_gamma.out"
 sys.stdout.write(Path("{data}", name).read_text())
 Path("bandflow-RESTART.wfn").write_text("wavefunction")
+if "&KPOINTS" in text:  # k-point restarts with CP2K's backup copies, as a long SCF leaves them
+    for restart in ("bandflow-RESTART.kp", "bandflow-RESTART.kp.bak-1", "bandflow-RESTART.wfn.bak-1"):
+        Path(restart).write_text("k-point wavefunction")
 if "V_HARTREE_CUBE" in text:
     shutil.copyfile(Path("{data}", "mgo100_v_hartree_coarse.cube"), "bandflow-v_hartree-1_0.cube")
 with open("../calls.txt", "a") as log:
@@ -104,6 +107,8 @@ def test_slab_maker_returns_the_potential_analysis_and_stores_the_cube_only_on_r
     assert len(out.potential["z"]) == len(out.potential["planar"]) == 128
     assert out.kpoints == (4, 4, 1) and out.code_version == "2023.1"
     assert job_store.additional_stores["data"].count() == 0
+    left = sorted(p.name for p in Path(out.dir_name).iterdir())
+    assert "bandflow-RESTART.wfn" in left and not [n for n in left if ".kp" in n or ".bak-" in n]
 
     job = Cp2kSlabStaticMaker(store_cube=True).make(mgo100_slab())
     run(job, tmp_path / "b", job_store)

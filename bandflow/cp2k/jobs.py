@@ -117,8 +117,8 @@ def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Pat
         shutil.copyfile(source, directory / name)
     summary = run_cp2k(directory)
     # k-point wavefunctions (tens of MB per slab) and CP2K's backups are not needed by any later step
-    for path in [*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")]:
-        path.unlink()
+    for path in {*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")}:
+        path.unlink(missing_ok=True)  # the two patterns overlap (bandflow-RESTART.kp.bak-1)
     return summary
 
 
