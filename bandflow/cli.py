@@ -326,8 +326,8 @@ def status(
             _print_json(vars(progress))
             return
         eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
-        per = "" if progress.median_seconds_per_surface is None else \
-            f", {progress.median_seconds_per_surface:.0f} s per surface"
+        per = "" if progress.seconds_per_surface is None else \
+            f", {progress.seconds_per_surface:.0f} s per surface"
         typer.echo(f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
                    f"{progress.remaining} remaining of {progress.total}{per}; estimated time left {eta}")
         return

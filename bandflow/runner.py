@@ -169,44 +169,38 @@ class CampaignStatus:
     successful: int
     failed: int
     remaining: int
-    median_seconds_per_surface: float | None
+    seconds_per_surface: float | None
     eta_seconds: float | None
 
 
-def _median(values: list[float]) -> float | None:
-    values = sorted(values)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+#: A pause longer than this between two finished jobs means the campaign was stopped, not computing.
+PAUSE_SECONDS = 6 * 3600
 
 
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
     """Done/failed/remaining surfaces of ``spec`` and the estimated time left.
 
-    The time per surface is the median gap between consecutive alignment jobs finishing (the local runner
-    computes one surface after the other), which includes each bulk step spread over its surfaces; gaps
-    over six hours (the campaign was stopped) are ignored.
+    The time per surface is the campaign's computing time (the gaps between consecutive finished jobs of
+    the campaign, every step included; gaps over six hours, when it was stopped, are left out) divided by
+    the number of finished surfaces, so the bulk steps are spread over their surfaces.
     """
+    from datetime import datetime
+
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     successful = sum(d.state == "successful" for d in docs)
     failed = sum(d.state == "failed" for d in docs)
-    finished = sorted(
-        str(doc["completed_at"])
-        for doc in store.job_store.query({"metadata.bandflow_step": "alignment",
-                                          "metadata.surface_id": {"$in": sorted(ids)}},
-                                         properties=["completed_at"])
-        if doc.get("completed_at")
-    )
-    from datetime import datetime
-
-    times = [datetime.fromisoformat(t) for t in finished]
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    median = _median([g for g in gaps if 0 < g < 6 * 3600])
+    uuids = [job.uuid for job in campaign_flow(spec, plans).jobs]
+    jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=["completed_at", "metadata"])
+            if doc.get("completed_at")]
+    finished = sorted(datetime.fromisoformat(str(doc["completed_at"])) for doc in jobs)
+    busy = sum(gap for a, b in itertools.pairwise(finished) if 0 < (gap := (b - a).total_seconds()) < PAUSE_SECONDS)
+    # surfaces computed here (imported ones have no jobs in this store)
+    aligned = sum((doc.get("metadata") or {}).get("bandflow_step") == "alignment" for doc in jobs)
+    per_surface = busy / aligned if busy > 0 and aligned else None
     remaining = len(ids) - successful - failed
     return CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining,
-        median_seconds_per_surface=median, eta_seconds=None if median is None else median * remaining,
+        seconds_per_surface=per_surface, eta_seconds=None if per_surface is None else per_surface * remaining,
     )

@@ -202,5 +202,5 @@ def test_campaign_status_counts_and_estimates(store, tmp_path):
     run_campaign(spec, store=store, progress=False)
     after = campaign_status(spec, store)
     assert after.successful == after.total and after.remaining == 0
-    assert after.median_seconds_per_surface is not None and after.median_seconds_per_surface > 0
+    assert after.seconds_per_surface is not None and after.seconds_per_surface > 0
     assert after.eta_seconds == 0

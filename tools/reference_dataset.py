@@ -77,10 +77,10 @@ def main() -> int:
             status = campaign_status(spec, store, plans)
             formulas = {p.bulk.formula for p in plans}
             done_formulas = {d.formula for d in good}
-            per_surface = status.median_seconds_per_surface
+            per_surface = status.seconds_per_surface
             timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
                           f"{status.failed} failed; median "
-                          + (f"{per_surface:.0f} s per surface (bulk steps included) on 2 cores"
+                          + (f"{per_surface:.0f} s of computing per surface (bulk steps spread over their surfaces) on 2 cores"
                              if per_surface else "time per surface not yet measurable"))
             if status.remaining:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
