@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from pymatgen.core import Composition
 
 from bandflow.dataset import datasheet_markdown, export_surfaces
 from bandflow.flows import plan_campaign
@@ -60,7 +61,9 @@ def main() -> int:
     parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
     args = parser.parse_args()
     literature_file = OUT / "literature.yaml"
-    literature = yaml.safe_load(literature_file.read_text()) if literature_file.is_file() else {}
+    published = yaml.safe_load(literature_file.read_text()) if literature_file.is_file() else {}
+    # keyed like the documents: pymatgen's reduced formula (BiVO4 -> VBiO4)
+    literature = {Composition(k).reduced_formula: v for k, v in (published or {}).items()}
     files: dict[str, int] = {}
     all_docs, timing, remaining = [], [], []
     with BandflowStore.from_settings() as store:
@@ -75,17 +78,17 @@ def main() -> int:
                 files[name] = export_surfaces(good, OUT / name)
             all_docs += docs
             status = campaign_status(spec, store, plans)
-            formulas = {p.bulk.formula for p in plans}
-            done_formulas = {d.formula for d in good}
+            names = {p.bulk.name for p in plans}
+            done_names = {d.bulk_name for d in good}
             per_surface = status.seconds_per_surface
             timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
-                          f"{status.failed} failed; median "
+                          f"{status.failed} failed; "
                           + (f"{per_surface:.0f} s of computing per surface (bulk steps spread over their surfaces) on 2 cores"
                              if per_surface else "time per surface not yet measurable"))
             if status.remaining:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
-                remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{eta}; formulas without any "
-                                 f"result yet: {', '.join(sorted(formulas - done_formulas)) or 'none'}")
+                remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{eta}; bulks without any "
+                                 f"result yet: {', '.join(sorted(names - done_names)) or 'none'}")
     successful = [d for d in all_docs if d.state == "successful"]
     if not successful:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
