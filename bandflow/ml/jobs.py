@@ -42,16 +42,8 @@ def retrain_model_job(model_id: str | None = None, max_epochs: int | None = None
     Add it after a DFT campaign's flow (e.g. new ternary surfaces) so the model follows the data. Returns
     ``parent_model_id``, ``model_id`` (None when up to date), ``new_surfaces``, ``repredicted``, ``metrics``.
     """
-    from dataclasses import replace
-
     with BandflowStore.from_settings() as store:
-        config = None
-        if max_epochs is not None:
-            parent = store.load_model(model_id)[0]
-            training = parent.hyperparameters.get("training") or {}
-            config = replace(TrainConfig(split=training.get("split", "compound"),
-                                         n_members=int(training.get("n_members", 5))), max_epochs=max_epochs)
-        outcome = retrain(store, model_id, config)
+        outcome = retrain(store, model_id, max_epochs=max_epochs)
     stored = outcome.stored
     return {
         "parent_model_id": outcome.parent.model_id,

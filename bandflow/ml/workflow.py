@@ -256,10 +256,13 @@ class RetrainOutcome:
 
 
 def retrain(
-    store: BandflowStore, model_id: str | None = None, config: TrainConfig | None = None, n_jobs: int = 1
+    store: BandflowStore, model_id: str | None = None, config: TrainConfig | None = None, n_jobs: int = 1,
+    max_epochs: int | None = None,
 ) -> RetrainOutcome:
     """Fine-tune a stored model when surfaces were added (or updated) since it was trained, store the new
-    version, and re-predict, under the new version, every surface the old one had predicted."""
+    version, and re-predict, under the new version, every surface the old one had predicted.
+
+    The fine-tuning runs at most ``max_epochs`` epochs (default: the config's, capped at 100)."""
     started = time.perf_counter()
     parent = load_stored_model(store, model_id)
     training = parent.doc.hyperparameters.get("training") or {}
@@ -275,7 +278,8 @@ def retrain(
         return RetrainOutcome(parent.doc, None, [], seconds=time.perf_counter() - started)
     base = config or TrainConfig(split=training.get("split", "compound"), n_members=len(parent.model.members),
                                  seed=int(training.get("seed", 0)), n_jobs=n_jobs)
-    fine_tune = replace(base, learning_rate=base.learning_rate / 4, max_epochs=min(base.max_epochs, 100))
+    epochs = min(base.max_epochs, 100) if max_epochs is None else max_epochs
+    fine_tune = replace(base, learning_rate=base.learning_rate / 4, max_epochs=epochs)
     result = train_model(surface_records(docs), config=fine_tune, initial=parent.model)
     saved = _save(store, result, docs, query, fine_tune, None, parent=parent.doc)
     stored = StoredModel(saved, result.model, result)
