@@ -369,13 +369,9 @@ _QUERY_HELP = "Surface filter KEY=VALUE, repeatable: formula, protocol, chemsys,
 
 def _finite(obj: object) -> object:
     """NaN/inf → None, so --json output is valid JSON."""
-    import math
+    from bandflow.ml.train import finite_values
 
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+    return finite_values(obj)
 
 
 def _echo_metrics(metrics: dict) -> None:
@@ -422,6 +418,46 @@ def train(
     typer.echo(f"stored model {stored.doc.model_id}: {len(stored.doc.training_surface_ids)} surfaces, "
                f"{len(result.model.members)} members, {result.seconds:.0f} s")
     _echo_metrics(result.metrics)
+
+
+@app.command("crossval")
+def crossval(
+    query: list[str] = typer.Option(None, "--query", help=_QUERY_HELP),
+    descriptor: str = typer.Option("lsoap", "--descriptor", help="lsoap, or soap (one fixed channel per element)."),
+    members: int = typer.Option(3, "--members", help="Ensemble members per fold."),
+    jobs: int = typer.Option(1, "--jobs", help="Members trained at once, one process each."),
+    max_epochs: int = typer.Option(300, "--max-epochs", help="Upper limit; training stops early on validation."),
+    seed: int = typer.Option(0, "--seed"),
+    plot: str | None = typer.Option(None, "--plot", help="Write the out-of-compound parity plot (.png or .svg)."),
+    as_json: bool = typer.Option(False, "--json", help="Print folds, overall metrics and every prediction as JSON."),
+) -> None:
+    """Leave-one-compound-out cross-validation on stored DFT surfaces, against the training-mean baseline
+    (nothing is stored: it measures how far to trust a model on compounds it has not seen)."""
+    from bandflow.ml.crossval import compound_cross_validation
+    from bandflow.ml.figures import check_figure_path, crossval_plot
+    from bandflow.ml.model import ModelHyperparameters
+    from bandflow.ml.train import TrainConfig
+    from bandflow.ml.workflow import parse_query, surface_records, training_surfaces
+    from bandflow.store import BandflowStore
+
+    if plot:
+        check_figure_path(plot)
+    hp = ModelHyperparameters(descriptor=descriptor)
+    config = TrainConfig(n_members=members, n_jobs=jobs, max_epochs=max_epochs, seed=seed)
+    with BandflowStore.from_settings() as store:
+        docs = training_surfaces(store, parse_query(query))
+    result = compound_cross_validation(surface_records(docs), hp, config, progress=not as_json)
+    if plot:
+        crossval_plot(result, plot, title=f"{descriptor}, leave one compound out ({result['n_compounds']} compounds)")
+    if as_json:
+        _print_json(_finite(result))
+        return
+    typer.echo(f"{result['n_surfaces']} surfaces of {result['n_compounds']} compounds, each compound held out once")
+    typer.echo(f"{'held out':<16}{'n':>4}{'IP MAE':>9}{'baseline':>10}{'EA MAE':>9}{'baseline':>10}   (eV)")
+    for fold in [*result["folds"], {"compound": "all", "n_surfaces": result["n_surfaces"], **result["overall"]}]:
+        m, b = fold["model"], fold["baseline"]
+        typer.echo(f"{fold['compound']:<16}{fold['n_surfaces']:>4}{m['ip']['mae']:>9.3f}{b['ip']['mae']:>10.3f}"
+                   f"{m['ea']['mae']:>9.3f}{b['ea']['mae']:>10.3f}")
 
 
 @app.command("predict")

@@ -185,6 +185,23 @@ def test_transfer_to_ternaries(store, tmp_path):
     assert "fractions" in error
 
 
+def test_crossval_command(store, tmp_path):
+    for doc in surface_docs(BINARIES[:4], variants=1):
+        store.upsert_surface(doc)
+    plot = tmp_path / "cv.png"
+    result, error = invoke("crossval", "--members", "1", *FAST, "--plot", str(plot), "--json")
+    assert error is None, error
+    out = json.loads(result.output)
+    assert out["n_compounds"] == 4 and [f["compound"] for f in out["folds"]] == sorted({"MgO", "CaO", "ZnO", "TiO2"})
+    assert len(out["surfaces"]) == out["n_surfaces"] and all(s["ip"] is not None for s in out["surfaces"])
+    assert set(out["overall"]) == {"model", "baseline"} and plot.stat().st_size > 1000
+    result, error = invoke("crossval", "--members", "1", *FAST)
+    assert error is None and "held out" in result.output and result.output.rstrip().splitlines()[-1].startswith("all")
+    assert store.models.count() == 0  # cross-validation stores nothing
+    _, error = invoke("crossval", "--query", "formula=MgO")
+    assert "at least 3 compounds" in error
+
+
 def test_train_job_runs_in_jobflow(store):
     from jobflow import JobStore, run_locally
     from maggma.stores import MemoryStore

@@ -97,7 +97,10 @@ def main() -> int:
                           title="bandflow reference surfaces (fast protocol)")
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
                               timing=timing, remaining=remaining, literature=literature)
-    text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n## Counts and ranges")
+    text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
+                        "How well the L-SOAP model learns from these surfaces (leave-one-compound-out errors against "
+                        "a no-model baseline, written by `tools/reference_model.py`): "
+                        "[docs/reference-model.md](../../docs/reference-model.md).\n\n## Counts and ranges")
     (OUT / "README.md").write_text(text)
     print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items())}, README.md, ip_ea_by_formula.png in {OUT}")
     return 0

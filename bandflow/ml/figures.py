@@ -146,3 +146,39 @@ def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: 
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
+    """Out-of-compound predictions against DFT, coloured by held-out compound, with the MAE of the model
+    and of the training-mean baseline (``bandflow.ml.crossval.compound_cross_validation``)."""
+    from matplotlib.figure import Figure
+
+    path = check_figure_path(path)
+    rows = result["surfaces"]
+    compounds = sorted({r["compound"] for r in rows})
+    colors = {c: f"C{i % 10}" for i, c in enumerate(compounds)}
+    markers = {c: "osD^v<>ph*"[(i // 10) % 10] for i, c in enumerate(compounds)}
+    fig = Figure(figsize=(10, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, target in zip(axes, ("ip", "ea"), strict=True):
+        true = np.array([r[f"{target}_true"] for r in rows])
+        predicted = np.array([r[target] for r in rows])
+        for compound in compounds:
+            mine = [i for i, r in enumerate(rows) if r["compound"] == compound]
+            ax.errorbar(true[mine], predicted[mine], yerr=[rows[i][f"{target}_std"] for i in mine], fmt=markers[compound],
+                        ms=4, alpha=0.85, color=colors[compound], label=compound)
+        low, high = float(np.nanmin([true.min(), np.nanmin(predicted)])), float(np.nanmax([true.max(), np.nanmax(predicted)]))
+        pad = 0.05 * (high - low or 1.0)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8)
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_aspect("equal")
+        model, baseline = result["overall"]["model"][target]["mae"], result["overall"]["baseline"][target]["mae"]
+        ax.set_title(f"{target.upper()}: MAE {model:.2f} eV (training-mean baseline {baseline:.2f} eV)", fontsize=9)
+        ax.set_xlabel(f"DFT {target.upper()} (eV)")
+        ax.set_ylabel(f"predicted {target.upper()}, compound held out (eV)")
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="held-out compound",
+                   title_fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -72,6 +72,15 @@ def regression_metrics(true: np.ndarray, predicted: np.ndarray) -> dict[str, flo
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())), "r2": r2}
 
 
+def finite_values(obj: object) -> object:
+    """A copy of nested dicts/lists with NaN and ±inf replaced by None (valid JSON for undefined metrics)."""
+    if isinstance(obj, dict):
+        return {k: finite_values(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_values(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+
+
 def _targets(records: Sequence[SlabRecord]) -> tuple[np.ndarray, np.ndarray]:
     for index, record in enumerate(records):
         for name in ("ip", "ea"):
