@@ -107,13 +107,15 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
-    from bandflow.preflight import check_campaign
+    from bandflow.preflight import check_campaign, unsupported_bulks
     from bandflow.runner import run_campaign
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
 
     spec = load_spec(spec_file)
     plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
+    for name, reason in unsupported_bulks(spec, plans).items():
+        typer.echo(f"warning: {name} will fail: {reason}", err=True)
     store = BandflowStore.from_settings()
     summary = run_campaign(spec, store=store, progress=progress, plans=plans)
     ids = [e.id for p in plans for e in p.surfaces]

@@ -41,3 +41,25 @@ def check_campaign(spec: CampaignSpec, need_engine: bool = True) -> list[BulkPla
     for plan in plans:
         check_insulating(plan.bulk)
     return plans
+
+
+def unsupported_bulks(spec: CampaignSpec, plans: list[BulkPlan]) -> dict[str, str]:
+    """Bulks of a CP2K campaign with an element that the protocol's basis/pseudopotential files lack.
+
+    Their jobs fail with that reason (recorded, the rest of the campaign goes on); ``bandflow run`` says so
+    before it starts, so a user is not surprised hours later. Empty for other engines or own makers.
+    """
+    own_makers = all(spec.engine_settings.get(step, {}).get("maker") for step in ("bulk", "slab"))
+    if spec.engine != "cp2k" or own_makers:
+        return {}
+    from bandflow.cp2k.sets import kind_settings
+
+    reasons: dict[str, str] = {}
+    for plan in plans:
+        for element in sorted({site.specie.symbol for site in plan.bulk.structure}):
+            try:
+                kind_settings(element, hybrid=True)
+            except BandflowError as exc:
+                reasons[plan.bulk.name] = str(exc)
+                break
+    return reasons

@@ -52,3 +52,25 @@ def test_polar_only_bulk_is_refused_before_the_engine_runs(tmp_path, data_dir):
     with pytest.raises(BandflowError, match="no nonpolar surface"):
         check_campaign(load_spec(spec_file(tmp_path, "SrTiO3")), need_engine=False)
     assert not data_dir.exists()
+
+
+def test_bulks_with_elements_outside_the_cp2k_basis_files_are_named(tmp_path, monkeypatch):
+    from bandflow.preflight import unsupported_bulks
+
+    data = tmp_path / "cp2k_data"
+    data.mkdir()
+    (data / "BASIS_MOLOPT").write_text(" O  DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q6\n"
+                                       " Mg DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
+    (data / "GTH_POTENTIALS").write_text("O GTH-PBE-q6 GTH-PBE\nMg GTH-PBE-q10 GTH-PBE\nLa GTH-PBE-q11 GTH-PBE\n")
+    (data / "BASIS_ADMM_UZH").write_text("O admm-dz-q6\nMg admm-dz-q10\n")
+    monkeypatch.setenv("BANDFLOW_CP2K_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({"name": "t", "bulks": ["MgO", "La2O3"], "max_index": 1, "protocol": "fast"}))
+    spec = load_spec(spec_path)
+    plans = check_campaign(spec, need_engine=False)
+    reasons = unsupported_bulks(spec, plans)
+    get_settings.cache_clear()
+    assert list(reasons) == ["La2O3"]
+    assert reasons["La2O3"].startswith("La: no DZVP-MOLOPT-SR-GTH basis set")
+    assert unsupported_bulks(spec.model_copy(update={"engine": "vasp"}), plans) == {}
