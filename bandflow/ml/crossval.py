@@ -49,7 +49,7 @@ def compound_cross_validation(
     labels = np.asarray(groups)
     ip = np.array([r.ip for r in records], float)
     ea = np.array([r.ea for r in records], float)
-    predicted = {name: np.full(len(records), np.nan) for name in ("ip", "ea", "ip_std", "ea_std", "ip_mean", "ea_mean")}
+    predicted = {name: np.full(len(records), np.nan) for name in ("ip", "ea", "ip_std", "ea_std", "ip_baseline", "ea_baseline")}
     folds = []
     for compound in tqdm(compounds, desc="compounds", unit="fold", disable=not progress):
         test = np.flatnonzero(labels == compound)
@@ -61,19 +61,19 @@ def compound_cross_validation(
         rows = result.predictions["test"]
         for name in ("ip", "ea", "ip_std", "ea_std"):
             predicted[name][test] = rows[name]
-        predicted["ip_mean"][test] = ip[split["train"]].mean()
-        predicted["ea_mean"][test] = ea[split["train"]].mean()
+        predicted["ip_baseline"][test] = ip[split["train"]].mean()
+        predicted["ea_baseline"][test] = ea[split["train"]].mean()
         folds.append({
             "compound": compound, "n_surfaces": int(len(test)), "n_train": int(len(split["train"])),
             "val_compounds": sorted(set(labels[split["val"]].tolist())), "epochs": result.epochs,
             "model": result.metrics["test"],
-            "baseline": {"ip": regression_metrics(ip[test], predicted["ip_mean"][test]),
-                         "ea": regression_metrics(ea[test], predicted["ea_mean"][test])},
+            "baseline": {"ip": regression_metrics(ip[test], predicted["ip_baseline"][test]),
+                         "ea": regression_metrics(ea[test], predicted["ea_baseline"][test])},
         })
     overall = {
         "model": {"ip": regression_metrics(ip, predicted["ip"]), "ea": regression_metrics(ea, predicted["ea"])},
-        "baseline": {"ip": regression_metrics(ip, predicted["ip_mean"]),
-                     "ea": regression_metrics(ea, predicted["ea_mean"])},
+        "baseline": {"ip": regression_metrics(ip, predicted["ip_baseline"]),
+                     "ea": regression_metrics(ea, predicted["ea_baseline"])},
     }
     surfaces = [
         {"id": record.id, "compound": record.group, "ip_true": float(ip[i]), "ea_true": float(ea[i]),
