@@ -32,10 +32,14 @@ def check_engine(engine: str) -> None:
         check_cp2k()
 
 
+def uses_own_makers(spec: CampaignSpec) -> bool:
+    """True when the spec names its own bulk and slab makers (bandflow's engine settings are then unused)."""
+    return all(spec.engine_settings.get(step, {}).get("maker") for step in ("bulk", "slab"))
+
+
 def check_campaign(spec: CampaignSpec, need_engine: bool = True) -> list[BulkPlan]:
     """Validate a campaign and return its plan (bulks and their nonpolar surfaces)."""
-    own_makers = all(spec.engine_settings.get(step, {}).get("maker") for step in ("bulk", "slab"))
-    if need_engine and not own_makers:
+    if need_engine and not uses_own_makers(spec):
         check_engine(spec.engine)
     plans = plan_campaign(spec)
     for plan in plans:
@@ -49,8 +53,7 @@ def unsupported_bulks(spec: CampaignSpec, plans: list[BulkPlan]) -> dict[str, st
     Their jobs fail with that reason (recorded, the rest of the campaign goes on); ``bandflow run`` says so
     before it starts, so a user is not surprised hours later. Empty for other engines or own makers.
     """
-    own_makers = all(spec.engine_settings.get(step, {}).get("maker") for step in ("bulk", "slab"))
-    if spec.engine != "cp2k" or own_makers:
+    if spec.engine != "cp2k" or uses_own_makers(spec):
         return {}
     from bandflow.cp2k.sets import kind_settings
 

@@ -38,13 +38,8 @@ PAGE = ROOT / "docs" / "reference-model.md"
 MIN_TERNARY_COMPOUNDS = 4
 
 
-def _mae(metrics: dict, target: str) -> str:
-    value = metrics[target]["mae"]
-    return f"{value:.2f}" if math.isfinite(value) else "–"
-
-
-def _r2(metrics: dict, target: str) -> str:
-    value = metrics[target]["r2"]
+def _metric(metrics: dict, target: str, name: str = "mae") -> str:
+    value = metrics[target][name]
     return f"{value:.2f}" if math.isfinite(value) else "–"
 
 
@@ -121,9 +116,9 @@ def page(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for fold, other in zip(lsoap["folds"], soap["folds"], strict=True):
-        lines.append(f"| {fold['compound']} | {fold['n_surfaces']} | {_mae(fold['model'], 'ip')} | "
-                     f"{_mae(other['model'], 'ip')} | {_mae(fold['baseline'], 'ip')} | {_mae(fold['model'], 'ea')} | "
-                     f"{_mae(other['model'], 'ea')} | {_mae(fold['baseline'], 'ea')} |")
+        lines.append(f"| {fold['compound']} | {fold['n_surfaces']} | {_metric(fold['model'], 'ip')} | "
+                     f"{_metric(other['model'], 'ip')} | {_metric(fold['baseline'], 'ip')} | {_metric(fold['model'], 'ea')} | "
+                     f"{_metric(other['model'], 'ea')} | {_metric(fold['baseline'], 'ea')} |")
     lo, so = lsoap["overall"], soap["overall"]
     gain = {t: lo["baseline"][t]["mae"] - lo["model"][t]["mae"] for t in ("ip", "ea")}
     ranges = {}
@@ -144,12 +139,12 @@ def page(results: dict) -> str:
                     "which no model of this kind does well: " + ", ".join(f"{k} ({v})" for k, v in ranges.items())
                     + ".")
     lines += [
-        f"| **all** | {lsoap['n_surfaces']} | **{_mae(lo['model'], 'ip')}** | {_mae(so['model'], 'ip')} | "
-        f"{_mae(lo['baseline'], 'ip')} | **{_mae(lo['model'], 'ea')}** | {_mae(so['model'], 'ea')} | "
-        f"{_mae(lo['baseline'], 'ea')} |",
+        f"| **all** | {lsoap['n_surfaces']} | **{_metric(lo['model'], 'ip')}** | {_metric(so['model'], 'ip')} | "
+        f"{_metric(lo['baseline'], 'ip')} | **{_metric(lo['model'], 'ea')}** | {_metric(so['model'], 'ea')} | "
+        f"{_metric(lo['baseline'], 'ea')} |",
         "",
-        f"R² over all held-out predictions: L-SOAP IP {_r2(lo['model'], 'ip')}, EA {_r2(lo['model'], 'ea')}; "
-        f"standard SOAP IP {_r2(so['model'], 'ip')}, EA {_r2(so['model'], 'ea')} (MAE in eV). Standard SOAP has "
+        f"R² over all held-out predictions: L-SOAP IP {_metric(lo['model'], 'ip', 'r2')}, EA {_metric(lo['model'], 'ea', 'r2')}; "
+        f"standard SOAP IP {_metric(so['model'], 'ip', 'r2')}, EA {_metric(so['model'], 'ea', 'r2')} (MAE in eV). Standard SOAP has "
         "one channel per element of the whole dataset, so a held-out compound's own element has an untrained "
         "channel; L-SOAP maps every element through its learnt embedding of elemental properties.",
         "",
@@ -169,8 +164,8 @@ def page(results: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for subset, metrics in results["binary_model"]["metrics"].items():
-        lines.append(f"| {subset} | {_mae(metrics, 'ip')} | {_r2(metrics, 'ip')} | {_mae(metrics, 'ea')} | "
-                     f"{_r2(metrics, 'ea')} |")
+        lines.append(f"| {subset} | {_metric(metrics, 'ip')} | {_metric(metrics, 'ip', 'r2')} | {_metric(metrics, 'ea')} | "
+                     f"{_metric(metrics, 'ea', 'r2')} |")
     lines += ["", "![binary model parity](images/reference_binary_parity.png)", "", "## Binary → ternary transfer", ""]
     if "transfer" in results:
         transfer = results["transfer"]
@@ -180,7 +175,7 @@ def page(results: dict) -> str:
                   "|---|" + "---|" * len(transfer["curves"][0]["points"])]
         for curve in transfer["curves"]:
             lines.append(f"| {curve['method']} | " + " | ".join(
-                f"{_mae(p['test'], 'ip')} / {_mae(p['test'], 'ea')}" for p in curve["points"]) + " |")
+                f"{_metric(p['test'], 'ip')} / {_metric(p['test'], 'ea')}" for p in curve["points"]) + " |")
         lines += ["", "Test MAE IP / EA (eV) against the share of the ternary training pool.", "",
                   "![transfer](images/reference_transfer.png)"]
     else:

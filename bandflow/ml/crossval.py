@@ -10,7 +10,6 @@ the mean IP and EA of the training compounds, so the table shows what the model 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
@@ -33,7 +32,9 @@ def compound_cross_validation(
     """Out-of-compound predictions and metrics of the model and of the training-mean baseline (JSON-ready).
 
     ``config.val_fraction`` sets the share of the remaining compounds used for early stopping in each
-    fold; ``config.split`` is ignored (the folds are compounds by construction).
+    fold; ``config.split`` is ignored (the folds are compounds by construction). Every fold is handed all
+    records, so standard SOAP gets a channel per element of all of them (a held-out compound's own element
+    has an untrained channel).
     """
     config = config or TrainConfig(n_members=3)
     hp = hyperparameters or ModelHyperparameters()
@@ -42,9 +43,6 @@ def compound_cross_validation(
     if len(compounds) < MIN_COMPOUNDS:
         raise BandflowError(f"cross-validation needs at least {MIN_COMPOUNDS} compounds, got {len(compounds)}"
                             f" ({', '.join(compounds) or 'none'})")
-    if hp.descriptor == "soap" and not hp.soap_species:
-        # one channel per element of *all* records, so a held-out compound's elements have (untrained) channels
-        hp = replace(hp, soap_species=tuple(sorted({z for r in records for z in r.structure.atomic_numbers})))
     features = SlabFeatures.from_structures([r.structure for r in records], hp.soap)
     labels = np.asarray(groups)
     ip = np.array([r.ip for r in records], float)

@@ -47,6 +47,16 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _diagonal(ax: Any, values: Sequence[np.ndarray]) -> None:
+    """The y = x line and equal axis limits spanning ``values`` (NaN ignored), with 5 % padding."""
+    both = np.concatenate([np.asarray(v, float) for v in values])
+    low, high = float(np.nanmin(both)), float(np.nanmax(both))
+    pad = 0.05 * (high - low or 1.0)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+
+
 def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str | Path, title: str = "") -> Path:
     """Predicted vs reference IP and EA per subset (``TrainResult.predictions``)."""
     from matplotlib.figure import Figure
@@ -65,11 +75,7 @@ def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str |
                         ms=4, alpha=0.8, color=SUBSET_COLORS.get(subset), label=f"{subset} (MAE {mae:.2f} eV)")
             values += [true, predicted]
         if values:
-            low, high = float(np.min(np.concatenate(values))), float(np.max(np.concatenate(values)))
-            pad = 0.05 * (high - low or 1.0)
-            ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8)
-            ax.set_xlim(low - pad, high + pad)
-            ax.set_ylim(low - pad, high + pad)
+            _diagonal(ax, values)
         ax.set_xlabel(f"reference {label} (eV)")
         ax.set_ylabel(f"predicted {label} (eV)")
         ax.set_aspect("equal")
@@ -167,11 +173,7 @@ def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") 
             mine = [i for i, r in enumerate(rows) if r["compound"] == compound]
             ax.errorbar(true[mine], predicted[mine], yerr=[rows[i][f"{target}_std"] for i in mine], fmt=markers[compound],
                         ms=4, alpha=0.85, color=colors[compound], label=compound)
-        low, high = float(np.nanmin([true.min(), np.nanmin(predicted)])), float(np.nanmax([true.max(), np.nanmax(predicted)]))
-        pad = 0.05 * (high - low or 1.0)
-        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8)
-        ax.set_xlim(low - pad, high + pad)
-        ax.set_ylim(low - pad, high + pad)
+        _diagonal(ax, [true, predicted])
         ax.set_aspect("equal")
         model, baseline = result["overall"]["model"][target]["mae"], result["overall"]["baseline"][target]["mae"]
         ax.set_title(f"{target.upper()}: MAE {model:.2f} eV (training-mean baseline {baseline:.2f} eV)", fontsize=9)
