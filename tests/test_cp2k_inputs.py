@@ -6,6 +6,7 @@ corrections), so every check here is on the file CP2K would read.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,20 @@ La GTH-PBE-q11 GTH-PBE
 """,
     "BASIS_ADMM_UZH": """O admm-dz-q6
 Mg admm-dz-q10
+""",
+}
+# The fallback files (entry lines as in Debian's cp2k-data): La from the UCL MOLOPT-SR sets, Th from AcPP1.
+FALLBACK_FILES = {
+    "BASIS_MOLOPT_UCL": """Li TZVP-MOLOPT-SR-GTH TZVP-MOLOPT-SR-GTH-q3
+La DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q11
+Ce DZVP-MOLOPT-SR-GTH-q30
+Ce DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q12
+""",
+    "BASIS_MOLOPT_AcPP1": """Th DZVP-MOLOPT-GTH-q22
+Th DZVP-MOLOPT-GTH-q12
+""",
+    "AcPP1_POTENTIALS": """Th GTH-PBE-q12
+Th GTH-PBE-q22
 """,
 }
 
@@ -99,12 +114,41 @@ def test_kind_settings_pick_basis_potential_and_admm_basis_of_the_same_valence(d
 
 
 def test_kind_settings_name_what_is_missing(data_dir):
-    with pytest.raises(BandflowError, match="La: no DZVP-MOLOPT-SR-GTH basis"):
-        kind_settings("La", data_dir=data_dir)
-    with pytest.raises(BandflowError, match="Zn: no admm-dz-q12 ADMM basis"):
-        kind_settings("Zn", hybrid=True, data_dir=data_dir)
+    with pytest.raises(BandflowError, match=r"La: no basis set in .*DZVP-MOLOPT-SR-GTH in BASIS_MOLOPT_UCL"):
+        kind_settings("La", data_dir=data_dir)  # the stand-in directory has no fallback files
+    with pytest.raises(BandflowError, match="Ce: no GTH-PBE-q12 pseudopotential"):
+        for name, text in FALLBACK_FILES.items():
+            (data_dir / name).write_text(text)
+        kind_settings("Ce", data_dir=data_dir)
     with pytest.raises(BandflowError, match="CP2K data file not found"):
         kind_settings("O", data_dir=data_dir / "nowhere")
+
+
+def test_kind_settings_fall_back_to_the_ucl_and_actinide_files(data_dir):
+    for name, text in FALLBACK_FILES.items():
+        (data_dir / name).write_text(text)
+    la = kind_settings("La", hybrid=True, data_dir=data_dir)
+    assert (la.basis, la.basis_file, la.potential, la.potential_file) == (
+        "DZVP-MOLOPT-SR-GTH", "BASIS_MOLOPT_UCL", "GTH-PBE-q11", "GTH_POTENTIALS")
+    # no admm-dz-q11 for La: its orbital basis is its own auxiliary basis
+    assert (la.aux_basis, la.aux_basis_file) == ("DZVP-MOLOPT-SR-GTH", "BASIS_MOLOPT_UCL")
+    th = kind_settings("Th", data_dir=data_dir)  # the smallest valence of the two AcPP1 sets
+    assert (th.basis, th.valence, th.potential, th.potential_file) == (
+        "DZVP-MOLOPT-GTH-q12", 12, "GTH-PBE-q12", "AcPP1_POTENTIALS")
+    zn = kind_settings("Zn", hybrid=True, data_dir=data_dir)  # BASIS_MOLOPT first, no admm-dz-q12 here
+    assert (zn.basis_file, zn.aux_basis, zn.aux_basis_file) == ("BASIS_MOLOPT", "DZVP-MOLOPT-SR-GTH", "BASIS_MOLOPT")
+
+
+def test_input_names_the_fallback_files_and_the_kind_potential_file(tmp_path, data_dir):
+    for name, text in FALLBACK_FILES.items():
+        (data_dir / name).write_text(text)
+    tho2 = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Th", "O"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    ci = written(Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir), tho2, tmp_path)
+    assert value(ci, "FORCE_EVAL/DFT", "POTENTIAL_FILE_NAME") == ("GTH_POTENTIALS",)
+    text = (tmp_path / "cp2k.inp").read_text()
+    assert re.findall(r"BASIS_SET_FILE_NAME (\S+)", text) == ["BASIS_MOLOPT", "BASIS_MOLOPT_AcPP1", "BASIS_ADMM_UZH"]
+    assert "POTENTIAL_FILE_NAME AcPP1_POTENTIALS" in text and "BASIS_SET AUX_FIT DZVP-MOLOPT-GTH-q12" in text
+    assert text.count("POTENTIAL_FILE_NAME") == 2  # the default, and Th's own
 
 
 # ------------------------------------------------------------------------------------------- k-points

@@ -8,7 +8,8 @@ return atomate2's :class:`~atomate2.cp2k.sets.base.Cp2kInputSet`, so files are w
 
 Settings shared by every generator (the ``fast`` protocol; all are fields that can be changed):
 
-* DZVP-MOLOPT-SR-GTH basis sets with the GTH-PBE pseudopotential of matching valence, 400 Ry cutoff
+* DZVP-MOLOPT-SR-GTH basis sets with the GTH-PBE pseudopotential of matching valence (DZVP MOLOPT sets
+  from fallback files for La–Lu and the actinides, see :data:`BASIS_SOURCES`), 400 Ry cutoff
   (REL_CUTOFF 50), EPS_DEFAULT 1e-10, EPS_SCF 1e-6;
 * diagonalisation with Broyden mixing and a few unoccupied orbitals (``ADDED_MOS``), so the lowest empty
   states (the CBM) are printed; OT was 5× slower to converge on MgO and cannot be used with k-points;
@@ -35,7 +36,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,25 @@ BASIS_FAMILY = "DZVP-MOLOPT-SR-GTH"
 POTENTIAL_FAMILY = "GTH-PBE"
 AUX_BASIS_FAMILY = "admm-dz"
 
+
+@dataclass(frozen=True)
+class BasisSource:
+    """A CP2K basis file, the family of double-zeta MOLOPT sets taken from it, and its potentials' file."""
+
+    basis_file: str
+    family: str
+    potential_file: str
+
+
+#: Searched in this order for each element. BASIS_MOLOPT covers most of the table but not La–Lu or the
+#: actinides; the UCL MOLOPT-SR sets (Ling & Slater, same fitting strategy, GTH-PBE potentials) cover La–Lu,
+#: and the AcPP1 MOLOPT sets with their own potentials cover Th (the smallest valence is taken).
+BASIS_SOURCES = (
+    BasisSource(BASIS_FILE, BASIS_FAMILY, POTENTIAL_FILE),
+    BasisSource("BASIS_MOLOPT_UCL", BASIS_FAMILY, POTENTIAL_FILE),
+    BasisSource("BASIS_MOLOPT_AcPP1", "DZVP-MOLOPT-GTH", "AcPP1_POTENTIALS"),
+)
+
 PROJECT_NAME = "bandflow"
 COORD_FILE = "structure.xyz"
 
@@ -79,13 +99,18 @@ MIN_VACUUM = 5.0
 # ----------------------------------------------------------------------------------- basis and potentials
 @dataclass(frozen=True)
 class KindSettings:
-    """Basis set, auxiliary (ADMM) basis and pseudopotential names of one element, and its valence."""
+    """Basis set, auxiliary (ADMM) basis and pseudopotential names of one element, their files, and its valence."""
 
     element: str
     basis: str
     potential: str
     aux_basis: str | None
     valence: int
+    basis_file: str = BASIS_FILE
+    potential_file: str = POTENTIAL_FILE
+    #: The file of ``aux_basis``: ``AUX_BASIS_FILE``, or ``basis_file`` when the orbital basis is its own
+    #: auxiliary basis (elements without an admm-dz set).
+    aux_basis_file: str | None = None
 
 
 def cp2k_data_dir() -> Path:
@@ -117,27 +142,60 @@ def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
     return next((w for w in wanted if w.upper() in names), None)
 
 
+def _basis_entry(path: Path, element: str, family: str) -> tuple[str, int] | None:
+    """Name and valence of ``element``'s ``family`` basis in ``path``: the entry named plainly ``family``,
+    else the one of smallest valence among those named ``family-qN``; None if there is none."""
+    found: list[tuple[bool, int, str]] = []
+    for names in _data_file_entries(path).get(element, []):
+        plain = any(n.upper() == family.upper() for n in names)
+        valences = [int(m.group(1)) for n in names if (m := re.fullmatch(rf"{re.escape(family)}-q(\d+)", n, re.I))]
+        if valences:
+            found.append((not plain, valences[0], names[0]))
+    if not found:
+        return None
+    _, valence, name = min(found)
+    return name, valence
+
+
 def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None) -> KindSettings:
-    """DZVP-MOLOPT-SR-GTH basis, the GTH-PBE potential of the same valence and (hybrid) its admm-dz basis."""
+    """The first of :data:`BASIS_SOURCES` with a basis for ``element``, the GTH-PBE potential of the same
+    valence and (hybrid) its admm-dz auxiliary basis.
+
+    An element without an admm-dz set of that valence (La, Ce, Th, …) uses its orbital basis as the
+    auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
+    """
     data_dir = Path(data_dir or cp2k_data_dir())
-    basis_entries = _data_file_entries(data_dir / BASIS_FILE).get(element, [])
-    entry = next((e for e in basis_entries if e[0].upper() == BASIS_FAMILY), None)
-    if entry is None:
-        raise BandflowError(f"{element}: no {BASIS_FAMILY} basis set in {data_dir / BASIS_FILE}; "
+    for index, source in enumerate(BASIS_SOURCES):
+        path = data_dir / source.basis_file
+        if index and not path.is_file():  # the first file must exist (a clear error); the fallbacks may not
+            continue
+        if (entry := _basis_entry(path, element, source.family)) is not None:
+            break
+    else:
+        searched = ", ".join(f"{s.family} in {s.basis_file}" for s in BASIS_SOURCES)
+        raise BandflowError(f"{element}: no basis set in {data_dir} ({searched}); "
                             "the CP2K fast protocol supports elements that have one")
-    valences = [int(m.group(1)) for name in entry if (m := re.search(r"-q(\d+)$", name))]
-    if not valences:
-        raise BandflowError(f"{element}: cannot tell the valence of {BASIS_FAMILY} in {data_dir / BASIS_FILE}")
-    q = valences[0]
-    potential = _find_name(data_dir / POTENTIAL_FILE, element, [f"{POTENTIAL_FAMILY}-q{q}"])
+    basis, q = entry
+    potential = _find_name(data_dir / source.potential_file, element, [f"{POTENTIAL_FAMILY}-q{q}"])
     if potential is None:
-        raise BandflowError(f"{element}: no {POTENTIAL_FAMILY}-q{q} pseudopotential in {data_dir / POTENTIAL_FILE}")
-    aux = None
+        raise BandflowError(f"{element}: no {POTENTIAL_FAMILY}-q{q} pseudopotential in "
+                            f"{data_dir / source.potential_file}")
+    aux = aux_file = None
     if hybrid:
-        aux = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{AUX_BASIS_FAMILY}-q{q}"])
+        aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{AUX_BASIS_FAMILY}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
-            raise BandflowError(f"{element}: no {AUX_BASIS_FAMILY}-q{q} ADMM basis in {data_dir / AUX_BASIS_FILE}")
-    return KindSettings(element=element, basis=BASIS_FAMILY, potential=potential, aux_basis=aux, valence=q)
+            aux, aux_file = basis, source.basis_file
+    return KindSettings(element=element, basis=basis, potential=potential, aux_basis=aux, valence=q,
+                        basis_file=source.basis_file, potential_file=source.potential_file,
+                        aux_basis_file=aux_file)
+
+
+def basis_files(kinds: Iterable[KindSettings]) -> list[str]:
+    """The basis files ``kinds`` need, in :data:`BASIS_SOURCES` order with the ADMM file last."""
+    kinds = list(kinds)
+    needed = {k.basis_file for k in kinds} | {k.aux_basis_file for k in kinds if k.aux_basis_file}
+    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE]
+    return [name for name in dict.fromkeys(order) if name in needed]
 
 
 # ------------------------------------------------------------------------------------------- k-points
@@ -332,7 +390,7 @@ class Cp2kStaticSetGenerator(InputGenerator):
             "MIXING": {"METHOD": "BROYDEN_MIXING", "ALPHA": 0.4, "NBROYDEN": 8},
         }
         dft: dict[str, Any] = {
-            "BASIS_SET_FILE_NAME": [BASIS_FILE] + ([AUX_BASIS_FILE] if self.hybrid else []),
+            "BASIS_SET_FILE_NAME": basis_files(kinds.values()),
             "POTENTIAL_FILE_NAME": POTENTIAL_FILE,
             "MGRID": {"CUTOFF": self.cutoff, "REL_CUTOFF": self.rel_cutoff},
             "QS": {"EPS_DEFAULT": self.eps_default},
@@ -356,7 +414,10 @@ class Cp2kStaticSetGenerator(InputGenerator):
         kind_sections = []
         for kind in kinds.values():
             basis = [(kind.basis,)] + ([("AUX_FIT", kind.aux_basis)] if kind.aux_basis else [])
-            kind_sections.append({"_": kind.element, "BASIS_SET": basis, "POTENTIAL": kind.potential})
+            section = {"_": kind.element, "BASIS_SET": basis, "POTENTIAL": kind.potential}
+            if kind.potential_file != POTENTIAL_FILE:
+                section["POTENTIAL_FILE_NAME"] = kind.potential_file
+            kind_sections.append(section)
         return {
             "GLOBAL": {"PROJECT_NAME": PROJECT_NAME, "RUN_TYPE": self.run_type, "PRINT_LEVEL": "MEDIUM"},
             "FORCE_EVAL": {
@@ -387,8 +448,9 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
     HSE06 in CP2K: PBE correlation, PBE exchange scaled to 0 plus the short-range ωPBE exchange scaled by
     −0.25 (``XWPBE``: ``SCALE_X0 1`` restores the full PBE exchange), and 25 % short-range
     (erfc(ωr)/r) Hartree–Fock exchange, ω = 0.11 bohr⁻¹. The exchange integrals are computed in the
-    small admm-dz auxiliary basis (ADMM2: basis projection without purification, the ADMM flavour that
-    works with diagonalisation), and screened on the PBE density matrix read from the restart file.
+    small admm-dz auxiliary basis, or the orbital basis for elements without one (ADMM2: basis projection
+    without purification, the ADMM flavour that works with diagonalisation), and screened on the PBE
+    density matrix read from the restart file.
     """
 
     eps_schwarz: float = DEFAULT_EPS_SCHWARZ
