@@ -8,12 +8,15 @@ same format is what ``bandflow import`` reads back.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from bandflow.errors import BandflowError
 from bandflow.schemas import SurfaceDoc
@@ -28,10 +31,9 @@ def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    opener = gzip.open if path.suffix == ".gz" else open
     n = 0
     try:
-        with opener(tmp, "wt", encoding="utf-8") as handle:
+        with _text_writer(tmp, gz=path.suffix == ".gz") as handle:
             for doc in docs:
                 data = doc.model_dump(mode="json")
                 if not keep_profiles:
@@ -43,6 +45,19 @@ def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles:
         tmp.unlink(missing_ok=True)
         raise
     return n
+
+
+@contextmanager
+def _text_writer(path: Path, gz: bool) -> Iterator[IO[str]]:
+    """A UTF-8 text file for writing; gzip without name or timestamp in its header, so equal data give
+    equal bytes (a re-export of an unchanged store leaves git with nothing to commit)."""
+    if not gz:
+        with open(path, "w", encoding="utf-8") as handle:
+            yield handle
+        return
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed, \
+            io.TextIOWrapper(packed, encoding="utf-8") as handle:
+        yield handle
 
 
 def read_surfaces(path: Path | str) -> list[SurfaceDoc]:

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import time
 
 import pytest
 from pymatgen.core import Lattice, Structure
@@ -46,6 +47,17 @@ def test_round_trip_without_profiles(tmp_path):
     assert [d.surface_id for d in back] == ["a", "b"]
     assert back[0].structure_relaxed == docs[0].structure_relaxed
     assert not list(tmp_path.glob("ref/.*"))  # no temporary file left
+
+
+def test_export_is_byte_for_byte_reproducible(tmp_path):
+    docs = [doc("a"), doc("b")]
+    first, second = tmp_path / "a" / "ref.jsonl.gz", tmp_path / "b" / "ref.jsonl.gz"
+    export_surfaces(docs, first)
+    time.sleep(1.1)  # gzip headers carry a timestamp in seconds by default
+    export_surfaces(docs, second)  # another directory, another moment, another temporary name
+    assert first.read_bytes() == second.read_bytes()
+    export_surfaces(docs[:1], first)  # rewritten in place
+    assert [d.surface_id for d in read_surfaces(first)] == ["a"]
 
 
 def test_summary_and_outliers():
