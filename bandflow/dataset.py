@@ -18,12 +18,51 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Composition
+
 from bandflow.errors import BandflowError
 from bandflow.schemas import SurfaceDoc
 
 #: Values outside these ranges are flagged for a second look (eV).
 IP_RANGE = (3.0, 12.0)
 EA_MIN = -1.0
+
+
+class PublishedValue(BaseModel):
+    """A published IP and/or EA of one formula (eV), or a remark on it, with its reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ip: float | None = None
+    ea: float | None = None
+    note: str = ""
+    source: str = Field(min_length=1)
+
+
+def load_literature(path: Path | str) -> dict[str, list[PublishedValue]]:
+    """Published values per reduced formula from a YAML file with ``sources`` (key → reference) and
+    ``values`` (formula → entries whose ``source`` is a key of ``sources``); see data/reference/literature.yaml."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise BandflowError(f"{path}: cannot read published values ({exc})") from None
+    if not isinstance(data, dict) or set(data) - {"sources", "values"}:
+        raise BandflowError(f"{path}: expected the keys 'sources' and 'values'")
+    sources = data.get("sources") or {}
+    literature: dict[str, list[PublishedValue]] = {}
+    for formula, entries in (data.get("values") or {}).items():
+        try:
+            key = Composition(formula).reduced_formula  # keyed like the documents (BiVO4 -> VBiO4)
+            for entry in entries:
+                if entry.get("source") not in sources:
+                    raise ValueError(f"source {entry.get('source')!r} is not in 'sources'")
+                literature.setdefault(key, []).append(PublishedValue(**{**entry, "source": sources[entry["source"]]}))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise BandflowError(f"{path}: {formula}: {str(exc).splitlines()[0]}") from None
+    return literature
 
 
 def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles: bool = False) -> int:
@@ -128,13 +167,14 @@ def datasheet_markdown(
     method: str,
     timing: list[str] | None = None,
     remaining: list[str] | None = None,
-    literature: dict[str, str] | None = None,
+    literature: dict[str, list[PublishedValue]] | None = None,
 ) -> str:
     """A dataset's README: what is in it, counts, value ranges, per-formula table, outliers, failures.
 
     ``files`` maps each data file to its number of documents; ``method`` and ``timing`` are Markdown
     paragraphs/bullets written by the caller (they depend on the campaign); ``literature`` maps a formula
-    to a published value (with its reference) shown in the per-formula table.
+    to published values (:func:`load_literature`), shown in the per-formula table with numbered references
+    and our mean IP minus the published one.
     """
     summary = dataset_summary(docs)
     literature = literature or {}
@@ -155,13 +195,25 @@ def datasheet_markdown(
         lines += ["## Not yet computed", "", *remaining, ""]
     lines += ["## Method", "", method.strip(), ""]
     lines += ["## Per formula", "",
-              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | published |",
-              "|---|---|---|---|---|---|"]
+              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | published IP / EA (eV) "
+              "| our mean IP − published (eV) |",
+              "|---|---|---|---|---|---|---|"]
+    references: dict[str, int] = {}
     for formula, row in summary["per_formula"].items():
         ip, ea = row["ip"], row["ea"]
         gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
+        published, offsets = [], []
+        for value in literature.get(formula, []):
+            number = references.setdefault(value.source, len(references) + 1)
+            shown = " / ".join("–" if v is None else f"{v:.2f}" for v in (value.ip, value.ea))
+            published.append(f"{shown if value.ip is not None or value.ea is not None else ''}"
+                             f"{' (' + value.note + ')' if value.note else ''} [{number}]".strip())
+            if value.ip is not None:
+                offsets.append(f"{ip['mean'] - value.ip:+.2f}")
         lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
-                     f"{ea['max']:.2f} | {gap} | {literature.get(formula, '')} |")
+                     f"{ea['max']:.2f} | {gap} | {'; '.join(published)} | {', '.join(offsets)} |")
+    if references:
+        lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
     lines += ["", "## Outliers (flagged, kept)", ""]
     lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["outliers"]] or ["none"]
     lines += ["", "## Failures (not in the files)", ""]

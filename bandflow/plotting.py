@@ -196,9 +196,11 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None) -> Path:
+def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None,
+                          published: Mapping[str, Sequence[tuple[float | None, float | None]]] | None = None) -> Path:
     """IP and EA of every surface, one row per formula (a strip plot): the spread over orientations and
-    terminations at a glance. Each doc needs ``formula``, ``ip`` and ``ea`` (eV)."""
+    terminations at a glance. Each doc needs ``formula``, ``ip`` and ``ea`` (eV); ``published`` maps a
+    formula to published (IP, EA) pairs (either may be None), drawn as open diamonds on its row."""
     rows = [_checked_entry(i, doc) for i, doc in enumerate(docs or [])]
     if not rows:
         raise BandflowError("plot_ip_ea_by_formula: no surfaces to plot")
@@ -215,11 +217,17 @@ def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, t
                    linewidth=0.4, label="IP" if y == 0 else None, zorder=3)
         ax.scatter([r["ea"] for r in mine], [y] * len(mine), s=14, color=CONDUCTION_COLOR, edgecolor="black",
                    linewidth=0.4, label="EA" if y == 0 else None, zorder=3)
+        for column, color in ((0, VALENCE_COLOR), (1, CONDUCTION_COLOR)):
+            values = [pair[column] for pair in (published or {}).get(formula, []) if pair[column] is not None]
+            ax.scatter(values, [y] * len(values), s=46, marker="D", facecolor="none", edgecolor=color,
+                       linewidth=1.2, zorder=4, label=f"published {('IP', 'EA')[column]}" if values else None)
     ax.set_yticks(range(len(formulas)), [formula_label(f) for f in formulas])
     ax.set_ylim(-0.7, len(formulas) - 0.3)
     ax.set_xlabel("energy below the vacuum level (eV)")
     ax.grid(axis="x", color="0.9")
-    ax.legend(loc="lower right", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))  # one legend entry per kind of marker
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     if title:
         ax.set_title(title)
     return _save(fig, path)

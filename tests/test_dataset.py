@@ -3,6 +3,7 @@
 import gzip
 import json
 import time
+from pathlib import Path
 
 import pytest
 from pymatgen.core import Lattice, Structure
@@ -10,9 +11,11 @@ from typer.testing import CliRunner
 
 from bandflow.cli import app
 from bandflow.dataset import (
+    PublishedValue,
     dataset_summary,
     datasheet_markdown,
     export_surfaces,
+    load_literature,
     outlier_reason,
     read_surfaces,
 )
@@ -99,13 +102,42 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
             doc("e", state="failed")]
     text = datasheet_markdown("Reference", docs, {"binary.jsonl.gz": 2}, "Method text.",
                               timing=["- 40 s per surface"], remaining=["- 7 surfaces"],
-                              literature={"MgO": "IP 7.7 eV (ref)"})
+                              literature={"MgO": [PublishedValue(ip=7.7, source="Ref A"),
+                                                  PublishedValue(note="sign only", source="Ref B"),
+                                                  PublishedValue(ea=0.5, note="film", source="Ref A")]})
     assert text.startswith("# Reference")
     assert "| `binary.jsonl.gz` | 2 |" in text and "Method text." in text and "- 40 s per surface" in text
-    assert "| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | IP 7.7 eV (ref) |" in text
+    # mean IP (7.5 + 13.0) / 2 = 10.25, 2.55 above the published 7.7; references numbered once each
+    assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 7.70 / – [1]; (sign only) [2]; – / 0.50 (film) [1] "
+            "| +2.55 |") in text
+    assert "Published values: [1] Ref A; [2] Ref B." in text
     assert "| Al2ZnO4 | 1 |" in text  # formulas are normalised by the schema
     assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text
-    png = plot_ip_ea_by_formula([d.model_dump() for d in docs if d.state == "successful"], tmp_path / "s.png")
+    png = plot_ip_ea_by_formula([d.model_dump() for d in docs if d.state == "successful"], tmp_path / "s.png",
+                                published={"MgO": [(7.7, None), (None, 0.5)], "CaO": [(7.5, 0.7)]})
     assert png.stat().st_size > 10_000
     with pytest.raises(BandflowError, match="no surfaces"):
         plot_ip_ea_by_formula([], tmp_path / "t.png")
+
+
+def test_literature_file_is_read_keyed_by_reduced_formula_and_checked(tmp_path):
+    path = tmp_path / "literature.yaml"
+    path.write_text("sources: {a: 'Author, J. 1, 2 (2020)'}\n"
+                    "values:\n  BiVO4: [{ip: 7.2, note: '(010)', source: a}]\n  MgO: [{ea: -0.6, source: a}]\n")
+    literature = load_literature(path)
+    assert set(literature) == {"VBiO4", "MgO"}  # keyed like the documents
+    assert literature["VBiO4"][0] == PublishedValue(ip=7.2, note="(010)", source="Author, J. 1, 2 (2020)")
+    path.write_text("sources: {a: x}\nvalues:\n  MgO: [{ip: 7.2, source: b}]\n")
+    with pytest.raises(BandflowError, match="MgO: source 'b' is not in 'sources'"):
+        load_literature(path)
+    path.write_text("sources: {a: x}\nvalues:\n  MgO: [{ip: seven, source: a}]\n")
+    with pytest.raises(BandflowError, match="MgO: 1 validation error"):
+        load_literature(path)
+    path.write_text("MgO: 'IP 7.2'\n")  # the old free-text format
+    with pytest.raises(BandflowError, match="expected the keys 'sources' and 'values'"):
+        load_literature(path)
+
+
+def test_the_shipped_literature_file_is_valid():
+    literature = load_literature(Path(__file__).parents[1] / "data" / "reference" / "literature.yaml")
+    assert len(literature) >= 20 and all(v.source for values in literature.values() for v in values)

@@ -19,10 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-from pymatgen.core import Composition
-
-from bandflow.dataset import datasheet_markdown, export_surfaces
+from bandflow.dataset import datasheet_markdown, export_surfaces, load_literature
 from bandflow.flows import plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.runner import campaign_status
@@ -61,9 +58,7 @@ def main() -> int:
     parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
     args = parser.parse_args()
     literature_file = OUT / "literature.yaml"
-    published = yaml.safe_load(literature_file.read_text()) if literature_file.is_file() else {}
-    # keyed like the documents: pymatgen's reduced formula (BiVO4 -> VBiO4)
-    literature = {Composition(k).reduced_formula: v for k, v in (published or {}).items()}
+    literature = load_literature(literature_file) if literature_file.is_file() else {}
     files: dict[str, int] = {}
     all_docs, timing, remaining = [], [], []
     with BandflowStore.from_settings() as store:
@@ -94,7 +89,8 @@ def main() -> int:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
         return 2
     plot_ip_ea_by_formula([d.model_dump() for d in successful], OUT / "ip_ea_by_formula.png",
-                          title="bandflow reference surfaces (fast protocol)")
+                          title="bandflow reference surfaces (fast protocol)",
+                          published={f: [(v.ip, v.ea) for v in values] for f, values in literature.items()})
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
                               timing=timing, remaining=remaining, literature=literature)
     text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
