@@ -36,10 +36,12 @@ stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
 
 1. **Slab relaxation**: CHGNet 0.4.2 (pretrained weights of its wheel) with the central layers fixed
    (`bandflow.forcefields.fix_central_layers`), FIRE to 0.05 eV/Å.
-2. **Slab potential**: CP2K PBE, DZVP-MOLOPT-SR-GTH basis sets, GTH-PBE pseudopotentials, 400 Ry cutoff
+2. **Slab potential**: CP2K PBE, DZVP-MOLOPT-SR-GTH basis sets (La–Lu from `BASIS_MOLOPT_UCL`, Th:
+   DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
    (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
    cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre.
-3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz) at Γ
+3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; the
+   orbital basis itself for elements without an admm-dz set: La, Ce, Th) at Γ
    in a supercell of ≤ 16 atoms, restarted from PBE; the PBE k-mesh − Γ difference of the VBM and CBM is
    added (CP2K 2023.1 has no exact exchange with k-points). Edges are relative to the cell-mean potential.
 4. **Alignment**: IP = (V_vac − V̄_centre) − (E_VBM − V̄_bulk), EA = IP − E_gap (PBE potential step with
@@ -48,6 +50,10 @@ stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
 Each line of a file is one `SurfaceDoc` (docs/schema.md): unrelaxed and relaxed slab structures, IP, EA,
 bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, code versions, job uuids.
 `bandflow import FILE` loads a file into a store; `bandflow train` learns from it.
+
+Published values beside ours come from `literature.yaml` (each with its reference; compilations are
+labelled as such). They are for films, single crystals or other surfaces and methods, so a difference
+of an eV is a prompt to look, not a verdict.
 
 Licence: CC BY 4.0 (the data); the code that made it is bandflow's own licence.
 """
