@@ -28,6 +28,12 @@ from bandflow.schemas import SurfaceDoc
 #: Values outside these ranges are flagged for a second look (eV).
 IP_RANGE = (3.0, 12.0)
 EA_MIN = -1.0
+#: A Γ-only hybrid whose gap the PBE k-point correction moves by more than this (eV) sampled too few k-points
+#: for the additive correction to hold (CaO: 8-atom cell +1.76 eV, VBM 0.95 eV off the 16-atom cell's).
+MAX_GAP_K_CORRECTION = 0.5
+#: Γ-only minus k-mesh PBE energy per atom (eV/atom) of the bulk hybrid cell above which its band edges are not
+#: converged (CaO VBM: 16 atoms, 0.18 eV/atom, 0.30 eV below the 54-atom value at 0.018 eV/atom).
+MAX_GAMMA_SAMPLING_ERROR = 0.05
 
 
 class PublishedValue(BaseModel):
@@ -117,12 +123,39 @@ def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
 
 
 def outlier_reason(doc: SurfaceDoc) -> str | None:
-    """Why a computed surface deserves a second look, or None."""
+    """Why a computed surface deserves a second look (reasons joined by "; "), or None."""
+    reasons = []
     if doc.ip is not None and not IP_RANGE[0] <= doc.ip <= IP_RANGE[1]:
-        return f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV"
+        reasons.append(f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV")
     if doc.ea is not None and doc.ea < EA_MIN:
-        return f"EA {doc.ea:.2f} eV below {EA_MIN} eV"
-    return None
+        reasons.append(f"EA {doc.ea:.2f} eV below {EA_MIN} eV")
+    if issue := bulk_edges_issue(doc):
+        reasons.append(issue)
+    return "; ".join(reasons) or None
+
+
+def bulk_edges_issue(doc: SurfaceDoc) -> str | None:
+    """Why the bulk band edges of ``doc`` (from a Γ-only hybrid cell) are not converged, or None."""
+    reasons = []
+    if (shift := k_correction_of_gap(doc)) is not None and abs(shift) > MAX_GAP_K_CORRECTION:
+        reasons.append(f"the PBE k-point correction moved the bulk gap by {shift:+.2f} eV (more than "
+                       f"{MAX_GAP_K_CORRECTION} eV): the Γ-only hybrid cell is too small to trust its band edges")
+    error = (doc.extra.get("bulk") or {}).get("gamma_sampling_error")
+    if isinstance(error, int | float) and error > MAX_GAMMA_SAMPLING_ERROR:
+        reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * error:.0f} meV/atom above the "
+                       f"k-mesh one (more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f}): its band edges are not converged")
+    return "; ".join(reasons) or None
+
+
+def k_correction_of_gap(doc: SurfaceDoc) -> float | None:
+    """Gap after minus gap before the k-point correction of a Γ-only bulk hybrid (eV); None if not recorded."""
+    bulk = doc.extra.get("bulk") or {}
+    gap = doc.bulk_gap
+    if gap is None and doc.bulk_vbm is not None and doc.bulk_cbm is not None:
+        gap = doc.bulk_cbm - doc.bulk_vbm
+    if gap is None or not {"vbm_gamma", "cbm_gamma"} <= set(bulk):
+        return None
+    return gap - (bulk["cbm_gamma"] - bulk["vbm_gamma"])
 
 
 def dataset_summary(docs: list[SurfaceDoc]) -> dict:

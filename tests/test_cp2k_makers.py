@@ -20,6 +20,7 @@ from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabRelaxMaker, Cp2kSlabStaticMaker
+from bandflow.cp2k.parsing import parse_output
 from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabStaticOutput
 from bandflow.errors import BandflowError
 from bandflow.potential import align
@@ -95,6 +96,9 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     assert out.k_correction.vbm == pytest.approx(6.598332 - 7.601058)
     assert out.vbm == pytest.approx(out.vbm_gamma + out.k_correction.vbm)
     assert out.gap == pytest.approx(out.cbm - out.vbm) and out.n_atoms == 16
+    folder = next(tmp_path.glob("job_*"))
+    energy = {step: parse_output(folder / step / "cp2k.out").total_energy for step in ("pbe_gamma", "pbe_kpoints")}
+    assert out.gamma_sampling_error == pytest.approx((energy["pbe_gamma"] - energy["pbe_kpoints"]) / 16)
     assert out.code_version == "2023.1" and out.functional == "HSE06"
     assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
 

@@ -124,6 +124,11 @@ def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Pat
     return summary
 
 
+def _per_atom_difference(gamma: float | None, kmesh: float | None, n_atoms: int) -> float | None:
+    """(E_Γ − E_k-mesh) / atoms (eV/atom), or None when a run printed no energy."""
+    return None if gamma is None or kmesh is None else (gamma - kmesh) / n_atoms
+
+
 def _cube_path(directory: Path) -> Path:
     cubes = sorted(directory.glob(f"{PROJECT_NAME}-v_hartree-*.cube"))
     if not cubes:
@@ -198,6 +203,7 @@ class Cp2kBulkHybridMaker(Maker):
             vbm=vbm, cbm=cbm, gap=cbm - vbm, bulk_average_potential=mean_potential,
             vbm_gamma=hse.vbm, cbm_gamma=hse.cbm, k_correction=correction, formula=formula,
             n_atoms=len(cell), supercell_lattice=cell.lattice.matrix.tolist(), energy=float(hybrid.total_energy),
+            gamma_sampling_error=_per_atom_difference(pbe_gamma.total_energy, pbe_kmesh.total_energy, len(cell)),
             code_version=hybrid.version,
             wall_time={"pbe_gamma": pbe_gamma.wall_time, "pbe_kpoints": pbe_kmesh.wall_time,
                        "hybrid": hybrid.wall_time, "total": time.perf_counter() - started},
