@@ -141,8 +141,8 @@ def bulk_edges_issue(doc: SurfaceDoc) -> str | None:
         reasons.append(f"the PBE k-point correction moved the bulk gap by {shift:+.2f} eV (more than "
                        f"{MAX_GAP_K_CORRECTION} eV): the Γ-only hybrid cell is too small to trust its band edges")
     error = (doc.extra.get("bulk") or {}).get("gamma_sampling_error")
-    if isinstance(error, int | float) and error > MAX_GAMMA_SAMPLING_ERROR:
-        reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * error:.0f} meV/atom above the "
+    if isinstance(error, int | float) and abs(error) > MAX_GAMMA_SAMPLING_ERROR:
+        reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * abs(error):.0f} meV/atom off the "
                        f"k-mesh one (more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f}): its band edges are not converged")
     return "; ".join(reasons) or None
 

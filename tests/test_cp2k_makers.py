@@ -99,8 +99,25 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     folder = next(tmp_path.glob("job_*"))
     energy = {step: parse_output(folder / step / "cp2k.out").total_energy for step in ("pbe_gamma", "pbe_kpoints")}
     assert out.gamma_sampling_error == pytest.approx((energy["pbe_gamma"] - energy["pbe_kpoints"]) / 16)
+    assert [c["n_atoms"] for c in out.cells_tried] == [16]  # no growth unless max_sampling_error is set
     assert out.code_version == "2023.1" and out.functional == "HSE06"
     assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
+
+
+def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):
+    # the stand-in prints different systems at Γ and with k-points: the error never gets small
+    out = run(Cp2kBulkHybridMaker(max_sampling_error=0.03, max_grown_atoms=54).make(rocksalt()), tmp_path / "a")
+    folder = next((tmp_path / "a").glob("job_*"))
+    calls = (folder / "calls.txt").read_text().split()[::2]
+    assert calls == ["pbe_gamma", "pbe_kpoints", "pbe_gamma", "pbe_kpoints", "hse06"]
+    assert [c["n_atoms"] for c in out.cells_tried] == [16, 54] and out.n_atoms == 54
+    assert out.cells_tried[1]["width"] > out.cells_tried[0]["width"]
+    assert (folder / "pbe_gamma-16-atoms" / "cp2k.out").is_file() and (folder / "pbe_kpoints-16-atoms").is_dir()
+    # a threshold the first cell meets: one cell, as without the option
+    out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6).make(rocksalt()), tmp_path / "b")
+    assert [c["n_atoms"] for c in out.cells_tried] == [16]
+    with pytest.raises(BandflowError, match="max_sampling_error must be a positive"):
+        Cp2kBulkHybridMaker(max_sampling_error=0.0)
 
 
 def test_slab_maker_returns_the_potential_analysis_and_stores_the_cube_only_on_request(tmp_path, fake_cp2k):

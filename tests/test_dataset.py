@@ -87,7 +87,9 @@ def test_a_large_k_point_correction_of_the_bulk_gap_is_flagged():
     both.extra["bulk"] = {"vbm_gamma": 1.5, "cbm_gamma": 6.0}
     assert outlier_reason(both).startswith("IP 13.00 eV outside") and "; the PBE k-point" in outlier_reason(both)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.183  # eV/atom, CaO in 16 atoms
-    assert "183 meV/atom above the k-mesh one" in outlier_reason(trusted)
+    assert "183 meV/atom off the k-mesh one" in outlier_reason(trusted)
+    trusted.extra["bulk"]["gamma_sampling_error"] = -0.183
+    assert "183 meV/atom off" in outlier_reason(trusted)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.018
     assert outlier_reason(trusted) is None
 
