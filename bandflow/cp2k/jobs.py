@@ -47,7 +47,6 @@ from bandflow.cp2k.schemas import (
     KPointCorrection,
 )
 from bandflow.cp2k.sets import (
-    BASIS_FAMILY,
     DEFAULT_CUTOFF,
     DEFAULT_EPS_SCHWARZ,
     DEFAULT_KSPACING,
@@ -207,7 +206,7 @@ class Cp2kBulkHybridMaker(Maker):
         first = gamma_supercell(plain, self.max_atoms, self.min_width)
         work = Path.cwd()
         larger = wider_supercells(plain, first, self.max_grown_atoms) if self.max_sampling_error else []
-        tried: list[dict[str, float]] = []
+        tried: list[dict[str, float | None]] = []
         for attempt, cell in enumerate([first, *larger]):
             if attempt:  # keep the runs of the smaller cells beside, for the record
                 for step in ("pbe_gamma", "pbe_kpoints"):
@@ -217,13 +216,14 @@ class Cp2kBulkHybridMaker(Maker):
             pbe_kmesh = _run(Cp2kStaticSetGenerator(kpoints=mesh, **self._common()), cell, work / "pbe_kpoints")
             sampling_error = _per_atom_difference(pbe_gamma.total_energy, pbe_kmesh.total_energy, len(cell))
             tried.append({"n_atoms": len(cell), "width": cell_width(cell.lattice.matrix),
-                          "sampling_error": float("nan") if sampling_error is None else sampling_error})
+                          "sampling_error": sampling_error})
             if self.max_sampling_error is None or (sampling_error is not None
                                                    and abs(sampling_error) <= self.max_sampling_error):
                 break
         hybrid_generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1),
                                                   eps_schwarz=self.eps_schwarz, **self._common())
         hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
+        kinds = hybrid_generator.kinds(cell)
 
         from bandflow.potential import read_potential
 
@@ -246,8 +246,9 @@ class Cp2kBulkHybridMaker(Maker):
             code_version=hybrid.version,
             wall_time={"pbe_gamma": pbe_gamma.wall_time, "pbe_kpoints": pbe_kmesh.wall_time,
                        "hybrid": hybrid.wall_time, "total": time.perf_counter() - started},
-            settings={"basis": BASIS_FAMILY, "cutoff": self.cutoff, "rel_cutoff": self.rel_cutoff,
-                      "eps_schwarz": self.eps_schwarz, "admm": "admm-dz, BASIS_PROJECTION",
+            settings={"basis": {el: k.basis for el, k in kinds.items()}, "cutoff": self.cutoff,
+                      "rel_cutoff": self.rel_cutoff, "eps_schwarz": self.eps_schwarz,
+                      "admm": {el: k.aux_basis for el, k in kinds.items()} | {"method": "BASIS_PROJECTION"},
                       "max_sampling_error": self.max_sampling_error,
                       "kspacing": self.kspacing},
             dir_name=str(work),
@@ -330,8 +331,8 @@ class Cp2kSlabStaticMaker(_Cp2kSlabMaker):
             potential=analysis.to_dict(profile=True), energy=float(summary.total_energy), vbm=vbm, cbm=cbm,
             kpoints=generator.kpoint_mesh(slab), n_atoms=len(slab), formula=slab.composition.reduced_formula,
             code_version=summary.version, wall_time=summary.wall_time,
-            settings={"basis": BASIS_FAMILY, "cutoff": self.cutoff, "rel_cutoff": self.rel_cutoff,
-                      "kspacing": self.kspacing},
+            settings={"basis": {el: k.basis for el, k in generator.kinds(slab).items()}, "cutoff": self.cutoff,
+                      "rel_cutoff": self.rel_cutoff, "kspacing": self.kspacing},
             dir_name=str(directory), v_hartree_cube=cube,
         )
 
