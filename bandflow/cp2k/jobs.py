@@ -206,11 +206,11 @@ class Cp2kBulkHybridMaker(Maker):
         first = gamma_supercell(plain, self.max_atoms, self.min_width)
         work = Path.cwd()
         larger = wider_supercells(plain, first, self.max_grown_atoms) if self.max_sampling_error else []
-        tried: list[dict[str, float | None]] = []
+        tried: list[dict[str, Any]] = []
         for attempt, cell in enumerate([first, *larger]):
             if attempt:  # keep the runs of the smaller cells beside, for the record
                 for step in ("pbe_gamma", "pbe_kpoints"):
-                    (work / step).rename(work / f"{step}-{tried[-1]['n_atoms']:.0f}-atoms")
+                    (work / step).rename(work / f"{step}-{tried[-1]['n_atoms']}-atoms")
             mesh = kpoint_mesh(cell, self.kspacing)
             pbe_gamma = _run(Cp2kStaticSetGenerator(**self._common()), cell, work / "pbe_gamma")
             pbe_kmesh = _run(Cp2kStaticSetGenerator(kpoints=mesh, **self._common()), cell, work / "pbe_kpoints")

@@ -48,7 +48,7 @@ class Cp2kBulkHybridOutput(Cp2kOutputModel):
     gamma_sampling_error: float | None = Field(
         None, description="PBE total energy at Γ minus that with the k-mesh, per atom (eV/atom): how far the "
         "Γ-only density of this supercell is from converged (CaO: 8 atoms 2.0 (SrO), 16 atoms 0.18, 54 atoms 0.018).")
-    cells_tried: list[dict[str, float | None]] = Field(
+    cells_tried: list[dict[str, Any]] = Field(
         default_factory=list, description="Γ cells whose PBE runs were made, in order: n_atoms, width (Å), "
         "sampling_error (eV/atom); more than one when the cell was grown (``max_sampling_error``).")
     supercell_lattice: list[list[float]] = Field(description="Lattice vectors of that supercell (Å, rows).")
