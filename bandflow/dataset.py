@@ -29,7 +29,7 @@ from bandflow.schemas import SurfaceDoc
 IP_RANGE = (3.0, 12.0)
 EA_MIN = -1.0
 #: A Γ-only hybrid whose gap the PBE k-point correction moves by more than this (eV) sampled too few k-points
-#: for the additive correction to hold (CaO: 8-atom cell +1.76 eV, VBM 0.95 eV off the 16-atom cell's).
+#: for the additive correction to hold (CaO: 8-atom cell +1.76 eV, VBM 1.24 eV below the 54-atom cell's).
 MAX_GAP_K_CORRECTION = 0.5
 #: Γ-only minus k-mesh PBE energy per atom (eV/atom) of the bulk hybrid cell above which its band edges are not
 #: converged (CaO VBM: 16 atoms, 0.18 eV/atom, 0.30 eV below the 54-atom value at 0.018 eV/atom; PbO VBM:
