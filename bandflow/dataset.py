@@ -149,14 +149,12 @@ def bulk_edges_issue(doc: SurfaceDoc) -> str | None:
 
 
 def k_correction_of_gap(doc: SurfaceDoc) -> float | None:
-    """Gap after minus gap before the k-point correction of a Γ-only bulk hybrid (eV); None if not recorded."""
+    """Gap after minus gap before the k-point correction of a Γ-only bulk hybrid (eV), from the bulk output
+    kept in ``extra["bulk"]``; None if it is not recorded there."""
     bulk = doc.extra.get("bulk") or {}
-    gap = doc.bulk_gap
-    if gap is None and doc.bulk_vbm is not None and doc.bulk_cbm is not None:
-        gap = doc.bulk_cbm - doc.bulk_vbm
-    if gap is None or not {"vbm_gamma", "cbm_gamma"} <= set(bulk):
+    if not {"gap", "vbm_gamma", "cbm_gamma"} <= set(bulk):
         return None
-    return gap - (bulk["cbm_gamma"] - bulk["vbm_gamma"])
+    return bulk["gap"] - (bulk["cbm_gamma"] - bulk["vbm_gamma"])
 
 
 def dataset_summary(docs: list[SurfaceDoc]) -> dict:

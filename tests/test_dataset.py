@@ -77,14 +77,14 @@ def test_summary_and_outliers():
 
 
 def test_a_large_k_point_correction_of_the_bulk_gap_is_flagged():
-    trusted, small_cell = doc("a"), doc("b")  # IP 7.5, EA 1.2: gap 6.3 eV
-    trusted.extra["bulk"] = {"vbm_gamma": 1.1, "cbm_gamma": 7.1}  # Γ-only gap 6.0: corrected by +0.3
-    small_cell.extra["bulk"] = {"vbm_gamma": 1.5, "cbm_gamma": 6.0}  # Γ-only gap 4.5: corrected by +1.8
+    trusted, small_cell = doc("a"), doc("b")  # bulk gap 6.3 eV after the correction
+    trusted.extra["bulk"] = {"gap": 6.3, "vbm_gamma": 1.1, "cbm_gamma": 7.1}  # Γ-only gap 6.0: corrected by +0.3
+    small_cell.extra["bulk"] = {"gap": 6.3, "vbm_gamma": 1.5, "cbm_gamma": 6.0}  # Γ-only gap 4.5: corrected by +1.8
     assert k_correction_of_gap(trusted) == pytest.approx(0.3) and outlier_reason(trusted) is None
     assert "moved the bulk gap by +1.80 eV" in outlier_reason(small_cell)
     assert k_correction_of_gap(doc("c")) is None  # not recorded (e.g. VASP with k-points)
     both = doc("d", ip=13.0, ea=6.7)
-    both.extra["bulk"] = {"vbm_gamma": 1.5, "cbm_gamma": 6.0}
+    both.extra["bulk"] = {"gap": 6.3, "vbm_gamma": 1.5, "cbm_gamma": 6.0}
     assert outlier_reason(both).startswith("IP 13.00 eV outside") and "; the PBE k-point" in outlier_reason(both)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.183  # eV/atom, CaO in 16 atoms
     assert "183 meV/atom off the k-mesh one" in outlier_reason(trusted)

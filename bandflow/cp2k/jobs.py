@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,20 @@ def cell_width(lattice: np.ndarray) -> float:
     return float(min(volume / np.linalg.norm(np.cross(*pair)) for pair in ((b, c), (a, c), (a, b))))
 
 
+def _standard_cells(structure: Structure) -> tuple[Structure, Structure]:
+    """The conventional and the primitive standard cell of ``structure``."""
+    analyzer = SpacegroupAnalyzer(structure, symprec=1e-3)
+    return analyzer.get_conventional_standard_structure(), analyzer.get_primitive_standard_structure()
+
+
+def _diagonal_multiples(bases: Sequence[Structure], min_atoms: int, max_atoms: int,
+                        max_multiple: int) -> list[Structure]:
+    """``base * (i, j, k)`` for each base in turn, 1 ≤ i, j, k ≤ ``max_multiple``, with min–max atoms."""
+    return [base * multiples for base in bases
+            for multiples in itertools.product(range(1, max_multiple + 1), repeat=3)
+            if min_atoms <= len(base) * int(np.prod(multiples)) <= max_atoms]
+
+
 def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float = 4.5) -> Structure:
     """The cell for a Γ-only hybrid run: diagonal multiples of the primitive or conventional standard cell.
 
@@ -83,17 +98,10 @@ def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float 
     (:func:`cell_width`) reaches ``min_width`` Å; if none does, the widest. Ties go to the wider, then to
     the conventional cell. A primitive cell above ``max_atoms`` is used as it is.
     """
-    analyzer = SpacegroupAnalyzer(structure, symprec=1e-3)
-    bases = [analyzer.get_conventional_standard_structure(), analyzer.get_primitive_standard_structure()]
-    candidates: list[tuple[Structure, float]] = []
-    for base in bases:
-        for multiples in itertools.product(range(1, 5), repeat=3):
-            if len(base) * int(np.prod(multiples)) <= max_atoms:
-                cell = base * multiples
-                candidates.append((cell, cell_width(cell.lattice.matrix)))
+    bases = _standard_cells(structure)
+    candidates = [(cell, cell_width(cell.lattice.matrix)) for cell in _diagonal_multiples(bases, 1, max_atoms, 4)]
     if not candidates:
-        primitive = bases[1]
-        return primitive
+        return bases[1]  # the primitive cell
     wide = [c for c in candidates if c[1] >= min_width - 1e-6]
     if wide:
         best = min(wide, key=lambda c: (len(c[0]), -round(c[1], 3)))
@@ -105,11 +113,7 @@ def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float 
 def wider_supercells(structure: Structure, start: Structure, max_atoms: int) -> list[Structure]:
     """Diagonal multiples of the primitive or conventional standard cell with more atoms than ``start`` and at
     most ``max_atoms``, fewest atoms first, each wider (:func:`cell_width`) than every cell before it."""
-    analyzer = SpacegroupAnalyzer(structure, symprec=1e-3)
-    cells = [base * multiples for base in (analyzer.get_conventional_standard_structure(),
-                                           analyzer.get_primitive_standard_structure())
-             for multiples in itertools.product(range(1, 6), repeat=3)
-             if len(start) < len(base) * int(np.prod(multiples)) <= max_atoms]
+    cells = _diagonal_multiples(_standard_cells(structure), len(start) + 1, max_atoms, 5)
     ladder, width = [], cell_width(start.lattice.matrix)
     for cell in sorted(cells, key=lambda c: (len(c), -cell_width(c.lattice.matrix))):
         if (w := cell_width(cell.lattice.matrix)) > width + 1e-3:
