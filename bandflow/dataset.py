@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Composition
 
 from bandflow.errors import BandflowError
+from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.schemas import SurfaceDoc
 
 #: Values outside these ranges are flagged for a second look (eV).
@@ -31,10 +32,6 @@ EA_MIN = -1.0
 #: A Γ-only hybrid whose gap the PBE k-point correction moves by more than this (eV) sampled too few k-points
 #: for the additive correction to hold (CaO: 8-atom cell +1.76 eV, VBM 1.24 eV below the 54-atom cell's).
 MAX_GAP_K_CORRECTION = 0.5
-#: Γ-only minus k-mesh PBE energy per atom (eV/atom) of the bulk hybrid cell above which its band edges are not
-#: converged (CaO VBM: 16 atoms, 0.18 eV/atom, 0.30 eV below the 54-atom value at 0.018 eV/atom; PbO VBM:
-#: 16 atoms, 0.063 eV/atom, 0.17 eV below the 32-atom value at 0.007 eV/atom).
-MAX_GAMMA_SAMPLING_ERROR = 0.03
 
 
 class PublishedValue(BaseModel):

@@ -1,9 +1,10 @@
 """Engine-agnostic flows: bulk band edges → per-surface relaxation → slab potential → alignment.
 
 Every job gets a deterministic UUID built from what it computes (bulk or surface id, protocol, step and
-engine settings). The same campaign therefore always builds the same jobs, so ``bandflow run`` can skip
-jobs whose outputs are already in the job store (resume after a crash or SIGKILL), and ``bandflow submit``
-can skip jobs already on the LaunchPad.
+the settings of that step, :class:`SettingsKeys`). The same campaign therefore always builds the same jobs,
+so ``bandflow run`` can skip jobs whose outputs are already in the job store (resume after a crash or
+SIGKILL), and ``bandflow submit`` can skip jobs already on the LaunchPad. A change to how the bulk is
+computed re-runs the bulk and alignment jobs only: the slab steps keep their UUIDs and stored outputs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,47 @@ STEPS = ("bulk_edges", "slab_relax", "slab_potential", "alignment")
 
 def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _without_versions(obj: Any) -> Any:
+    """``obj`` (a maker's ``as_dict``) without ``@version`` entries, so a release alone changes no key."""
+    if isinstance(obj, dict):
+        return {k: _without_versions(v) for k, v in obj.items() if k != "@version"}
+    if isinstance(obj, list | tuple):
+        return [_without_versions(v) for v in obj]
+    return obj
+
+
+def maker_settings(maker: Maker) -> Any:
+    """Everything a maker computes with: its class and every field, defaults included."""
+    try:
+        return _without_versions(maker.as_dict())
+    except Exception:  # a user maker that cannot serialise itself: its class and its repr then
+        return {"class": f"{type(maker).__module__}:{type(maker).__qualname__}", "repr": repr(maker)}
+
+
+@dataclass(frozen=True)
+class SettingsKeys:
+    """Fingerprints of the settings each step depends on (part of every job's deterministic UUID).
+
+    ``slab``       protocol + the spec's engine settings other than ``bulk`` (relaxation, slab potential);
+    ``bulk``       protocol + the bulk maker's full configuration, so a new default (for example a larger Γ
+                   cell) recomputes the bulk band edges;
+    ``alignment``  both, since an alignment combines a bulk and a slab.
+    """
+
+    slab: str
+    bulk: str
+    alignment: str
+
+    @classmethod
+    def of(cls, protocol: Protocol, engine_settings: dict, bulk_maker: Maker) -> SettingsKeys:
+        """The keys of a campaign run with ``protocol``, ``engine_settings`` and ``bulk_maker``."""
+        slab_engine = {k: v for k, v in engine_settings.items() if k != "bulk"}
+        # same recipe as before the per-step keys, so slab jobs already computed keep their UUIDs
+        slab = _fingerprint({"protocol": protocol.model_dump(), "engine": slab_engine})
+        bulk = _fingerprint({"protocol": protocol.model_dump(), "bulk_maker": maker_settings(bulk_maker)})
+        return cls(slab=slab, bulk=bulk, alignment=_fingerprint({"slab": slab, "bulk": bulk}))
 
 
 def structure_key(structure: Structure) -> str:
@@ -219,16 +261,16 @@ def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Fl
     """The whole campaign as one jobflow Flow (what ``submit`` sends to FireWorks)."""
     plans = plans if plans is not None else plan_campaign(spec)
     protocol = spec.protocol_settings
-    settings_key = _fingerprint({"protocol": protocol.model_dump(), "engine": spec.engine_settings})
+    bulk_maker = bulk_edges_maker(protocol, spec.engine_settings)
+    keys = SettingsKeys.of(protocol, spec.engine_settings, bulk_maker)
     jobs: list[Job] = []
     for plan in plans:
         bulk_key = f"{plan.bulk.formula}-{structure_key(plan.bulk.structure)}"
-        bulk_job = bulk_edges_maker(protocol, spec.engine_settings).make(plan.bulk.structure)
-        _tag(bulk_job, "bulk_edges", bulk_key, settings_key, {"bulk_name": plan.bulk.name})
+        bulk_job = bulk_maker.make(plan.bulk.structure)
+        _tag(bulk_job, "bulk_edges", bulk_key, keys.bulk, {"bulk_name": plan.bulk.name})
         jobs.append(bulk_job)
         for entry in plan.surfaces:
-            jobs.extend(surface_jobs(entry, plan.bulk, protocol, spec.engine_settings, settings_key,
-                                     bulk_job.output))
+            jobs.extend(surface_jobs(entry, plan.bulk, protocol, spec.engine_settings, keys, bulk_job.output))
     return Flow(jobs, name=f"bandflow {spec.name} ({protocol.name}/{protocol.engine})")
 
 
@@ -237,7 +279,7 @@ def surface_jobs(
     bulk: BulkOxide,
     protocol: Protocol,
     engine_settings: dict,
-    settings_key: str,
+    keys: SettingsKeys,
     bulk_edges: Any,
 ) -> list[Job]:
     """relax → (extract structure) → potential → alignment for one surface."""
@@ -249,13 +291,13 @@ def surface_jobs(
         from bandflow.forcefields import fix_central_layers
 
         relax_job = relaxer.make(fix_central_layers(entry.slab))
-        _tag(relax_job, "slab_relax", entry.id, settings_key, meta)
+        _tag(relax_job, "slab_relax", entry.id, keys.slab, meta)
         structure_job = extract_structure(relax_job.output)
-        _tag(structure_job, "slab_structure", entry.id, settings_key, meta)
+        _tag(structure_job, "slab_structure", entry.id, keys.slab, meta)
         jobs += [relax_job, structure_job]
         relaxed = structure_job.output
     potential_job = slab_potential_maker(protocol, engine_settings).make(relaxed)
-    _tag(potential_job, "slab_potential", entry.id, settings_key, meta)
+    _tag(potential_job, "slab_potential", entry.id, keys.slab, meta)
     summary = surface_summary(entry, bulk)
     summary["job_uuids"] = {
         "bulk_edges": getattr(bulk_edges, "uuid", None), "slab_potential": potential_job.uuid,
@@ -263,5 +305,5 @@ def surface_jobs(
     }
     summary["job_uuids"] = {k: v for k, v in summary["job_uuids"].items() if v}
     align_job = align_surface(summary, protocol.model_dump(), bulk_edges, relaxed, potential_job.output)
-    _tag(align_job, "alignment", entry.id, settings_key, meta)
+    _tag(align_job, "alignment", entry.id, keys.alignment, meta)
     return [*jobs, potential_job, align_job]

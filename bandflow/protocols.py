@@ -15,6 +15,12 @@ from bandflow.errors import BandflowError
 
 Engine = Literal["cp2k", "vasp"]
 
+#: Γ-only minus k-mesh PBE energy per atom (eV/atom) of a bulk hybrid cell above which its band edges are not
+#: converged; the CP2K bulk step grows its Γ cell until below it. CaO VBM: 16 atoms, 0.18 eV/atom, 0.30 eV
+#: below the 54-atom value at 0.018 eV/atom; PbO VBM: 16 atoms, 0.063 eV/atom, 0.17 eV below the 32-atom
+#: value at 0.007 eV/atom (docs/engines.md).
+MAX_GAMMA_SAMPLING_ERROR = 0.03
+
 
 class Protocol(BaseModel):
     """How each step of the flow is computed."""

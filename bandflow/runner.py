@@ -71,28 +71,49 @@ def completed_uuids(store: BandflowStore, uuids: list[str]) -> set[str]:
     return {uuid for uuid in uuids if done(uuid)}
 
 
+def expected_job_uuids(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, str]]:
+    """For each surface of a flow, the ``slab_potential`` and ``bulk_edges`` job uuids its document must name."""
+    by_uuid = {job.uuid: job for job, _ in ordered}
+    wanted: dict[str, dict[str, str]] = {}
+    for job, parents in ordered:
+        surface_id = job.metadata.get("surface_id")
+        if surface_id is None:
+            continue
+        if job.metadata.get("bandflow_step") == "slab_potential":
+            wanted.setdefault(surface_id, {})["slab_potential"] = job.uuid
+        if job.metadata.get("bandflow_step") == "alignment":
+            bulk = [p for p in parents if by_uuid[p].metadata.get("bandflow_step") == "bulk_edges"]
+            if bulk:
+                wanted.setdefault(surface_id, {})["bulk_edges"] = bulk[0]
+    return wanted
+
+
+def is_current(doc: SurfaceDoc | dict, wanted: dict[str, dict[str, str]]) -> bool:
+    """Whether a stored surface document was computed by the flow ``wanted`` came from (same settings)."""
+    data = doc if isinstance(doc, dict) else doc.model_dump()
+    expected = wanted.get(data["surface_id"])
+    return bool(expected) and all((data.get("job_uuids") or {}).get(k) == v for k, v in expected.items())
+
+
 def stored_surface_jobs(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> set[str]:
     """UUIDs of jobs made unnecessary by successful surface documents already in the store.
 
-    A surface counts when its stored document was computed by this very flow (its ``slab_potential`` job
-    uuid, which is deterministic in the structure and the settings, matches): for example a reference
-    dataset imported with ``bandflow import`` on a fresh machine whose job store is empty. Its relax,
-    potential and alignment jobs are then skipped, and so is a bulk job whose dependants are all skipped.
+    A surface counts when its stored document was computed by this very flow (its ``slab_potential`` and
+    ``bulk_edges`` job uuids, deterministic in the structures and the settings, match): for example a
+    reference dataset imported with ``bandflow import`` on a fresh machine whose job store is empty. Its
+    relax, potential and alignment jobs are then skipped, and so is a bulk job whose dependants are all
+    skipped. A document from an older bulk method does not count: its surface is aligned again.
     """
-    potential_jobs = {
-        job.metadata["surface_id"]: job.uuid
-        for job, _ in ordered
-        if job.metadata.get("bandflow_step") == "slab_potential" and "surface_id" in job.metadata
-    }
-    if not potential_jobs:
+    wanted = expected_job_uuids(ordered)
+    if not wanted:
         return set()
     stored = {
         doc["surface_id"]
         for doc in store.surfaces.query(
-            {"surface_id": {"$in": sorted(potential_jobs)}, "state": "successful"},
+            {"surface_id": {"$in": sorted(wanted)}, "state": "successful"},
             properties=["surface_id", "job_uuids"],
         )
-        if doc.get("job_uuids", {}).get("slab_potential") == potential_jobs[doc["surface_id"]]
+        if is_current(doc, wanted)
     }
     skip = {job.uuid for job, _ in ordered if job.metadata.get("surface_id") in stored}
     dependants: dict[str, list[str]] = {}
@@ -169,6 +190,7 @@ class CampaignStatus:
     successful: int
     failed: int
     remaining: int
+    outdated: int  # successful documents of an earlier method (other settings): among the remaining
     seconds_per_surface: float | None
     eta_seconds: float | None
 
@@ -180,6 +202,9 @@ PAUSE_SECONDS = 6 * 3600
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
     """Done/failed/remaining surfaces of ``spec`` and the estimated time left.
 
+    Done means a successful document computed with the spec's present settings; one from an earlier method
+    (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
+
     The time per surface is the campaign's computing time (the gaps between consecutive finished jobs of
     the campaign, every step included; gaps over six hours, when it was stopped, are left out) divided by
     the number of finished surfaces, so the bulk steps are spread over their surfaces.
@@ -189,9 +214,12 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
-    successful = sum(d.state == "successful" for d in docs)
+    flow = campaign_flow(spec, plans)
+    wanted = expected_job_uuids(list(flow.iterflow()))
+    successful = sum(d.state == "successful" and is_current(d, wanted) for d in docs)
+    outdated = sum(d.state == "successful" and not is_current(d, wanted) for d in docs)
     failed = sum(d.state == "failed" for d in docs)
-    uuids = [job.uuid for job in campaign_flow(spec, plans).jobs]
+    uuids = [job.uuid for job in flow.jobs]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=["completed_at", "metadata"])
             if doc.get("completed_at")]
     finished = sorted(datetime.fromisoformat(str(doc["completed_at"])) for doc in jobs)
@@ -201,6 +229,6 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     per_surface = busy / aligned if busy > 0 and aligned else None
     remaining = len(ids) - successful - failed
     return CampaignStatus(
-        name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining,
+        name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=per_surface, eta_seconds=None if per_surface is None else per_surface * remaining,
     )

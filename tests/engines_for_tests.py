@@ -60,11 +60,13 @@ def write_step_cube(structure: Structure, path: Path, n_xy: int = 4, dz: float =
 @dataclass
 class AnalyticBulkMaker(Maker):
     name: str = "analytic bulk"
+    vbm_shift: float = 0.0  # a different bulk method (tests that only bulk and alignment jobs re-run)
 
     @job
     def make(self, structure: Structure) -> dict:
         _log("bulk")
-        return {"vbm": VBM, "cbm": CBM, "gap": CBM - VBM, "bulk_average_potential": 0.0,
+        vbm = VBM + self.vbm_shift
+        return {"vbm": vbm, "cbm": CBM, "gap": CBM - vbm, "bulk_average_potential": 0.0,
                 "functional": "analytic", "code_version": "test"}
 
 

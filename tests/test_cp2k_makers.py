@@ -24,6 +24,7 @@ from bandflow.cp2k.parsing import parse_output
 from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabStaticOutput
 from bandflow.errors import BandflowError
 from bandflow.potential import align
+from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.settings import get_settings
 
 DATA = Path(__file__).parent / "data" / "cp2k"
@@ -88,7 +89,7 @@ def mgo100_slab(layers: int = 5, vacuum: float = 12.0) -> Structure:
 
 # ----------------------------------------------------------------------------------------------- fast
 def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunction(tmp_path, fake_cp2k):
-    out = run(Cp2kBulkHybridMaker().make(rocksalt()), tmp_path)
+    out = run(Cp2kBulkHybridMaker(max_sampling_error=None).make(rocksalt()), tmp_path)
     assert isinstance(out, Cp2kBulkHybridOutput)
     calls = (next(tmp_path.glob("job_*")) / "calls.txt").read_text().split()
     assert calls == ["pbe_gamma", "False", "pbe_kpoints", "False", "hse06", "True"]
@@ -99,14 +100,15 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     folder = next(tmp_path.glob("job_*"))
     energy = {step: parse_output(folder / step / "cp2k.out").total_energy for step in ("pbe_gamma", "pbe_kpoints")}
     assert out.gamma_sampling_error == pytest.approx((energy["pbe_gamma"] - energy["pbe_kpoints"]) / 16)
-    assert [c["n_atoms"] for c in out.cells_tried] == [16]  # no growth unless max_sampling_error is set
+    assert [c["n_atoms"] for c in out.cells_tried] == [16]  # no growth with max_sampling_error=None
     assert out.code_version == "2023.1" and out.functional == "HSE06"
     assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
 
 
 def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):
     # the stand-in prints different systems at Γ and with k-points: the error never gets small
-    out = run(Cp2kBulkHybridMaker(max_sampling_error=0.03, max_grown_atoms=54).make(rocksalt()), tmp_path / "a")
+    assert Cp2kBulkHybridMaker().max_sampling_error == MAX_GAMMA_SAMPLING_ERROR == 0.03  # growth is the default
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "a")
     folder = next((tmp_path / "a").glob("job_*"))
     calls = (folder / "calls.txt").read_text().split()[::2]
     assert calls == ["pbe_gamma", "pbe_kpoints", "pbe_gamma", "pbe_kpoints", "hse06"]

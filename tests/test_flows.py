@@ -12,7 +12,7 @@ import yaml
 
 from bandflow.errors import BandflowError
 from bandflow.flows import campaign_flow, plan_campaign
-from bandflow.runner import run_campaign
+from bandflow.runner import campaign_status, run_campaign
 from bandflow.settings import get_settings
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINES = "tests.engines_for_tests"
 
 
-def write_spec(path: Path, **slab_settings) -> Path:
+def write_spec(path: Path, bulk_settings: dict | None = None, **slab_settings) -> Path:
     spec = {
         "name": "test",
         "bulks": ["MgO"],
         "max_index": 1,
         "protocol": "fast",
         "engine_settings": {
-            "bulk": {"maker": f"{ENGINES}:AnalyticBulkMaker"},
+            "bulk": {"maker": f"{ENGINES}:AnalyticBulkMaker", **(bulk_settings or {})},
             "relax": {"maker": f"{ENGINES}:IdentityRelaxMaker"},
             "slab": {"maker": f"{ENGINES}:AnalyticSlabMaker", **slab_settings},
         },
@@ -83,6 +83,45 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
     assert len(store.query_surfaces(protocol="fast")) == len(docs)
 
 
+def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(store, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    before = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    ran_before = executions(tmp_path)
+
+    changed = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5}))
+    old_jobs = {j.uuid: j.metadata["bandflow_step"] for j in campaign_flow(spec).jobs}
+    new_jobs = {j.uuid: j.metadata["bandflow_step"] for j in campaign_flow(changed).jobs}
+    assert sorted({step for uuid, step in new_jobs.items() if uuid not in old_jobs}) == ["alignment", "bulk_edges"]
+    status = campaign_status(changed, store)
+    assert (status.successful, status.outdated, status.remaining) == (0, len(before), len(before))
+    summary = run_campaign(changed, store=store, progress=False)
+    assert not summary.failed and summary.ran == 1 + len(before)  # the bulk, then one alignment per surface
+    assert executions(tmp_path)[len(ran_before):] == ["bulk"]  # no relaxation or slab potential again
+    after = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    assert after.keys() == before.keys()
+    assert campaign_status(changed, store).successful == len(before)
+    assert campaign_status(spec, store).outdated == len(before)  # the first settings' documents were replaced
+    for surface_id, doc in after.items():
+        assert doc.ip == pytest.approx(before[surface_id].ip - 0.5)
+        assert doc.ea == pytest.approx(before[surface_id].ea)
+        assert doc.job_uuids["bulk_edges"] != before[surface_id].job_uuids["bulk_edges"]
+        assert doc.job_uuids["slab_potential"] == before[surface_id].job_uuids["slab_potential"]
+
+
+def test_bulk_settings_key_follows_the_makers_defaults():
+    from bandflow.cp2k import Cp2kBulkHybridMaker
+    from bandflow.flows import SettingsKeys
+    from bandflow.protocols import get_protocol
+
+    fast = get_protocol("fast")
+    grown = SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker())
+    first_cell = SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker(max_sampling_error=None))
+    assert grown.slab == first_cell.slab
+    assert grown.bulk != first_cell.bulk and grown.alignment != first_cell.alignment
+    assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker()) == grown  # deterministic
+
+
 def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch):
     """An exported dataset imported into an empty store (a fresh machine) is not recomputed; a surface
     missing from it is, with its bulk step."""
@@ -113,6 +152,11 @@ def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch)
     import_surfaces(fresh2, tmp_path / "all.jsonl.gz")
     again = run_campaign(spec, store=fresh2, progress=False)
     assert again.ran == 0 and again.skipped == again.total
+
+    # the same dataset does not stand in for a campaign whose bulk method changed: all is computed again
+    changed = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5}))
+    redone = run_campaign(changed, store=fresh2, progress=False)
+    assert redone.ran == redone.total and not redone.failed
 
 
 def test_one_failing_surface_does_not_stop_the_others(store, tmp_path):

@@ -15,6 +15,10 @@ Bulk band edges (:class:`Cp2kBulkHybridMaker`), in one job:
 2. PBE with a Γ-centred k-point mesh (``kspacing``) in the same supercell;
 3. HSE06 (ADMM) at Γ in the same supercell, started from and screened on the PBE wavefunction of 1.
 
+Before 3, while |E(Γ) − E(k-mesh)| per atom of 1 and 2 exceeds ``max_sampling_error`` (0.03 eV/atom), 1
+and 2 are repeated in the next wider diagonal supercell (up to ``max_grown_atoms``): the hybrid's band
+edges converge with the Γ cell, not through the PBE correction (CaO VBM: 1.24 eV off in 8 atoms).
+
 CP2K 2023.1 has no exact exchange with k-points, so the hybrid sees only Γ of the supercell. The
 k-point correction ``Δ = ε(k-mesh) − ε(Γ)`` of the PBE VBM and CBM (runs 2 and 1) is added to the hybrid
 edges: it carries the band-edge position in the Brillouin zone and the effect of the k-sampling on the
@@ -61,6 +65,7 @@ from bandflow.cp2k.sets import (
     kpoint_mesh,
 )
 from bandflow.errors import BandflowError
+from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 
 #: Multigrid cutoff (Ry) of slab relaxations (see :class:`Cp2kSlabRelaxMaker`).
 RELAX_CUTOFF = 600.0
@@ -171,10 +176,10 @@ class Cp2kBulkHybridMaker(Maker):
     eps_schwarz
         Screening threshold of the exchange integrals.
     max_sampling_error, max_grown_atoms
-        When ``max_sampling_error`` (eV/atom) is set, the Γ cell grows (:func:`wider_supercells`, up to
-        ``max_grown_atoms``) until its PBE energy at Γ is within that of the k-mesh one: small Γ cells leave
-        the band edges unconverged (CaO VBM: 8 atoms 1.24 eV, 16 atoms 0.30 eV below 54 atoms; docs/engines.md).
-        None (the default for now) keeps the first cell.
+        The Γ cell grows (:func:`wider_supercells`, up to ``max_grown_atoms``) until its PBE energy per atom
+        at Γ is within ``max_sampling_error`` (eV/atom) of the k-mesh one: small Γ cells leave the band
+        edges unconverged (CaO VBM: 8 atoms 1.24 eV, 16 atoms 0.30 eV below 54 atoms; docs/engines.md).
+        Default :data:`~bandflow.protocols.MAX_GAMMA_SAMPLING_ERROR`; None keeps the first cell.
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
     """
@@ -186,7 +191,7 @@ class Cp2kBulkHybridMaker(Maker):
     cutoff: float = DEFAULT_CUTOFF
     rel_cutoff: float = DEFAULT_REL_CUTOFF
     eps_schwarz: float = DEFAULT_EPS_SCHWARZ
-    max_sampling_error: float | None = None
+    max_sampling_error: float | None = MAX_GAMMA_SAMPLING_ERROR
     max_grown_atoms: int = 64
     user_input_settings: dict[str, Any] = field(default_factory=dict)
 

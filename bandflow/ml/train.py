@@ -122,7 +122,8 @@ def _fit_member(
     config: TrainConfig, rng: np.random.Generator,
 ) -> int:
     """AdamW on the normalised IP and EA errors; keeps the weights with the lowest validation loss."""
-    scale = torch.tensor([member.scaling.ip_std, float(targets[split["train"], 1].std()) or 1.0])
+    # population spread, as for ip_std: one training surface (a first transfer point) gives 0 → 1, not NaN
+    scale = torch.tensor([member.scaling.ip_std, float(targets[split["train"], 1].std(correction=0)) or 1.0])
     optimizer = torch.optim.AdamW(member.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(config.patience // 3, 1))
     monitor = split["val"] if len(split["val"]) else split["train"]
