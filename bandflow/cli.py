@@ -146,15 +146,20 @@ def run(
 @app.command("submit")
 def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""
+    from jobflow import Flow
+
     from bandflow.flows import campaign_flow
     from bandflow.preflight import check_campaign
     from bandflow.queue import submit_flows, submitted_job_uuids
+    from bandflow.runner import completed_uuids, expected_job_uuids, is_current
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
 
     spec = load_spec(spec_file)
     plans = check_campaign(spec, need_engine=False)
-    done = {d.surface_id for d in BandflowStore.from_settings().query_surfaces(protocol=spec.protocol)}
+    store = BandflowStore.from_settings()
+    wanted = expected_job_uuids(list(campaign_flow(spec, plans).iterflow()))
+    done = {d.surface_id for d in store.query_surfaces(protocol=spec.protocol) if is_current(d, wanted)}
     for plan in plans:
         plan.surfaces = [e for e in plan.surfaces if e.id not in done]
     plans = [p for p in plans if p.surfaces]
@@ -162,13 +167,21 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
         typer.echo("nothing to submit: every surface of this campaign is already in the store")
         return
     flow = campaign_flow(spec, plans)
+    # jobs whose outputs are stored (slab steps kept when only the bulk method changed) are not run again:
+    # the remaining jobs read those outputs from the job store
+    stored = completed_uuids(store, [j.uuid for j in flow.jobs])
+    jobs = [j for j in flow.jobs if j.uuid not in stored]
+    for j in jobs:
+        j.hosts = []  # they move to the flow that is submitted
+    flow = Flow(jobs, name=flow.name)
     already = submitted_job_uuids([j.uuid for j in flow.jobs])
     if already:
         raise BandflowError(f"{len(already)} of this campaign's {len(flow.jobs)} jobs are already on the "
                             "LaunchPad; see `bandflow status` (or reset the LaunchPad to submit again)")
-    fw_ids = submit_flows([flow])
+    fw_ids = submit_flows([flow], allow_external_references=bool(stored))
+    reused = f", {len(stored)} stored job outputs reused" if stored else ""
     typer.echo(f"submitted {len(fw_ids)} fireworks for {sum(len(p.surfaces) for p in plans)} surfaces "
-               f"({len(done)} already computed)")
+               f"({len(done)} already computed{reused})")
 
 
 @plot_app.command("alignment")

@@ -307,12 +307,15 @@ def _mongo_launchpad(config: dict[str, Any], source: Path | None) -> LaunchPad:
     return launchpad
 
 
-def submit_flows(flows: Any, launchpad: LaunchPad | FileLaunchPad | None = None) -> list[int]:
+def submit_flows(
+    flows: Any, launchpad: LaunchPad | FileLaunchPad | None = None, allow_external_references: bool = False,
+) -> list[int]:
     """Add jobflow Flows/Jobs (one or a list) to the LaunchPad as workflows; returns the new fw_ids.
 
     Conversion is jobflow's ``flow_to_workflow`` with ``store=None``: workers write to their own
     ``JOB_STORE`` (``bandflow worker`` sets it to the bandflow store; for ``rlaunch`` point
     ``JOBFLOW_CONFIG_FILE`` at ``<data_dir>/jobflow.yaml``, which this function refreshes).
+    ``allow_external_references`` lets jobs read outputs of jobs already in the job store.
     """
     from jobflow import Flow, Job
     from jobflow.managers.fireworks import flow_to_workflow
@@ -321,7 +324,7 @@ def submit_flows(flows: Any, launchpad: LaunchPad | FileLaunchPad | None = None)
     for item in items:
         if not isinstance(item, Flow | Job):
             raise BandflowError(f"cannot submit {type(item).__name__}: expected jobflow Flow or Job objects")
-    workflows = [flow_to_workflow(item) for item in items]
+    workflows = [flow_to_workflow(item, allow_external_references=allow_external_references) for item in items]
     launchpad = launchpad if launchpad is not None else get_launchpad()
     session = launchpad.session() if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
     fw_ids: list[int] = []

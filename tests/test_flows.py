@@ -236,6 +236,34 @@ def test_submit_then_worker_runs_the_campaign_on_fireworks(store, tmp_path, monk
     assert good[0].job_uuids["slab_potential"]
 
 
+def test_fireworks_realign_after_a_new_bulk_method_reuses_the_slab_outputs(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+    from bandflow.queue import firework_state_counts, launch
+
+    for variable in ("BANDFLOW_STORE_URI", "BANDFLOW_LAUNCHPAD_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    runner = CliRunner()
+    first = runner.invoke(app, ["submit", str(write_spec(tmp_path / "s.yaml"))])
+    assert first.exit_code == 0, first.output
+    launch(launch_dir=tmp_path / "fw_runs", poll_s=0.1, strm_lvl="ERROR")
+    before = {d.surface_id: d.ip for d in BandflowStore.from_settings().query_surfaces(protocol="fast")}
+    ran_before = executions(tmp_path)
+
+    changed = write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5})
+    second = runner.invoke(app, ["submit", str(changed)])
+    assert second.exit_code == 0, second.output
+    assert f"submitted {1 + len(before)} fireworks" in second.output  # one bulk, one alignment per surface
+    launch(launch_dir=tmp_path / "fw_runs", poll_s=0.1, strm_lvl="ERROR")
+    assert firework_state_counts().get("FIZZLED", 0) == 0
+    assert executions(tmp_path)[len(ran_before):] == ["bulk"]
+    after = {d.surface_id: d.ip for d in BandflowStore.from_settings().query_surfaces(protocol="fast")}
+    assert after == pytest.approx({k: v - 0.5 for k, v in before.items()})
+    third = runner.invoke(app, ["submit", str(changed)])
+    assert third.exit_code == 0 and "nothing to submit" in third.output
+
+
 def test_campaign_status_counts_and_estimates(store, tmp_path):
     from bandflow.runner import campaign_status
 

@@ -86,6 +86,8 @@ def main() -> int:
             name = f"{spec.name}_{spec.protocol}.jsonl.gz"
             if good:
                 files[name] = export_surfaces(good, OUT / name)
+            else:  # nothing computed with the present settings: no stale file of an earlier method stays
+                (OUT / name).unlink(missing_ok=True)
             all_docs += docs
             status = campaign_status(spec, store, plans)
             names = {p.bulk.name for p in plans}
