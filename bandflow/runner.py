@@ -9,11 +9,11 @@ any point and started again therefore recomputes only the job that was interrupt
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from jobflow import Flow, Job, run_locally
@@ -160,6 +160,8 @@ def run_campaign(
             bar.update()
             continue
         job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
+        # jobflow stores only completed_at (local time); with this the status knows each job's duration
+        job.metadata["started_at"] = datetime.now().isoformat()
         try:
             responses = run_locally(
                 job, store=store.job_store, create_folders=True, root_dir=work_dir, log=False,
@@ -199,18 +201,31 @@ class CampaignStatus:
 PAUSE_SECONDS = 6 * 3600
 
 
+def _busy_seconds(jobs: list[dict]) -> float:
+    """Computing time of finished jobs: each job's own duration where ``run`` recorded its start, else the
+    gap since the previous finished job (gaps over :data:`PAUSE_SECONDS`, when nothing ran, left out)."""
+    finished = sorted(jobs, key=lambda doc: datetime.fromisoformat(str(doc["completed_at"])))
+    busy, previous = 0.0, None
+    for doc in finished:
+        completed = datetime.fromisoformat(str(doc["completed_at"]))
+        started = (doc.get("metadata") or {}).get("started_at")
+        if started:
+            busy += max((completed - datetime.fromisoformat(str(started))).total_seconds(), 0.0)
+        elif previous is not None and 0 < (gap := (completed - previous).total_seconds()) < PAUSE_SECONDS:
+            busy += gap
+        previous = completed
+    return busy
+
+
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
     """Done/failed/remaining surfaces of ``spec`` and the estimated time left.
 
     Done means a successful document computed with the spec's present settings; one from an earlier method
     (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
 
-    The time per surface is the campaign's computing time (the gaps between consecutive finished jobs of
-    the campaign, every step included; gaps over six hours, when it was stopped, are left out) divided by
-    the number of finished surfaces, so the bulk steps are spread over their surfaces.
+    The time per surface is the campaign's computing time (every step included, :func:`_busy_seconds`)
+    divided by the number of surfaces aligned in this store, so the bulk steps are spread over their surfaces.
     """
-    from datetime import datetime
-
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
@@ -222,8 +237,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     uuids = [job.uuid for job in flow.jobs]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=["completed_at", "metadata"])
             if doc.get("completed_at")]
-    finished = sorted(datetime.fromisoformat(str(doc["completed_at"])) for doc in jobs)
-    busy = sum(gap for a, b in itertools.pairwise(finished) if 0 < (gap := (b - a).total_seconds()) < PAUSE_SECONDS)
+    busy = _busy_seconds(jobs)
     # surfaces computed here (imported ones have no jobs in this store)
     aligned = sum((doc.get("metadata") or {}).get("bandflow_step") == "alignment" for doc in jobs)
     per_surface = busy / aligned if busy > 0 and aligned else None

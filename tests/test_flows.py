@@ -276,3 +276,21 @@ def test_campaign_status_counts_and_estimates(store, tmp_path):
     assert after.successful == after.total and after.remaining == 0
     assert after.seconds_per_surface is not None and after.seconds_per_surface > 0
     assert after.eta_seconds == 0
+    assert all("started_at" in doc["metadata"] for doc in store.job_store.query({}, properties=["metadata"]))
+
+
+def test_busy_time_uses_recorded_starts_and_skips_pauses_between_older_jobs():
+    from bandflow.runner import _busy_seconds
+
+    def doc(completed: str, started: str | None = None) -> dict:
+        return {"completed_at": f"2026-12-03T{completed}", "metadata": {"started_at": f"2026-12-03T{started}"}
+                if started else {}}
+
+    jobs = [
+        doc("08:00:00"),                # first finished job without a start: nothing to measure it against
+        doc("08:10:00"),                # 600 s since the previous one
+        doc("20:00:00"),                # after a stop (> 6 h): not counted
+        doc("20:30:00", "20:25:00"),    # its own 300 s, not the 30 min gap
+        doc("20:31:00", "20:30:30"),    # 30 s
+    ]
+    assert _busy_seconds(jobs[::-1]) == pytest.approx(600 + 300 + 30)
