@@ -140,7 +140,7 @@ def bulk_edges_issue(doc: SurfaceDoc) -> str | None:
                        f"{MAX_GAP_K_CORRECTION} eV): the Γ-only hybrid cell is too small to trust its band edges")
     error = (doc.extra.get("bulk") or {}).get("gamma_sampling_error")
     if isinstance(error, int | float) and abs(error) > MAX_GAMMA_SAMPLING_ERROR:
-        reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * abs(error):.0f} meV/atom off the "
+        reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * abs(error):.1f} meV/atom off the "
                        f"k-mesh one (more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f}): its band edges are not converged")
     return "; ".join(reasons) or None
 

@@ -87,9 +87,11 @@ def test_a_large_k_point_correction_of_the_bulk_gap_is_flagged():
     both.extra["bulk"] = {"gap": 6.3, "vbm_gamma": 1.5, "cbm_gamma": 6.0}
     assert outlier_reason(both).startswith("IP 13.00 eV outside") and "; the PBE k-point" in outlier_reason(both)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.183  # eV/atom, CaO in 16 atoms
-    assert "183 meV/atom off the k-mesh one" in outlier_reason(trusted)
+    assert "183.0 meV/atom off the k-mesh one" in outlier_reason(trusted)
     trusted.extra["bulk"]["gamma_sampling_error"] = -0.183
-    assert "183 meV/atom off" in outlier_reason(trusted)
+    assert "183.0 meV/atom off" in outlier_reason(trusted)
+    trusted.extra["bulk"]["gamma_sampling_error"] = 0.030004  # K2O: its widest cell within 64 atoms
+    assert "30.0 meV/atom off the k-mesh one (more than 30)" in outlier_reason(trusted)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.018
     assert outlier_reason(trusted) is None
 
