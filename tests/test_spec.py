@@ -22,6 +22,8 @@ def test_quickstart_is_fast_mgo():
     spec = load_spec(ROOT / "workflows" / "quickstart.yaml")
     assert [b.bulk for b in spec.bulks] == ["MgO"]
     assert spec.protocol == "fast" and spec.engine == "cp2k" and spec.max_index == 1
+    # the demo's one shortcut, explained in the spec and docs/quickstart.md: the first bulk Γ cell
+    assert spec.engine_settings == {"bulk": {"max_sampling_error": None}}
 
 
 @pytest.mark.parametrize(
