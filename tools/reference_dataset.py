@@ -1,7 +1,7 @@
 """Export the reference campaigns from the results store into ``data/reference/``.
 
-Writes, for each campaign spec, ``<campaign>_<protocol>.jsonl.gz`` (successful surfaces, the
-``bandflow export`` format), the IP/EA strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md``
+Writes, for each campaign spec, ``<campaign>_<protocol>.jsonl.gz`` (successful surfaces computed with the
+present settings, the ``bandflow export`` format; those of earlier settings go to ``pending/``), the IP/EA strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md``
 (counts, ranges, time per surface, what is still missing, method, per-formula table with published values
 from ``literature.yaml``, outliers, failures).
 
@@ -54,8 +54,9 @@ bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, 
 
 **Bulk Γ cells (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell of at most
 16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below the 54-atom
-cell's). Every surface here is computed, or re-aligned with its stored slab potential, with the grown cells;
-surfaces computed with the small cells and not yet re-aligned are left out and counted as remaining below.
+cell's). Every surface here is computed, or re-aligned with its stored slab potential, with the grown cells.
+Surfaces computed with the small cells and not yet re-aligned are left out of the files above and counted as
+remaining below; their documents (valid slab potentials, outdated bulk edges) are kept in `pending/`.
 
 Published values beside ours come from `literature.yaml` (each with its reference; compilations are
 labelled as such). They are for films, single crystals or other surfaces and methods, so a difference
@@ -80,14 +81,20 @@ def main() -> int:
             ids = {e.id for p in plans for e in p.surfaces}
             wanted = expected_job_uuids(list(campaign_flow(spec, plans).iterflow()))
             docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
-            # only what the present settings computed: documents of an earlier bulk method wait to be re-aligned
+            # the dataset holds what the present settings computed; successful documents of an earlier bulk
+            # method go to pending/ (their slab potentials stay valid) until they are re-aligned
+            pending = [d for d in docs if d.state == "successful" and not is_current(d, wanted)]
             docs = [d for d in docs if d.state != "successful" or is_current(d, wanted)]
             good = [d for d in docs if d.state == "successful"]
             name = f"{spec.name}_{spec.protocol}.jsonl.gz"
-            if good:
-                files[name] = export_surfaces(good, OUT / name)
-            else:  # nothing computed with the present settings: no stale file of an earlier method stays
-                (OUT / name).unlink(missing_ok=True)
+            for path, chosen in ((OUT / name, good), (OUT / "pending" / name, pending)):
+                if chosen:
+                    path.parent.mkdir(exist_ok=True)
+                    count = export_surfaces(chosen, path)
+                    if path.parent == OUT:
+                        files[name] = count
+                else:  # no file of an earlier state stays behind
+                    path.unlink(missing_ok=True)
             all_docs += docs
             status = campaign_status(spec, store, plans)
             names = {p.bulk.name for p in plans}
@@ -99,8 +106,8 @@ def main() -> int:
                              if per_surface else "time per surface not yet measurable"))
             if status.remaining:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
-                outdated = (f" ({status.outdated} of them computed with earlier settings, to be re-aligned)"
-                            if status.outdated else "")
+                outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "
+                            "until re-aligned)" if status.outdated else "")
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
                                  f"result yet: {', '.join(sorted(names - done_names)) or 'none'}")
     successful = [d for d in all_docs if d.state == "successful"]
