@@ -151,7 +151,7 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     from bandflow.flows import campaign_flow
     from bandflow.preflight import check_campaign
     from bandflow.queue import submit_flows, submitted_job_uuids
-    from bandflow.runner import completed_uuids, expected_job_uuids, is_current
+    from bandflow.runner import completed_uuids, expected_job_uuids, is_current, restore_slab_outputs
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
 
@@ -167,9 +167,10 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
         typer.echo("nothing to submit: every surface of this campaign is already in the store")
         return
     flow = campaign_flow(spec, plans)
-    # jobs whose outputs are stored (slab steps kept when only the bulk method changed) are not run again:
-    # the remaining jobs read those outputs from the job store
+    # jobs whose outputs are stored, or restored from surface documents (slab steps kept when only the bulk
+    # method changed), are not run again: the remaining jobs read those outputs from the job store
     stored = completed_uuids(store, [j.uuid for j in flow.jobs])
+    stored |= restore_slab_outputs(store, list(flow.iterflow()), stored)
     jobs = [j for j in flow.jobs if j.uuid not in stored]
     for j in jobs:
         j.hosts = []  # they move to the flow that is submitted

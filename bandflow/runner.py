@@ -127,6 +127,58 @@ def stored_surface_jobs(store: BandflowStore, ordered: list[tuple[Job, list[str]
     return skip
 
 
+def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str]]], done: set[str]) -> set[str]:
+    """Write back into the job store the slab-step outputs that stored surface documents already hold.
+
+    A surface whose successful document was computed by this flow's slab steps (its ``slab_potential``
+    uuid matches) but from another bulk method, and whose slab outputs are not in the job store (an
+    imported dataset, a new machine), would otherwise be relaxed and computed again just to be re-aligned.
+    Its relaxed structure and potential analysis (vacuum levels, slab-centre average, profile when kept)
+    are taken from the document instead, marked ``restored_from`` in the job metadata. Returns the uuids
+    now done: the structure and potential jobs, and the relaxation whose only use was the structure.
+    """
+    from jobflow.core.schemas import JobStoreDocument
+
+    wanted = expected_job_uuids(ordered)
+    steps: dict[str, dict[str, Job]] = {}
+    for job, _ in ordered:
+        if (surface_id := job.metadata.get("surface_id")) is not None:
+            steps.setdefault(surface_id, {})[job.metadata.get("bandflow_step", "")] = job
+    candidates = {
+        surface_id: jobs for surface_id, jobs in steps.items()
+        if "slab_potential" in jobs and jobs["slab_potential"].uuid not in done
+        and ("slab_structure" not in jobs or jobs["slab_structure"].uuid not in done)
+    }
+    if not candidates:
+        return set()
+    restored: set[str] = set()
+    for doc in store.surfaces.query({"surface_id": {"$in": sorted(candidates)}, "state": "successful"}):
+        surface_id, jobs = doc["surface_id"], candidates[doc["surface_id"]]
+        if (doc.get("job_uuids") or {}).get("slab_potential") != wanted[surface_id].get("slab_potential"):
+            continue  # another slab method: nothing to reuse
+        fields = ("vacuum_level_top", "vacuum_level_bottom", "slab_center_average")
+        if not doc.get("structure_relaxed") or any(doc.get(f) is None for f in fields):
+            continue
+        potential = {f: doc[f] for f in fields} | dict((doc.get("extra") or {}).get("profile") or {})
+        engine = doc.get("engine", "")
+        outputs = {"slab_potential": {"potential": potential, "restored_from_surface_document": True,
+                                      "code_version": (doc.get("code_versions") or {}).get(f"{engine} (slab)")}}
+        if "slab_structure" in jobs:
+            outputs["slab_structure"] = doc["structure_relaxed"]
+        now = datetime.now().isoformat()
+        for step, output in outputs.items():
+            job = jobs[step]
+            record = JobStoreDocument(
+                uuid=job.uuid, index=job.index, output=output, completed_at=now, hosts=[], name=job.name,
+                metadata={**job.metadata, "started_at": now, "restored_from": surface_id},
+            )
+            store.job_store.update(record.model_dump(), key=["uuid", "index"])
+            restored.add(job.uuid)
+        if "slab_relax" in jobs:  # its only dependant, the structure job, is restored
+            restored.add(jobs["slab_relax"].uuid)
+    return restored
+
+
 def run_campaign(
     spec: CampaignSpec,
     store: BandflowStore | None = None,
@@ -143,6 +195,7 @@ def run_campaign(
     ordered: list[tuple[Job, list[str]]] = list(flow.iterflow())
     summary = RunSummary(total=len(ordered))
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
+    done |= restore_slab_outputs(store, ordered, done)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     logging.getLogger("jobflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice

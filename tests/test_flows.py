@@ -153,10 +153,20 @@ def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch)
     again = run_campaign(spec, store=fresh2, progress=False)
     assert again.ran == 0 and again.skipped == again.total
 
-    # the same dataset does not stand in for a campaign whose bulk method changed: all is computed again
+    # a new bulk method: the dataset's slab results are restored from the documents, so only the bulk and
+    # the alignments run, with the same potentials as before
     changed = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5}))
+    ran_before = executions(tmp_path)
     redone = run_campaign(changed, store=fresh2, progress=False)
-    assert redone.ran == redone.total and not redone.failed
+    assert not redone.failed and redone.ran == 1 + len(docs)
+    assert executions(tmp_path)[len(ran_before):] == ["bulk"]
+    realigned = {d.surface_id: d for d in fresh2.query_surfaces(protocol="fast")}
+    for doc in docs:
+        new = realigned[doc.surface_id]
+        assert new.ip == pytest.approx(doc.ip - 0.5) and new.potential_step == pytest.approx(doc.potential_step)
+        assert new.structure_relaxed == doc.structure_relaxed
+    restored = fresh2.job_store.query({"metadata.restored_from": {"$exists": True}}, properties=["metadata"])
+    assert {r["metadata"]["bandflow_step"] for r in restored} == {"slab_structure", "slab_potential"}
 
 
 def test_one_failing_surface_does_not_stop_the_others(store, tmp_path):
