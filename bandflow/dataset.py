@@ -177,12 +177,21 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
         "protocols": dict(Counter(d.protocol for d in good)),
         "per_formula": {
             formula: {"n": len(items), "ip": spread([d.ip for d in items]), "ea": spread([d.ea for d in items]),
-                      "gap": items[0].bulk_gap}
+                      "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
             for formula, items in sorted(by_formula.items())
         },
         "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good if (r := outlier_reason(d))],
         "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
     }
+
+
+def bulk_cell(doc: SurfaceDoc) -> str:
+    """The bulk hybrid's Γ cell as "atoms (sampling error in meV/atom)", from ``extra["bulk"]``; "–" if unknown."""
+    bulk = doc.extra.get("bulk") or {}
+    if not isinstance(atoms := bulk.get("n_atoms"), int):
+        return "–"
+    error = bulk.get("gamma_sampling_error")
+    return f"{atoms} ({1000 * abs(error):.0f})" if isinstance(error, int | float) else str(atoms)
 
 
 def _range(stats: dict) -> str:
@@ -224,9 +233,9 @@ def datasheet_markdown(
         lines += ["## Not yet computed", "", *remaining, ""]
     lines += ["## Method", "", method.strip(), ""]
     lines += ["## Per formula", "",
-              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | published IP / EA (eV) "
-              "| our mean IP − published (eV) |",
-              "|---|---|---|---|---|---|---|"]
+              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | bulk Γ cell: atoms "
+              "(meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
+              "|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
     for formula, row in summary["per_formula"].items():
         ip, ea = row["ip"], row["ea"]
@@ -240,7 +249,9 @@ def datasheet_markdown(
             if value.ip is not None:
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
         lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
-                     f"{ea['max']:.2f} | {gap} | {'; '.join(published)} | {', '.join(offsets)} |")
+                     f"{ea['max']:.2f} | {gap} | {row['bulk_cell']} | {'; '.join(published)} | {', '.join(offsets)} |")
+    lines += ["", "Bulk Γ cell: atoms of the supercell of the bulk hybrid run and, in brackets, its PBE Γ-sampling "
+              "error |E(Γ) − E(k-mesh)| per atom."]
     if references:
         lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
     lines += ["", "## Outliers (flagged, kept)", ""]

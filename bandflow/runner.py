@@ -286,7 +286,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     wanted = expected_job_uuids(list(flow.iterflow()))
     successful = sum(d.state == "successful" and is_current(d, wanted) for d in docs)
     outdated = sum(d.state == "successful" and not is_current(d, wanted) for d in docs)
-    failed = sum(d.state == "failed" for d in docs)
+    failed = sum(d.state == "failed" and is_current(d, wanted) for d in docs)  # older failures are retried
     uuids = [job.uuid for job in flow.jobs]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=["completed_at", "metadata"])
             if doc.get("completed_at")]

@@ -121,6 +121,7 @@ def test_export_command(tmp_path, monkeypatch):
 def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
     docs = [doc("a"), doc("b", ip=13.0, ea=6.0), doc("d", formula="ZnAl2O4", n_cations=2, ip=8.0, ea=3.0),
             doc("e", state="failed")]
+    docs[0].extra["bulk"] = {"n_atoms": 54, "gamma_sampling_error": -0.0183}
     text = datasheet_markdown("Reference", docs, {"binary.jsonl.gz": 2}, "Method text.",
                               timing=["- 40 s per surface"], remaining=["- 7 surfaces"],
                               literature={"MgO": [PublishedValue(ip=7.7, source="Ref A"),
@@ -129,8 +130,9 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
     assert text.startswith("# Reference")
     assert "| `binary.jsonl.gz` | 2 |" in text and "Method text." in text and "- 40 s per surface" in text
     # mean IP (7.5 + 13.0) / 2 = 10.25, 2.55 above the published 7.7; references numbered once each
-    assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 7.70 / – [1]; (sign only) [2]; – / 0.50 (film) [1] "
+    assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 54 (18) | 7.70 / – [1]; (sign only) [2]; – / 0.50 (film) [1] "
             "| +2.55 |") in text
+    assert "| Al2ZnO4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – | – |" in text  # no bulk output recorded
     assert "Published values: [1] Ref A; [2] Ref B." in text
     assert "| Al2ZnO4 | 1 |" in text  # formulas are normalised by the schema
     assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text

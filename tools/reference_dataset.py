@@ -84,7 +84,7 @@ def main() -> int:
             # the dataset holds what the present settings computed; successful documents of an earlier bulk
             # method go to pending/ (their slab potentials stay valid) until they are re-aligned
             pending = [d for d in docs if d.state == "successful" and not is_current(d, wanted)]
-            docs = [d for d in docs if d.state != "successful" or is_current(d, wanted)]
+            docs = [d for d in docs if is_current(d, wanted)]  # failures of earlier settings are retried
             good = [d for d in docs if d.state == "successful"]
             name = f"{spec.name}_{spec.protocol}.jsonl.gz"
             for path, chosen in ((OUT / name, good), (OUT / "pending" / name, pending)):
