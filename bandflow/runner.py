@@ -254,20 +254,47 @@ class CampaignStatus:
 PAUSE_SECONDS = 6 * 3600
 
 
-def _busy_seconds(jobs: list[dict]) -> float:
-    """Computing time of finished jobs: each job's own duration where ``run`` recorded its start, else the
-    gap since the previous finished job (gaps over :data:`PAUSE_SECONDS`, when nothing ran, left out)."""
-    finished = sorted(jobs, key=lambda doc: datetime.fromisoformat(str(doc["completed_at"])))
-    busy, previous = 0.0, None
-    for doc in finished:
+def _own_seconds(doc: dict) -> float | None:
+    """A finished job's duration from its recorded start or its output's wall time, if either is known."""
+    completed = datetime.fromisoformat(str(doc["completed_at"]))
+    if started := (doc.get("metadata") or {}).get("started_at"):
+        return max((completed - datetime.fromisoformat(str(started))).total_seconds(), 0.0)
+    wall = (doc.get("output") or {}).get("wall_time") if isinstance(doc.get("output"), dict) else None
+    wall = wall.get("total") if isinstance(wall, dict) else wall
+    return float(wall) if isinstance(wall, int | float) else None
+
+
+def job_seconds(jobs: list[dict]) -> dict[str, float]:
+    """Computing time of each finished job (by uuid): its own duration where known (:func:`_own_seconds`),
+    else the gap since the previous finished job (a gap over :data:`PAUSE_SECONDS`, when nothing ran, is 0)."""
+    seconds, previous = {}, None
+    for doc in sorted(jobs, key=lambda doc: datetime.fromisoformat(str(doc["completed_at"]))):
         completed = datetime.fromisoformat(str(doc["completed_at"]))
-        started = (doc.get("metadata") or {}).get("started_at")
-        if started:
-            busy += max((completed - datetime.fromisoformat(str(started))).total_seconds(), 0.0)
-        elif previous is not None and 0 < (gap := (completed - previous).total_seconds()) < PAUSE_SECONDS:
-            busy += gap
+        own = _own_seconds(doc)
+        if own is None:
+            gap = (completed - previous).total_seconds() if previous is not None else 0.0
+            own = gap if 0 < gap < PAUSE_SECONDS else 0.0
+        seconds[doc["uuid"]] = own
         previous = completed
-    return busy
+    return seconds
+
+
+def seconds_per_surface(jobs: list[dict]) -> float | None:
+    """Time per surface of a campaign from its finished jobs (uuid, completed_at, metadata, wall times).
+
+    The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
+    restored from documents); every bulk's time is spread over all the surfaces aligned with it.
+    """
+    seconds = job_seconds(jobs)
+    meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
+    aligned = {m["surface_id"] for m in meta.values() if m.get("bandflow_step") == "alignment" and "surface_id" in m}
+    restored = {m.get("surface_id") for m in meta.values() if m.get("restored_from")}
+    computed = aligned - restored
+    if not computed:
+        return None
+    surface_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("surface_id") in computed)
+    bulk_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges")
+    return surface_time / len(computed) + bulk_time / len(aligned)
 
 
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
@@ -276,8 +303,8 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     Done means a successful document computed with the spec's present settings; one from an earlier method
     (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
 
-    The time per surface is the campaign's computing time (every step included, :func:`_busy_seconds`)
-    divided by the number of surfaces aligned in this store, so the bulk steps are spread over their surfaces.
+    The time per surface (:func:`seconds_per_surface`) covers every step, the bulk steps spread over their
+    surfaces.
     """
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}
@@ -288,12 +315,10 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     outdated = sum(d.state == "successful" and not is_current(d, wanted) for d in docs)
     failed = sum(d.state == "failed" and is_current(d, wanted) for d in docs)  # older failures are retried
     uuids = [job.uuid for job in flow.jobs]
-    jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=["completed_at", "metadata"])
+    properties = ["uuid", "completed_at", "metadata", "output.wall_time"]
+    jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
             if doc.get("completed_at")]
-    busy = _busy_seconds(jobs)
-    # surfaces computed here (imported ones have no jobs in this store)
-    aligned = sum((doc.get("metadata") or {}).get("bandflow_step") == "alignment" for doc in jobs)
-    per_surface = busy / aligned if busy > 0 and aligned else None
+    per_surface = seconds_per_surface(jobs)  # from surfaces computed here (imported ones have no jobs here)
     remaining = len(ids) - successful - failed
     return CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,

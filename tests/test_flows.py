@@ -289,18 +289,26 @@ def test_campaign_status_counts_and_estimates(store, tmp_path):
     assert all("started_at" in doc["metadata"] for doc in store.job_store.query({}, properties=["metadata"]))
 
 
-def test_busy_time_uses_recorded_starts_and_skips_pauses_between_older_jobs():
-    from bandflow.runner import _busy_seconds
+def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
+    from bandflow.runner import job_seconds, seconds_per_surface
 
-    def doc(completed: str, started: str | None = None) -> dict:
-        return {"completed_at": f"2026-12-03T{completed}", "metadata": {"started_at": f"2026-12-03T{started}"}
-                if started else {}}
+    def doc(uuid: str, completed: str, started: str | None = None, wall=None, **metadata) -> dict:
+        meta = {**metadata, **({"started_at": f"2026-12-03T{started}"} if started else {})}
+        return {"uuid": uuid, "completed_at": f"2026-12-03T{completed}", "metadata": meta,
+                "output": {"wall_time": wall} if wall is not None else {}}
 
     jobs = [
-        doc("08:00:00"),                # first finished job without a start: nothing to measure it against
-        doc("08:10:00"),                # 600 s since the previous one
-        doc("20:00:00"),                # after a stop (> 6 h): not counted
-        doc("20:30:00", "20:25:00"),    # its own 300 s, not the 30 min gap
-        doc("20:31:00", "20:30:30"),    # 30 s
+        doc("r1", "08:00:00", bandflow_step="slab_relax", surface_id="s1"),  # first: nothing to measure against
+        doc("p1", "08:10:00", bandflow_step="slab_potential", surface_id="s1"),  # 600 s since r1
+        doc("b", "20:00:00", wall={"total": 1500.0}, bandflow_step="bulk_edges"),  # its own wall time
+        doc("a1", "20:30:00", "20:29:50", bandflow_step="alignment", surface_id="s1"),  # 10 s, not the gap
+        doc("p2", "20:31:00", "20:31:00", bandflow_step="slab_potential", surface_id="s2", restored_from="s2"),
+        doc("a2", "20:31:05", "20:31:00", bandflow_step="alignment", surface_id="s2"),
+        doc("x", "23:59:00", bandflow_step="slab_relax", surface_id="s3"),
     ]
-    assert _busy_seconds(jobs[::-1]) == pytest.approx(600 + 300 + 30)
+    jobs[-1]["completed_at"] = "2026-12-04T09:00:00"  # > 6 h after the previous job: a stop, 0 s
+    seconds = job_seconds(jobs[::-1])
+    assert seconds == pytest.approx({"r1": 0, "p1": 600, "b": 1500, "a1": 10, "p2": 0, "a2": 5, "x": 0})
+    # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
+    assert seconds_per_surface(jobs) == pytest.approx(610 + 1500 / 2)
+    assert seconds_per_surface(jobs[4:6]) is None  # only restored surfaces: nothing measured
