@@ -341,12 +341,18 @@ class BandflowStore:
 
     # ---------------------------------------------------------------- surfaces
     def upsert_surface(self, doc: SurfaceDoc | dict[str, Any]) -> SurfaceDoc:
-        """Insert or update the surface with this (surface_id, protocol); created_at is kept, updated_at set."""
+        """Insert or update the surface with this (surface_id, protocol); created_at is kept, updated_at set.
+
+        A failed document never replaces a successful one (for example a re-alignment with a new bulk method
+        whose bulk step failed): the stored result stays, and the returned document is the stored one.
+        """
         doc = validate_document(SurfaceDoc, doc)
         fields = _to_store(doc)
         created_at = fields.pop("created_at")
         fields["updated_at"] = _naive_utc(utc_now())
         key = {"surface_id": doc.surface_id, "protocol": doc.protocol}
+        if doc.state == "failed" and self.surfaces._collection.find_one({**key, "state": "successful"}):
+            return _from_store(SurfaceDoc, self.surfaces._collection.find_one(key))
         self._upsert(self.surfaces, key, {"$set": fields, "$setOnInsert": {"created_at": created_at}})
         return _from_store(SurfaceDoc, self.surfaces._collection.find_one(key))
 

@@ -61,10 +61,13 @@ def write_step_cube(structure: Structure, path: Path, n_xy: int = 4, dz: float =
 class AnalyticBulkMaker(Maker):
     name: str = "analytic bulk"
     vbm_shift: float = 0.0  # a different bulk method (tests that only bulk and alignment jobs re-run)
+    fail: bool = False
 
     @job
     def make(self, structure: Structure) -> dict:
         _log("bulk")
+        if self.fail:
+            raise RuntimeError("bulk SCF did not converge (test)")
         vbm = VBM + self.vbm_shift
         return {"vbm": vbm, "cbm": CBM, "gap": CBM - vbm, "bulk_average_potential": 0.0,
                 "functional": "analytic", "code_version": "test"}

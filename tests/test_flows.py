@@ -109,6 +109,19 @@ def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(
         assert doc.job_uuids["slab_potential"] == before[surface_id].job_uuids["slab_potential"]
 
 
+def test_a_failing_new_bulk_method_keeps_the_earlier_results(store, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    before = {d.surface_id: d.ip for d in store.query_surfaces(protocol="fast")}
+    failing = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5, "fail": True}))
+    summary = run_campaign(failing, store=store, progress=False)
+    assert list(summary.failed) == [j.name for j in campaign_flow(failing).jobs if j.metadata["bandflow_step"] == "bulk_edges"]
+    assert summary.ran == len(before)  # the alignments ran, and recorded failures that did not replace results
+    assert {d.surface_id: d.ip for d in store.query_surfaces(protocol="fast")} == before
+    status = campaign_status(failing, store)
+    assert (status.successful, status.failed, status.outdated) == (0, 0, len(before))
+
+
 def test_bulk_settings_key_follows_the_makers_defaults():
     from bandflow.cp2k import Cp2kBulkHybridMaker
     from bandflow.flows import SettingsKeys

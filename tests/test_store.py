@@ -68,9 +68,15 @@ def test_upsert_surface_updates_never_duplicates(store):
     assert second.ip == 7.3 and second.created_at == first.created_at and second.updated_at > first.updated_at
     other_protocol = store.upsert_surface(mgo(protocol="accurate"))
     assert store.surfaces.count() == 2 and other_protocol.protocol == "accurate"
-    failed = store.upsert_surface(mgo(state="failed", failure_reason="SCF", ip=None, ea=None))
-    assert failed.state == "failed" and failed.ip is None and store.surfaces.count() == 2
-    assert store.query_surfaces(protocol="fast") == [] and len(store.query_surfaces(protocol="fast", state="failed")) == 1
+    # a failure (say, of a re-alignment with a new bulk method) does not replace a successful result
+    kept = store.upsert_surface(mgo(state="failed", failure_reason="SCF", ip=None, ea=None))
+    assert kept.state == "successful" and kept.ip == 7.3 and store.surfaces.count() == 2
+    failed = store.upsert_surface(mgo("MgO-110-0", miller_index=[1, 1, 0], state="failed", failure_reason="SCF",
+                                      ip=None, ea=None))
+    assert failed.state == "failed" and failed.ip is None and store.surfaces.count() == 3
+    assert [d.surface_id for d in store.query_surfaces(protocol="fast", state="failed")] == ["MgO-110-0"]
+    retried = store.upsert_surface(mgo("MgO-110-0", miller_index=[1, 1, 0]))  # a success replaces a failure
+    assert retried.state == "successful" and retried.failure_reason is None
 
 
 def test_upsert_rejects_invalid_documents_with_one_line(store):
