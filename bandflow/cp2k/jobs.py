@@ -182,6 +182,10 @@ class Cp2kBulkHybridMaker(Maker):
         Default :data:`~bandflow.protocols.MAX_GAMMA_SAMPLING_ERROR`; None keeps the first cell.
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
+
+    Every field, defaults included, is part of the bulk step's settings key
+    (:class:`bandflow.flows.SettingsKeys`): a new field or a new default recomputes the bulk band edges of
+    every campaign (and re-aligns their surfaces, without slab calculations).
     """
 
     name: str = "cp2k bulk hybrid"
