@@ -1,9 +1,10 @@
 """Export the reference campaigns from the results store into ``data/reference/``.
 
 Writes, for each campaign spec, ``<campaign>_<protocol>.jsonl.gz`` (successful surfaces computed with the
-present settings, the ``bandflow export`` format; those of earlier settings go to ``pending/``), the IP/EA strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md``
-(counts, ranges, time per surface, what is still missing, method, per-formula table with published values
-from ``literature.yaml``, outliers, failures).
+present settings, the ``bandflow export`` format; those of earlier settings go to ``pending/``), the IP/EA
+strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md`` (counts, ranges, time per surface, what
+is still missing, method, per-formula table with published values from ``literature.yaml``, outliers,
+failures).
 
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
