@@ -9,9 +9,12 @@ failures).
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
 
-A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces):
+A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces, and
+re-aligns the pending ones from their documents' slab data after recomputing their bulks):
 
-    bandflow import data/reference/binary_oxides_fast.jsonl.gz && bandflow run workflows/binary_oxides.yaml
+    bandflow import data/reference/binary_oxides_fast.jsonl.gz
+    bandflow import data/reference/pending/binary_oxides_fast.jsonl.gz
+    bandflow run workflows/binary_oxides.yaml
 """
 
 from __future__ import annotations
