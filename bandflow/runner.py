@@ -90,9 +90,12 @@ def expected_job_uuids(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[s
 
 def is_current(doc: SurfaceDoc | dict, wanted: dict[str, dict[str, str]]) -> bool:
     """Whether a stored surface document was computed by the flow ``wanted`` came from (same settings)."""
-    data = doc if isinstance(doc, dict) else doc.model_dump()
-    expected = wanted.get(data["surface_id"])
-    return bool(expected) and all((data.get("job_uuids") or {}).get(k) == v for k, v in expected.items())
+    if isinstance(doc, dict):
+        surface_id, job_uuids = doc["surface_id"], doc.get("job_uuids") or {}
+    else:
+        surface_id, job_uuids = doc.surface_id, doc.job_uuids or {}
+    expected = wanted.get(surface_id)
+    return bool(expected) and all(job_uuids.get(k) == v for k, v in expected.items())
 
 
 def stored_surface_jobs(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> set[str]:
@@ -139,7 +142,6 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     """
     from jobflow.core.schemas import JobStoreDocument
 
-    wanted = expected_job_uuids(ordered)
     steps: dict[str, dict[str, Job]] = {}
     for job, _ in ordered:
         if (surface_id := job.metadata.get("surface_id")) is not None:
@@ -154,7 +156,7 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     restored: set[str] = set()
     for doc in store.surfaces.query({"surface_id": {"$in": sorted(candidates)}, "state": "successful"}):
         surface_id, jobs = doc["surface_id"], candidates[doc["surface_id"]]
-        if (doc.get("job_uuids") or {}).get("slab_potential") != wanted[surface_id].get("slab_potential"):
+        if (doc.get("job_uuids") or {}).get("slab_potential") != jobs["slab_potential"].uuid:
             continue  # another slab method: nothing to reuse
         fields = ("vacuum_level_top", "vacuum_level_bottom", "slab_center_average")
         if not doc.get("structure_relaxed") or any(doc.get(f) is None for f in fields):
@@ -311,9 +313,10 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     flow = campaign_flow(spec, plans)
     wanted = expected_job_uuids(list(flow.iterflow()))
-    successful = sum(d.state == "successful" and is_current(d, wanted) for d in docs)
-    outdated = sum(d.state == "successful" and not is_current(d, wanted) for d in docs)
-    failed = sum(d.state == "failed" and is_current(d, wanted) for d in docs)  # older failures are retried
+    current = [is_current(d, wanted) for d in docs]
+    successful = sum(d.state == "successful" and now for d, now in zip(docs, current, strict=True))
+    outdated = sum(d.state == "successful" and not now for d, now in zip(docs, current, strict=True))
+    failed = sum(d.state == "failed" and now for d, now in zip(docs, current, strict=True))  # older ones are retried
     uuids = [job.uuid for job in flow.jobs]
     properties = ["uuid", "completed_at", "metadata", "output.wall_time"]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
