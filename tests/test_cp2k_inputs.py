@@ -6,6 +6,7 @@ corrections), so every check here is on the file CP2K would read.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cp2k.inputs import Cp2kInput
 
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabStaticMaker, gamma_supercell
-from bandflow.cp2k.jobs import cell_width
+from bandflow.cp2k.jobs import cell_width, hermite_normal_forms, wider_supercells, widest_supercells
 from bandflow.cp2k.sets import (
     COORD_FILE,
     Cp2kHybridSetGenerator,
@@ -273,6 +274,35 @@ def test_gamma_supercell_of_wurtzite_stays_within_16_atoms():
                                     [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]])
     cell = gamma_supercell(zno)
     assert len(cell) <= 16 and cell_width(cell.lattice.matrix) > cell_width(zno.lattice.matrix)
+
+
+def testhermite_normal_forms_count_every_sublattice_once():
+    # the number of sublattices of index n of a 3D lattice (OEIS A001001)
+    assert [sum(1 for _ in hermite_normal_forms(n)) for n in range(1, 9)] == [1, 7, 13, 35, 31, 91, 57, 155]
+
+
+def test_widest_supercells_of_rocksalt_include_the_conventional_cubes():
+    cells = widest_supercells(rocksalt(), 1, 16)
+    assert [len(c) for c in cells] == list(range(2, 17, 2))
+    assert all(c.composition.reduced_formula == "MgO" and c.is_valid() for c in cells)
+    widths = {len(c): cell_width(c.lattice.matrix) for c in cells}
+    assert widths[8] == pytest.approx(4.2112, abs=1e-3)  # the conventional cube, widest of 4 primitive cells
+    assert widths[16] == pytest.approx(2 * 4.2112 / np.sqrt(3), abs=1e-3)
+    # every size is at least as wide as the diagonal multiple of the same size
+    assert widest_supercells(rocksalt(), 64, 64)[0].lattice.abc == pytest.approx((8.4224,) * 3, abs=1e-3)
+
+
+def test_wider_supercells_of_wurtzite_grow_by_the_factor_asked():
+    zno = Structure.from_spacegroup("P6_3mc", Lattice.hexagonal(3.25, 5.21), ["Zn", "O"],
+                                    [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]])
+    first = gamma_supercell(zno)
+    diagonal = wider_supercells(zno, first, 40, "diagonal")
+    ladder = wider_supercells(zno, first, 40, "all", 1.15)
+    widths = [cell_width(c.lattice.matrix) for c in [first, *ladder]]
+    assert all(b >= 1.15 * a for a, b in itertools.pairwise(widths)) and len(ladder) >= 1
+    assert max(widths) > max(cell_width(c.lattice.matrix) for c in diagonal) + 0.5
+    with pytest.raises(BandflowError, match="supercell shapes must be one of all, diagonal"):
+        wider_supercells(zno, first, 40, "cubic")
 
 
 def test_makers_validate_their_settings():

@@ -8,6 +8,7 @@ slab relaxation.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import sys
@@ -18,6 +19,7 @@ import pytest
 from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
+from pymatgen.io.xyz import XYZ
 
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabRelaxMaker, Cp2kSlabStaticMaker
 from bandflow.cp2k.parsing import parse_output
@@ -108,18 +110,29 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
 def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):
     # the stand-in prints different systems at Γ and with k-points: the error never gets small
     assert Cp2kBulkHybridMaker().max_sampling_error == MAX_GAMMA_SAMPLING_ERROR == 0.03  # growth is the default
-    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "a")
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54, supercell_shapes="diagonal").make(rocksalt()), tmp_path / "a")
     folder = next((tmp_path / "a").glob("job_*"))
     calls = (folder / "calls.txt").read_text().split()[::2]
     assert calls == ["pbe_gamma", "pbe_kpoints", "pbe_gamma", "pbe_kpoints", "hse06"]
     assert [c["n_atoms"] for c in out.cells_tried] == [16, 54] and out.n_atoms == 54
     assert out.cells_tried[1]["width"] > out.cells_tried[0]["width"]
     assert (folder / "pbe_gamma-16-atoms" / "cp2k.out").is_file() and (folder / "pbe_kpoints-16-atoms").is_dir()
+    # the default ladder: cells of any shape, each at least 15 % wider than the one before
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "c")
+    assert [c["n_atoms"] for c in out.cells_tried] == [16, 24, 42] and out.n_atoms == 42
+    widths = [c["width"] for c in out.cells_tried]
+    assert all(wider >= 1.15 * narrower for narrower, wider in itertools.pairwise(widths))
+    hybrid_cell = XYZ.from_file(next((tmp_path / "c").glob("job_*")) / "hse06" / "structure.xyz").molecule
+    assert hybrid_cell.composition.as_dict() == {"Mg": 21, "O": 21}
     # a threshold the first cell meets: one cell, as without the option
     out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6).make(rocksalt()), tmp_path / "b")
     assert [c["n_atoms"] for c in out.cells_tried] == [16]
     with pytest.raises(BandflowError, match="max_sampling_error must be a positive"):
         Cp2kBulkHybridMaker(max_sampling_error=0.0)
+    with pytest.raises(BandflowError, match="supercell_shapes must be one of all, diagonal, got 'cubic'"):
+        Cp2kBulkHybridMaker(supercell_shapes="cubic")
+    with pytest.raises(BandflowError, match="min_growth must be a width ratio of at least 1"):
+        Cp2kBulkHybridMaker(min_growth=0.9)
 
 
 def test_slab_maker_returns_the_potential_analysis_and_stores_the_cube_only_on_request(tmp_path, fake_cp2k):

@@ -16,8 +16,9 @@ Bulk band edges (:class:`Cp2kBulkHybridMaker`), in one job:
 3. HSE06 (ADMM) at Γ in the same supercell, started from and screened on the PBE wavefunction of 1.
 
 Before 3, while |E(Γ) − E(k-mesh)| per atom of 1 and 2 exceeds ``max_sampling_error`` (0.03 eV/atom), 1
-and 2 are repeated in the next wider diagonal supercell (up to ``max_grown_atoms``): the hybrid's band
-edges converge with the Γ cell, not through the PBE correction (CaO VBM: 1.24 eV off in 8 atoms).
+and 2 are repeated in the next wider supercell (any shape, at least 15 % wider; up to ``max_grown_atoms``):
+the hybrid's band edges converge with the Γ cell, not through the PBE correction (CaO VBM: 1.24 eV off in
+8 atoms).
 
 CP2K 2023.1 has no exact exchange with k-points, so the hybrid sees only Γ of the supercell. The
 k-point correction ``Δ = ε(k-mesh) − ε(Γ)`` of the PBE VBM and CBM (runs 2 and 1) is added to the hybrid
@@ -32,14 +33,14 @@ from __future__ import annotations
 import itertools
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jobflow import Maker, job
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 from pymatgen.io.xyz import XYZ
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -72,6 +73,8 @@ RELAX_CUTOFF = 600.0
 #: A computed bulk gap below this (eV) is rejected: the alignment needs an insulator.
 MIN_GAP = 0.1
 WFN_FILE = f"{PROJECT_NAME}-RESTART.wfn"
+#: The supercell families the Γ cell can grow through (:func:`wider_supercells`).
+SUPERCELL_SHAPES = ("all", "diagonal")
 
 
 # ------------------------------------------------------------------------------------------ supercells
@@ -96,8 +99,69 @@ def _diagonal_multiples(bases: Sequence[Structure], min_atoms: int, max_atoms: i
             if min_atoms <= len(base) * int(np.prod(multiples)) <= max_atoms]
 
 
+def hermite_normal_forms(index: int) -> Iterator[np.ndarray]:
+    """Lower-triangular Hermite normal forms of determinant ``index``: one per distinct sublattice of that
+    index (every supercell of ``index`` primitive cells, whatever its shape)."""
+    for a in range(1, index + 1):
+        if index % a:
+            continue
+        for c in range(1, index // a + 1):
+            if (index // a) % c:
+                continue
+            f = index // a // c
+            # rows generate the sublattice; each off-diagonal entry is reduced modulo its column's diagonal
+            for b, d, e in itertools.product(range(a), range(a), range(c)):
+                yield np.array([[a, 0, 0], [b, c, 0], [d, e, f]])
+
+
+_SMALL_COMBINATIONS = np.array([m for m in itertools.product((-1, 0, 1), repeat=3) if m > (0, 0, 0)])
+
+
+def widest_supercells(structure: Structure, min_atoms: int, max_atoms: int) -> list[Structure]:
+    """For each size from ``min_atoms`` to ``max_atoms`` atoms, the widest (:func:`cell_width`) supercell of
+    the primitive standard cell among all shapes, in its LLL-reduced basis; fewest atoms first.
+
+    Written here because pymatgen's ``CubicSupercellTransformation`` and ASE's ``find_optimal_cell_shape``
+    give one cell for one target, not the widest cell of every size. Every sublattice is enumerated once
+    through its Hermite normal form (CaO up to 64 atoms: 22,528
+    lattices, most of them discarded by a bound without reduction; about 10 s).
+    """
+    primitive = _standard_cells(structure)[1]
+    cells = []
+    for index in range(max(1, -(-min_atoms // len(primitive))), max_atoms // len(primitive) + 1):
+        bases = np.array(list(hermite_normal_forms(index))) @ primitive.lattice.matrix
+        # a cell is never wider than the lattice's shortest vector, so never wider than the shortest of the
+        # vectors Σ m_i b_i (m_i ∈ {-1, 0, 1}): reduce only the lattices where that bound can win
+        bound = np.linalg.norm(np.einsum("cj,njk->nck", _SMALL_COMBINATIONS, bases), axis=2).min(axis=1)
+        best, best_width = None, -1.0
+        for position in np.argsort(-bound, kind="stable"):
+            if bound[position] <= best_width:
+                break
+            reduced = Lattice(bases[position]).get_lll_reduced_lattice()
+            if (width := cell_width(reduced.matrix)) > best_width + 1e-6:
+                best, best_width = reduced, width
+        cells.append(_supercell_on(primitive, best))
+    return cells
+
+
+def _supercell_on(primitive: Structure, lattice: Lattice) -> Structure:
+    """``primitive`` repeated to fill ``lattice`` (a supercell lattice of it)."""
+    matrix = np.rint(np.linalg.solve(primitive.lattice.matrix.T, lattice.matrix.T).T).astype(int)
+    return primitive.copy().make_supercell(matrix)
+
+
+def _candidate_cells(structure: Structure, min_atoms: int, max_atoms: int, shapes: str) -> list[Structure]:
+    """Supercells of ``structure`` for Γ-only runs: ``diagonal`` (multiples of the primitive or conventional
+    standard cell along its axes) or ``all`` (:func:`widest_supercells`)."""
+    if shapes == "diagonal":
+        return _diagonal_multiples(_standard_cells(structure), min_atoms, max_atoms, 5)
+    if shapes == "all":
+        return widest_supercells(structure, min_atoms, max_atoms)
+    raise BandflowError(f"supercell shapes must be one of {', '.join(SUPERCELL_SHAPES)}, got {shapes!r}")
+
+
 def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float = 4.5) -> Structure:
-    """The cell for a Γ-only hybrid run: diagonal multiples of the primitive or conventional standard cell.
+    """The first cell for a Γ-only hybrid run: diagonal multiples of the primitive or conventional standard cell.
 
     Among those with at most ``max_atoms`` atoms, the one with the fewest atoms whose width
     (:func:`cell_width`) reaches ``min_width`` Å; if none does, the widest. Ties go to the wider, then to
@@ -115,13 +179,15 @@ def gamma_supercell(structure: Structure, max_atoms: int = 16, min_width: float 
     return best[0]
 
 
-def wider_supercells(structure: Structure, start: Structure, max_atoms: int) -> list[Structure]:
-    """Diagonal multiples of the primitive or conventional standard cell with more atoms than ``start`` and at
-    most ``max_atoms``, fewest atoms first, each wider (:func:`cell_width`) than every cell before it."""
-    cells = _diagonal_multiples(_standard_cells(structure), len(start) + 1, max_atoms, 5)
+def wider_supercells(structure: Structure, start: Structure, max_atoms: int, shapes: str = "diagonal",
+                     min_growth: float = 1.0) -> list[Structure]:
+    """Supercells (:func:`_candidate_cells`, ``shapes``) with more atoms than ``start`` and at most
+    ``max_atoms``, fewest atoms first, each wider (:func:`cell_width`) than the cell before it by more than
+    1 mÅ and by at least the factor ``min_growth``."""
+    cells = _candidate_cells(structure, len(start) + 1, max_atoms, shapes)
     ladder, width = [], cell_width(start.lattice.matrix)
     for cell in sorted(cells, key=lambda c: (len(c), -cell_width(c.lattice.matrix))):
-        if (w := cell_width(cell.lattice.matrix)) > width + 1e-3:
+        if (w := cell_width(cell.lattice.matrix)) > max(width + 1e-3, width * min_growth):
             ladder.append(cell)
             width = w
     return ladder
@@ -180,6 +246,11 @@ class Cp2kBulkHybridMaker(Maker):
         at Γ is within ``max_sampling_error`` (eV/atom) of the k-mesh one: small Γ cells leave the band
         edges unconverged (CaO VBM: 8 atoms 1.24 eV, 16 atoms 0.30 eV below 54 atoms; docs/engines.md).
         Default :data:`~bandflow.protocols.MAX_GAMMA_SAMPLING_ERROR`; None keeps the first cell.
+    supercell_shapes, min_growth
+        The cells the Γ cell grows through: ``all`` (default), for each size the widest supercell of any
+        shape (:func:`widest_supercells`), each rung at least ``min_growth`` times wider than the one before;
+        ``diagonal``, multiples of the primitive or conventional cell along its axes (bandflow's first
+        ladder: BeO stopped at 4.7 Å within 64 atoms, 5.4 Å and 6.2 Å with all shapes).
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
 
@@ -197,12 +268,19 @@ class Cp2kBulkHybridMaker(Maker):
     eps_schwarz: float = DEFAULT_EPS_SCHWARZ
     max_sampling_error: float | None = MAX_GAMMA_SAMPLING_ERROR
     max_grown_atoms: int = 64
+    supercell_shapes: str = "all"
+    min_growth: float = 1.15
     user_input_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_sampling_error is not None and not self.max_sampling_error > 0:
             raise BandflowError(f"max_sampling_error must be a positive energy per atom (eV), got "
                                 f"{self.max_sampling_error!r}")
+        if self.supercell_shapes not in SUPERCELL_SHAPES:
+            raise BandflowError(f"supercell_shapes must be one of {', '.join(SUPERCELL_SHAPES)}, got "
+                                f"{self.supercell_shapes!r}")
+        if not self.min_growth >= 1:
+            raise BandflowError(f"min_growth must be a width ratio of at least 1, got {self.min_growth!r}")
         if int(self.max_atoms) < 1:
             raise BandflowError(f"max_atoms must be a positive number of atoms, got {self.max_atoms}")
         kpoint_mesh(Structure(np.eye(3), ["O"], [[0, 0, 0]]), self.kspacing)  # validates kspacing
@@ -218,7 +296,8 @@ class Cp2kBulkHybridMaker(Maker):
         plain = _plain(structure)
         first = gamma_supercell(plain, self.max_atoms, self.min_width)
         work = Path.cwd()
-        larger = wider_supercells(plain, first, self.max_grown_atoms) if self.max_sampling_error else []
+        larger = (wider_supercells(plain, first, self.max_grown_atoms, self.supercell_shapes, self.min_growth)
+                  if self.max_sampling_error else [])
         tried: list[dict[str, Any]] = []
         for attempt, cell in enumerate([first, *larger]):
             if attempt:  # keep the runs of the smaller cells beside, for the record
