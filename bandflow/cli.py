@@ -105,10 +105,14 @@ def run(
     plot: str | None = typer.Option(None, "--plot", help="Write the band-alignment diagram (PNG/SVG)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    stored_only: bool = typer.Option(
+        False, "--stored-only",
+        help="Only the surfaces that already have a document (re-align them after a settings change); "
+             "start no new surface."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
-    from bandflow.runner import run_campaign
+    from bandflow.runner import plans_with_documents, run_campaign
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
 
@@ -117,6 +121,11 @@ def run(
     for name, reason in unsupported_bulks(spec, plans).items():
         typer.echo(f"warning: {name} will fail: {reason}", err=True)
     store = BandflowStore.from_settings()
+    if stored_only:
+        plans = plans_with_documents(plans, store, spec.protocol)
+        if not plans:
+            raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
+                                "surfaces")
     summary = run_campaign(spec, store=store, progress=progress, plans=plans)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -179,6 +179,17 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
         if "slab_relax" in jobs:  # its only dependant, the structure job, is restored
             restored.add(jobs["slab_relax"].uuid)
     return restored
+
+
+def plans_with_documents(plans: list[BulkPlan], store: BandflowStore, protocol: str) -> list[BulkPlan]:
+    """``plans`` cut to the surfaces that already have a document of ``protocol`` in ``store`` (any state).
+
+    After a change of settings this re-computes what was stored (for a new bulk method: the bulks and the
+    alignments only) and starts no new surface; bulks left without surfaces are dropped.
+    """
+    stored = {doc.surface_id for doc in store.query_surfaces(protocol=protocol, state=None)}
+    cut = [replace(plan, surfaces=[s for s in plan.surfaces if s.id in stored]) for plan in plans]
+    return [plan for plan in cut if plan.surfaces]
 
 
 def run_campaign(

@@ -18,6 +18,7 @@ from pymatgen.io.cp2k.inputs import Cp2kInput
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabStaticMaker, gamma_supercell
 from bandflow.cp2k.jobs import cell_width, hermite_normal_forms, wider_supercells, widest_supercells
 from bandflow.cp2k.sets import (
+    AUX_BASIS_FAMILY,
     COORD_FILE,
     Cp2kHybridSetGenerator,
     Cp2kSlabRelaxSetGenerator,
@@ -48,7 +49,9 @@ Zn GTH-PBE-q12 GTH-PBE
 La GTH-PBE-q11 GTH-PBE
 """,
     "BASIS_ADMM_UZH": """O admm-dz-q6
+O admm-dzp-q6
 Mg admm-dz-q10
+Mg admm-dzp-q10
 """,
 }
 # The fallback files (entry lines as in Debian's cp2k-data): La from the UCL MOLOPT-SR sets, Th from AcPP1.
@@ -109,9 +112,20 @@ def subsections(ci: Cp2kInput, path: str, name: str) -> list:
 
 # ---------------------------------------------------------------------------------------- basis sets
 def test_kind_settings_pick_basis_potential_and_admm_basis_of_the_same_valence(data_dir):
-    mg = kind_settings("Mg", hybrid=True, data_dir=data_dir)
+    mg = kind_settings("Mg", hybrid=True, data_dir=data_dir, aux_family="admm-dz")
     assert (mg.basis, mg.potential, mg.aux_basis, mg.valence) == ("DZVP-MOLOPT-SR-GTH", "GTH-PBE-q10", "admm-dz-q10", 10)
+    assert kind_settings("Mg", hybrid=True, data_dir=data_dir).aux_basis == f"{AUX_BASIS_FAMILY}-q10"
     assert kind_settings("O", data_dir=data_dir).aux_basis is None
+
+
+def test_hybrid_input_uses_the_auxiliary_basis_family_asked(tmp_path, data_dir):
+    for family in ("admm-dz", "admm-dzp"):
+        generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir, aux_basis_family=family)
+        generator.get_input_set(rocksalt()).write_input(tmp_path / family)
+        text = (tmp_path / family / "cp2k.inp").read_text()
+        assert re.findall(r"BASIS_SET AUX_FIT (\S+)", text) == [f"{family}-q10", f"{family}-q6"]
+    maker = Cp2kBulkHybridMaker()
+    assert maker.aux_basis_family == AUX_BASIS_FAMILY
 
 
 def test_kind_settings_name_what_is_missing(data_dir):

@@ -109,6 +109,32 @@ def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(
         assert doc.job_uuids["slab_potential"] == before[surface_id].job_uuids["slab_potential"]
 
 
+def test_run_stored_only_realigns_the_stored_surfaces_and_starts_no_new_one(store, tmp_path):
+    from dataclasses import replace
+
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    runner = CliRunner()
+    empty = runner.invoke(app, ["run", str(write_spec(tmp_path / "s.yaml")), "--stored-only", "--no-progress"])
+    assert empty.exit_code != 0 and "the store has no fast document" in str(empty.exception)
+    assert executions(tmp_path) == []
+    spec = load_spec(tmp_path / "s.yaml")
+    plan = plan_campaign(spec)[0]
+    run_campaign(spec, store=store, progress=False, plans=[replace(plan, surfaces=plan.surfaces[:1])])
+    (first,) = store.query_surfaces(protocol="fast")
+    ran_before = executions(tmp_path)
+
+    changed = write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5})
+    result = runner.invoke(app, ["run", str(changed), "--stored-only", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert executions(tmp_path)[len(ran_before):] == ["bulk"]  # the bulk, then the one alignment
+    (after,) = store.query_surfaces(protocol="fast")
+    assert after.surface_id == first.surface_id and after.ip == pytest.approx(first.ip - 0.5)
+    assert campaign_status(load_spec(changed), store).remaining == len(plan.surfaces) - 1
+
+
 def test_a_failing_new_bulk_method_keeps_the_earlier_results(store, tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     run_campaign(spec, store=store, progress=False)

@@ -53,6 +53,7 @@ from bandflow.cp2k.schemas import (
     KPointCorrection,
 )
 from bandflow.cp2k.sets import (
+    AUX_BASIS_FAMILY,
     DEFAULT_CUTOFF,
     DEFAULT_EPS_SCHWARZ,
     DEFAULT_KSPACING,
@@ -251,6 +252,8 @@ class Cp2kBulkHybridMaker(Maker):
         shape (:func:`widest_supercells`), each rung at least ``min_growth`` times wider than the one before;
         ``diagonal``, multiples of the primitive or conventional cell along its axes (bandflow's first
         ladder: BeO stopped at 4.7 Å within 64 atoms, 5.4 Å and 6.2 Å with all shapes).
+    aux_basis_family
+        ADMM auxiliary basis family of the hybrid (``BASIS_ADMM_UZH``; see :func:`bandflow.cp2k.sets.kind_settings`).
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
 
@@ -270,6 +273,7 @@ class Cp2kBulkHybridMaker(Maker):
     max_grown_atoms: int = 64
     supercell_shapes: str = "all"
     min_growth: float = 1.15
+    aux_basis_family: str = AUX_BASIS_FAMILY
     user_input_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -313,7 +317,8 @@ class Cp2kBulkHybridMaker(Maker):
                                                    and abs(sampling_error) <= self.max_sampling_error):
                 break
         hybrid_generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1),
-                                                  eps_schwarz=self.eps_schwarz, **self._common())
+                                                  eps_schwarz=self.eps_schwarz,
+                                                  aux_basis_family=self.aux_basis_family, **self._common())
         hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
         kinds = hybrid_generator.kinds(cell)
 

@@ -157,12 +157,13 @@ def _basis_entry(path: Path, element: str, family: str) -> tuple[str, int] | Non
     return name, valence
 
 
-def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None) -> KindSettings:
+def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None,
+                  aux_family: str = AUX_BASIS_FAMILY) -> KindSettings:
     """The first of :data:`BASIS_SOURCES` with a basis for ``element``, the GTH-PBE potential of the same
-    valence and (hybrid) its admm-dz auxiliary basis.
+    valence and (hybrid) its auxiliary basis of ``aux_family`` (in :data:`AUX_BASIS_FILE`).
 
-    An element without an admm-dz set of that valence (La, Ce, Th, …) uses its orbital basis as the
-    auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
+    An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
+    as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
     """
     data_dir = Path(data_dir or cp2k_data_dir())
     for index, source in enumerate(BASIS_SOURCES):
@@ -182,7 +183,7 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
                             f"{data_dir / source.potential_file}")
     aux = aux_file = None
     if hybrid:
-        aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{AUX_BASIS_FAMILY}-q{q}"]), AUX_BASIS_FILE
+        aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{aux_family}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
             aux, aux_file = basis, source.basis_file
     return KindSettings(element=element, basis=basis, potential=potential, aux_basis=aux, valence=q,
@@ -462,8 +463,15 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
     omega: float = HSE06_OMEGA
     max_memory_mb: int = 2000
     screen_on_initial_p: bool = True
+    aux_basis_family: str = AUX_BASIS_FAMILY
 
     hybrid = True
+
+    def kinds(self, structure: Structure) -> dict[str, KindSettings]:
+        """Basis/potential choices of each element, with the auxiliary basis of ``aux_basis_family``."""
+        return {el.symbol: kind_settings(el.symbol, hybrid=True, data_dir=self.data_dir,
+                                         aux_family=self.aux_basis_family)
+                for el in structure.composition.elements}
 
     def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
         """Γ only: CP2K 2023.1 has no exact exchange with k-points (use a Γ-only supercell)."""
