@@ -124,6 +124,7 @@ def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(t
     assert all(wider >= 1.15 * narrower for narrower, wider in itertools.pairwise(widths))
     hybrid_cell = XYZ.from_file(next((tmp_path / "c").glob("job_*")) / "hse06" / "structure.xyz").molecule
     assert hybrid_cell.composition.as_dict() == {"Mg": 21, "O": 21}
+    assert (out.settings["supercell_shapes"], out.settings["min_growth"]) == ("all", 1.15)
     # a threshold the first cell meets: one cell, as without the option
     out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6).make(rocksalt()), tmp_path / "b")
     assert [c["n_atoms"] for c in out.cells_tried] == [16]

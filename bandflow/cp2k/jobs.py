@@ -346,8 +346,8 @@ class Cp2kBulkHybridMaker(Maker):
             settings={"basis": {el: k.basis for el, k in kinds.items()}, "cutoff": self.cutoff,
                       "rel_cutoff": self.rel_cutoff, "eps_schwarz": self.eps_schwarz,
                       "admm": {el: k.aux_basis for el, k in kinds.items()} | {"method": "BASIS_PROJECTION"},
-                      "max_sampling_error": self.max_sampling_error,
-                      "kspacing": self.kspacing},
+                      "max_sampling_error": self.max_sampling_error, "supercell_shapes": self.supercell_shapes,
+                      "min_growth": self.min_growth, "kspacing": self.kspacing},
             dir_name=str(work),
         )
 
