@@ -52,6 +52,31 @@ La GTH-PBE-q11 GTH-PBE
 O admm-dzp-q6
 Mg admm-dz-q10
 Mg admm-dzp-q10
+Ca admm-dz-q10
+""",
+    # whole entries: the d-shell choice reads the angular momenta of each set
+    "BASIS_ADMM_MOLOPT": """# Ling & Slater (excerpt, exponents shortened)
+Ca cFIT6
+ 2
+ 1 0 0 1 1
+        0.25   1.0
+ 1 1 1 1 1
+        0.33   1.0
+
+Ca cFIT7
+ 3
+ 1 0 0 1 1
+        0.25   1.0
+ 1 1 1 2 1
+        1.03   1.0
+        9.15  -0.05
+ 1 2 2 1 1
+        0.67   1.0
+
+Ca FIT7
+ 1
+ 1 2 2 1 1
+        0.67   1.0
 """,
 }
 # The fallback files (entry lines as in Debian's cp2k-data): La from the UCL MOLOPT-SR sets, Th from AcPP1.
@@ -116,6 +141,25 @@ def test_kind_settings_pick_basis_potential_and_admm_basis_of_the_same_valence(d
     assert (mg.basis, mg.potential, mg.aux_basis, mg.valence) == ("DZVP-MOLOPT-SR-GTH", "GTH-PBE-q10", "admm-dz-q10", 10)
     assert kind_settings("Mg", hybrid=True, data_dir=data_dir).aux_basis == f"{AUX_BASIS_FAMILY}-q10"
     assert kind_settings("O", data_dir=data_dir).aux_basis is None
+
+
+def test_heavy_s_block_cations_take_an_auxiliary_basis_with_d_functions(tmp_path, data_dir):
+    (data_dir / "BASIS_MOLOPT").write_text(DATA_FILES["BASIS_MOLOPT"] + " Ca DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
+    (data_dir / "GTH_POTENTIALS").write_text(DATA_FILES["GTH_POTENTIALS"] + "Ca GTH-PBE-q10 GTH-PBE\n")
+    ca = kind_settings("Ca", hybrid=True, data_dir=data_dir)
+    assert (ca.aux_basis, ca.aux_basis_file) == ("cFIT7", "BASIS_ADMM_MOLOPT")  # cFIT6 has no d, FIT7 is not contracted
+    assert kind_settings("Ca", hybrid=True, data_dir=data_dir, d_shell_aux=False).aux_basis == "admm-dz-q10"
+    assert kind_settings("Mg", hybrid=True, data_dir=data_dir).aux_basis_file == "BASIS_ADMM_UZH"
+    cao = rocksalt(4.81).copy()
+    cao.replace_species({"Mg": "Ca"})
+    generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir)
+    generator.get_input_set(cao).write_input(tmp_path / "cao")
+    text = (tmp_path / "cao" / "cp2k.inp").read_text()
+    assert re.findall(r"BASIS_SET AUX_FIT (\S+)", text) == ["cFIT7", f"{AUX_BASIS_FAMILY}-q6"]
+    assert re.findall(r"BASIS_SET_FILE_NAME (\S+)", text) == ["BASIS_MOLOPT", "BASIS_ADMM_UZH", "BASIS_ADMM_MOLOPT"]
+    # without the file (another CP2K data set), the family set as before
+    (data_dir / "BASIS_ADMM_MOLOPT").unlink()
+    assert kind_settings("Ca", hybrid=True, data_dir=data_dir).aux_basis == "admm-dz-q10"
 
 
 def test_hybrid_input_uses_the_auxiliary_basis_family_asked(tmp_path, data_dir):

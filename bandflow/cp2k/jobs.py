@@ -252,8 +252,10 @@ class Cp2kBulkHybridMaker(Maker):
         shape (:func:`widest_supercells`), each rung at least ``min_growth`` times wider than the one before;
         ``diagonal``, multiples of the primitive or conventional cell along its axes (bandflow's first
         ladder: BeO stopped at 4.7 Å within 64 atoms, 5.4 Å and 6.2 Å with all shapes).
-    aux_basis_family
-        ADMM auxiliary basis family of the hybrid (``BASIS_ADMM_UZH``; see :func:`bandflow.cp2k.sets.kind_settings`).
+    aux_basis_family, d_shell_aux
+        ADMM auxiliary basis family of the hybrid (``BASIS_ADMM_UZH``), and whether K, Ca, Rb, Sr, Cs and Ba
+        take a set with d functions instead (their d states form the conduction-band edge; see
+        :data:`bandflow.cp2k.sets.D_SHELL_CATIONS`).
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
 
@@ -274,6 +276,7 @@ class Cp2kBulkHybridMaker(Maker):
     supercell_shapes: str = "all"
     min_growth: float = 1.15
     aux_basis_family: str = AUX_BASIS_FAMILY
+    d_shell_aux: bool = True
     user_input_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -318,7 +321,8 @@ class Cp2kBulkHybridMaker(Maker):
                 break
         hybrid_generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1),
                                                   eps_schwarz=self.eps_schwarz,
-                                                  aux_basis_family=self.aux_basis_family, **self._common())
+                                                  aux_basis_family=self.aux_basis_family,
+                                                  d_shell_aux=self.d_shell_aux, **self._common())
         hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
         kinds = hybrid_generator.kinds(cell)
 

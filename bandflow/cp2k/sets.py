@@ -59,6 +59,12 @@ POTENTIAL_FILE = "GTH_POTENTIALS"
 BASIS_FAMILY = "DZVP-MOLOPT-SR-GTH"
 POTENTIAL_FAMILY = "GTH-PBE"
 AUX_BASIS_FAMILY = "admm-dz"
+#: Heavy alkali and alkaline-earth atoms: their empty (n−1)d shell forms the conduction-band edge of their
+#: oxides, but their admm-dz sets have no d functions, so the exact exchange never reaches those states (CaO,
+#: 8-atom cell: the X-point d states move by −0.01 eV from PBE to HSE06 with admm-dz, by +0.86 eV with a d
+#: shell; the Ca 4s state by +0.33 eV). They take the smallest Ling–Slater cFIT set with d functions.
+D_SHELL_CATIONS = ("K", "Ca", "Rb", "Sr", "Cs", "Ba")
+D_SHELL_AUX_FILE = "BASIS_ADMM_MOLOPT"
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,42 @@ def _data_file_entries(path: Path) -> dict[str, list[list[str]]]:
     return entries
 
 
+@cache
+def _max_angular_momenta(path: Path, element: str) -> dict[str, int]:
+    """Name → highest angular momentum of each basis set of ``element`` in the CP2K basis file ``path``."""
+    lines = [line.split() for line in path.read_text(errors="replace").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    found: dict[str, int] = {}
+    position = 0
+    while position < len(lines):
+        tokens = lines[position]
+        if not (Element.is_valid_symbol(tokens[0]) and len(tokens) >= 2 and not tokens[1][0].isdigit()):
+            position += 1
+            continue
+        start, lmax = position, 0
+        try:
+            n_sets, position = int(lines[position + 1][0]), position + 2
+            for _ in range(n_sets):  # each set: "n lmin lmax n_exponents n_shells(l) ...", then its exponents
+                header = [int(v) for v in lines[position]]
+                lmax, position = max(lmax, header[2]), position + 1 + header[3]
+        except (ValueError, IndexError):  # not a basis entry after all (free text in a few files): go on
+            position = start + 1
+            continue
+        if tokens[0] == element:
+            found.update(dict.fromkeys(tokens[1:], lmax))
+    return found
+
+
+def _d_shell_aux_basis(data_dir: Path, element: str) -> str | None:
+    """The smallest cFIT set of ``element`` in :data:`D_SHELL_AUX_FILE` with d functions, or None."""
+    path = data_dir / D_SHELL_AUX_FILE
+    if not path.is_file():
+        return None
+    sets = [(int(m.group(1)), name) for name, lmax in _max_angular_momenta(path, element).items()
+            if lmax >= 2 and (m := re.fullmatch(r"cFIT(\d+)", name))]
+    return min(sets)[1] if sets else None
+
+
 def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
     """The first of ``wanted`` that names an entry of ``element`` in ``path`` (case-insensitive)."""
     names = {n.upper() for entry in _data_file_entries(path).get(element, []) for n in entry}
@@ -158,9 +200,10 @@ def _basis_entry(path: Path, element: str, family: str) -> tuple[str, int] | Non
 
 
 def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None,
-                  aux_family: str = AUX_BASIS_FAMILY) -> KindSettings:
+                  aux_family: str = AUX_BASIS_FAMILY, d_shell_aux: bool = True) -> KindSettings:
     """The first of :data:`BASIS_SOURCES` with a basis for ``element``, the GTH-PBE potential of the same
-    valence and (hybrid) its auxiliary basis of ``aux_family`` (in :data:`AUX_BASIS_FILE`).
+    valence and (hybrid) its auxiliary basis of ``aux_family`` (in :data:`AUX_BASIS_FILE`); with
+    ``d_shell_aux``, the elements of :data:`D_SHELL_CATIONS` take a cFIT set with d functions instead.
 
     An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
     as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
@@ -182,7 +225,9 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
         raise BandflowError(f"{element}: no {POTENTIAL_FAMILY}-q{q} pseudopotential in "
                             f"{data_dir / source.potential_file}")
     aux = aux_file = None
-    if hybrid:
+    if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (aux := _d_shell_aux_basis(data_dir, element)):
+        aux_file = D_SHELL_AUX_FILE
+    elif hybrid:
         aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{aux_family}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
             aux, aux_file = basis, source.basis_file
@@ -195,7 +240,7 @@ def basis_files(kinds: Iterable[KindSettings]) -> list[str]:
     """The basis files ``kinds`` need, in :data:`BASIS_SOURCES` order with the ADMM file last."""
     kinds = list(kinds)
     needed = {k.basis_file for k in kinds} | {k.aux_basis_file for k in kinds if k.aux_basis_file}
-    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE]
+    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE, D_SHELL_AUX_FILE]
     return [name for name in dict.fromkeys(order) if name in needed]
 
 
@@ -464,13 +509,14 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
     max_memory_mb: int = 2000
     screen_on_initial_p: bool = True
     aux_basis_family: str = AUX_BASIS_FAMILY
+    d_shell_aux: bool = True
 
     hybrid = True
 
     def kinds(self, structure: Structure) -> dict[str, KindSettings]:
-        """Basis/potential choices of each element, with the auxiliary basis of ``aux_basis_family``."""
+        """Basis/potential choices of each element, with the auxiliary bases of :func:`kind_settings`."""
         return {el.symbol: kind_settings(el.symbol, hybrid=True, data_dir=self.data_dir,
-                                         aux_family=self.aux_basis_family)
+                                         aux_family=self.aux_basis_family, d_shell_aux=self.d_shell_aux)
                 for el in structure.composition.elements}
 
     def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
