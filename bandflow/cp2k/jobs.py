@@ -124,8 +124,8 @@ def widest_supercells(structure: Structure, min_atoms: int, max_atoms: int) -> l
 
     Written here because pymatgen's ``CubicSupercellTransformation`` and ASE's ``find_optimal_cell_shape``
     give one cell for one target, not the widest cell of every size. Every sublattice is enumerated once
-    through its Hermite normal form (CaO up to 64 atoms: 22,528
-    lattices, most of them discarded by a bound without reduction; about 10 s).
+    through its Hermite normal form (CaO up to 64 atoms: 22,528 lattices, most of them discarded by a bound
+    without reduction; about 10 s).
     """
     primitive = _standard_cells(structure)[1]
     cells = []
