@@ -160,7 +160,13 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     from bandflow.flows import campaign_flow
     from bandflow.preflight import check_campaign
     from bandflow.queue import submit_flows, submitted_job_uuids
-    from bandflow.runner import completed_uuids, expected_job_uuids, is_current, restore_slab_outputs
+    from bandflow.runner import (
+        completed_uuids,
+        expected_job_uuids,
+        is_current,
+        restore_slab_outputs,
+        unneeded_jobs,
+    )
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
 
@@ -179,7 +185,9 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     # jobs whose outputs are stored, or restored from surface documents (slab steps kept when only the bulk
     # method changed), are not run again: the remaining jobs read those outputs from the job store
     stored = completed_uuids(store, [j.uuid for j in flow.jobs])
-    stored |= restore_slab_outputs(store, list(flow.iterflow()), stored)
+    ordered = list(flow.iterflow())
+    stored |= restore_slab_outputs(store, ordered, stored)
+    stored |= unneeded_jobs(ordered, stored)
     jobs = [j for j in flow.jobs if j.uuid not in stored]
     for j in jobs:
         j.hosts = []  # they move to the flow that is submitted
@@ -189,7 +197,7 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
         raise BandflowError(f"{len(already)} of this campaign's {len(flow.jobs)} jobs are already on the "
                             "LaunchPad; see `bandflow status` (or reset the LaunchPad to submit again)")
     fw_ids = submit_flows([flow], allow_external_references=bool(stored))
-    reused = f", {len(stored)} stored job outputs reused" if stored else ""
+    reused = f", {len(stored)} jobs skipped (outputs stored, restored or not needed)" if stored else ""
     typer.echo(f"submitted {len(fw_ids)} fireworks for {sum(len(p.surfaces) for p in plans)} surfaces "
                f"({len(done)} already computed{reused})")
 

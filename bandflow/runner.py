@@ -181,6 +181,21 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     return restored
 
 
+def unneeded_jobs(ordered: list[tuple[Job, list[str]]], done: set[str]) -> set[str]:
+    """Jobs not in ``done`` whose dependants are all done (or unneeded themselves): nothing would read their
+    output. A relaxation whose relaxed structure was restored in an earlier run is one."""
+    dependants: dict[str, list[str]] = {}
+    for job, parents in ordered:
+        for parent in parents:
+            dependants.setdefault(parent, []).append(job.uuid)
+    unneeded: set[str] = set()
+    for job, _ in reversed(ordered):  # dependants before the jobs they read from
+        children = dependants.get(job.uuid, [])
+        if job.uuid not in done and children and all(c in done or c in unneeded for c in children):
+            unneeded.add(job.uuid)
+    return unneeded
+
+
 def plans_with_documents(plans: list[BulkPlan], store: BandflowStore, protocol: str) -> list[BulkPlan]:
     """``plans`` cut to the surfaces that already have a document of ``protocol`` in ``store`` (any state).
 
@@ -209,6 +224,7 @@ def run_campaign(
     summary = RunSummary(total=len(ordered))
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
     done |= restore_slab_outputs(store, ordered, done)
+    done |= unneeded_jobs(ordered, done)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     logging.getLogger("jobflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice

@@ -109,6 +109,18 @@ def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(
         assert doc.job_uuids["slab_potential"] == before[surface_id].job_uuids["slab_potential"]
 
 
+def test_a_job_whose_dependants_are_all_done_does_not_run_again(store, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    relax_jobs = [j.uuid for j in campaign_flow(spec).jobs if j.metadata["bandflow_step"] == "slab_relax"]
+    store.job_store.remove_docs({"uuid": {"$in": relax_jobs}})  # as after a restore: structures kept, relaxations not
+    ran_before = executions(tmp_path)
+    changed = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"vbm_shift": 0.5}))
+    summary = run_campaign(changed, store=store, progress=False)
+    assert not summary.failed and executions(tmp_path)[len(ran_before):] == ["bulk"]
+    assert summary.skipped == summary.total - summary.ran and summary.ran == 1 + len(relax_jobs)
+
+
 def test_run_stored_only_realigns_the_stored_surfaces_and_starts_no_new_one(store, tmp_path):
     from dataclasses import replace
 
