@@ -110,7 +110,8 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
 def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):
     # the stand-in prints different systems at Γ and with k-points: the error never gets small
     assert Cp2kBulkHybridMaker().max_sampling_error == MAX_GAMMA_SAMPLING_ERROR == 0.03  # growth is the default
-    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54, supercell_shapes="diagonal").make(rocksalt()), tmp_path / "a")
+    maker = Cp2kBulkHybridMaker(max_grown_atoms=54, supercell_shapes="diagonal", min_hybrid_width=0)
+    out = run(maker.make(rocksalt()), tmp_path / "a")
     folder = next((tmp_path / "a").glob("job_*"))
     calls = (folder / "calls.txt").read_text().split()[::2]
     assert calls == ["pbe_gamma", "pbe_kpoints", "pbe_gamma", "pbe_kpoints", "hse06"]
@@ -118,20 +119,27 @@ def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(t
     assert out.cells_tried[1]["width"] > out.cells_tried[0]["width"]
     assert (folder / "pbe_gamma-16-atoms" / "cp2k.out").is_file() and (folder / "pbe_kpoints-16-atoms").is_dir()
     # the default ladder: cells of any shape, each at least 15 % wider than the one before
-    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "c")
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54, min_hybrid_width=0).make(rocksalt()), tmp_path / "c")
     assert [c["n_atoms"] for c in out.cells_tried] == [16, 24, 42] and out.n_atoms == 42
     widths = [c["width"] for c in out.cells_tried]
     assert all(wider >= 1.15 * narrower for narrower, wider in itertools.pairwise(widths))
     hybrid_cell = XYZ.from_file(next((tmp_path / "c").glob("job_*")) / "hse06" / "structure.xyz").molecule
     assert hybrid_cell.composition.as_dict() == {"Mg": 21, "O": 21}
     assert (out.settings["supercell_shapes"], out.settings["min_growth"]) == ("all", 1.15)
+    # cells narrower than min_hybrid_width (7 Å by default) are not tried; without one wide enough, the widest
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=64).make(rocksalt()), tmp_path / "d")
+    assert [(c["n_atoms"], round(c["width"], 2)) for c in out.cells_tried] == [(64, 8.42)]
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "e")
+    assert [c["n_atoms"] for c in out.cells_tried] == [42] and out.settings["min_hybrid_width"] == 7.0
     # a threshold the first cell meets: one cell, as without the option
-    out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6).make(rocksalt()), tmp_path / "b")
+    out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6, min_hybrid_width=0).make(rocksalt()), tmp_path / "b")
     assert [c["n_atoms"] for c in out.cells_tried] == [16]
     with pytest.raises(BandflowError, match="max_sampling_error must be a positive"):
         Cp2kBulkHybridMaker(max_sampling_error=0.0)
     with pytest.raises(BandflowError, match="supercell_shapes must be one of all, diagonal, got 'cubic'"):
         Cp2kBulkHybridMaker(supercell_shapes="cubic")
+    with pytest.raises(BandflowError, match="min_hybrid_width must be a width"):
+        Cp2kBulkHybridMaker(min_hybrid_width=-1)
     with pytest.raises(BandflowError, match="min_growth must be a width ratio of at least 1"):
         Cp2kBulkHybridMaker(min_growth=0.9)
 
