@@ -44,11 +44,12 @@ stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
    DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
    (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
    cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre.
-3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; the
-   orbital basis itself for elements without an admm-dz set: La, Ce, Th) at Γ, restarted from PBE, in a
-   supercell grown until its PBE energy per atom at Γ is within 0.03 eV/atom of the k-mesh one (at most 64
-   atoms; the cell is in each document's `extra.bulk`); the PBE k-mesh − Γ difference of the VBM and CBM is
-   added (CP2K 2023.1 has no exact exchange with k-points). Edges are relative to the cell-mean potential.
+3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; a
+   Ling–Slater cFIT set with d functions for K, Ca, Rb, Sr, Cs, Ba; the orbital basis itself for elements
+   without an admm-dz set: La, Ce, Th) at Γ, restarted from PBE, in a supercell of any shape grown until its
+   PBE energy per atom at Γ is within 0.03 eV/atom of the k-mesh one and it is at least 7 Å wide (at most
+   64 atoms; the cell is in each document's `extra.bulk`); the PBE k-mesh − Γ difference of the VBM and CBM
+   is added (CP2K 2023.1 has no exact exchange with k-points). Edges are relative to the cell-mean potential.
 4. **Alignment**: IP = (V_vac − V̄_centre) − (E_VBM − V̄_bulk), EA = IP − E_gap (PBE potential step with
    HSE06 bulk edges, the usual slab/bulk split; see docs/method.md).
 
@@ -56,11 +57,15 @@ Each line of a file is one `SurfaceDoc` (docs/schema.md): unrelaxed and relaxed 
 bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, code versions, job uuids.
 `bandflow import FILE` loads a file into a store; `bandflow train` learns from it.
 
-**Bulk Γ cells (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell of at most
-16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below the 54-atom
-cell's). Every surface here is computed, or re-aligned with its stored slab potential, with the grown cells.
-Surfaces computed with the small cells and not yet re-aligned are left out of the files above and counted as
-remaining below; their documents (valid slab potentials, outdated bulk edges) are kept in `pending/`.
+**Bulk method history (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell
+of at most 16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below
+the 54-atom cell's); then in diagonal supercells grown by the PBE criterion alone. Since the fourth session
+the cells may have any shape and must be 7 Å wide (the exchange converges more slowly than the PBE energy),
+and Ca/Sr/Ba/K get d functions in the ADMM basis (with admm-dz their d-like conduction bands got no exact
+exchange: CaO gap 4.5 eV instead of ≈ 5.4–5.7). Every surface here is computed, or re-aligned with its
+stored slab potential, with the current method. Surfaces from an earlier method and not yet re-aligned are
+left out of the files above and counted as remaining below; their documents (valid slab potentials,
+outdated bulk edges) are kept in `pending/`.
 
 Published values beside ours come from `literature.yaml` (each with its reference; compilations are
 labelled as such). They are for films, single crystals or other surfaces and methods, so a difference
