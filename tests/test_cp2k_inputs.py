@@ -16,7 +16,14 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cp2k.inputs import Cp2kInput
 
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabStaticMaker, gamma_supercell
-from bandflow.cp2k.jobs import cell_width, hermite_normal_forms, wider_supercells, widest_supercells
+from bandflow.cp2k.jobs import (
+    cell_width,
+    gamma_cell_ladder,
+    hermite_normal_forms,
+    wider_supercells,
+    widest_basis,
+    widest_supercells,
+)
 from bandflow.cp2k.sets import (
     AUX_BASIS_FAMILY,
     COORD_FILE,
@@ -334,7 +341,7 @@ def test_gamma_supercell_of_wurtzite_stays_within_16_atoms():
     assert len(cell) <= 16 and cell_width(cell.lattice.matrix) > cell_width(zno.lattice.matrix)
 
 
-def testhermite_normal_forms_count_every_sublattice_once():
+def test_hermite_normal_forms_count_every_sublattice_once():
     # the number of sublattices of index n of a 3D lattice (OEIS A001001)
     assert [sum(1 for _ in hermite_normal_forms(n)) for n in range(1, 9)] == [1, 7, 13, 35, 31, 91, 57, 155]
 
@@ -348,6 +355,24 @@ def test_widest_supercells_of_rocksalt_include_the_conventional_cubes():
     assert widths[16] == pytest.approx(2 * 4.2112 / np.sqrt(3), abs=1e-3)
     # every size is at least as wide as the diagonal multiple of the same size
     assert widest_supercells(rocksalt(), 64, 64)[0].lattice.abc == pytest.approx((8.4224,) * 3, abs=1e-3)
+
+
+def test_widest_basis_beats_lll_on_a_hexagonal_supercell():
+    zno = Structure.from_spacegroup("P6_3mc", Lattice.hexagonal(3.25, 5.21), ["Zn", "O"],
+                                    [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]])
+    (cell,) = widest_supercells(zno, 16, 16)
+    assert cell_width(cell.lattice.matrix) == pytest.approx(5.515, abs=1e-3)  # LLL bases reach 5.21 Å at most
+    assert np.linalg.det(cell.lattice.matrix) > 0 and cell.composition.as_dict() == {"Zn": 8, "O": 8}
+    lattice = Lattice(np.array([[1, 0, 0], [5, 1, 0], [3, 7, 1]]) @ cell.lattice.matrix)  # a skewed basis
+    assert cell_width(widest_basis(lattice).matrix) >= cell_width(lattice.get_lll_reduced_lattice().matrix) - 1e-9
+
+
+def test_gamma_cell_ladder_starts_at_the_smallest_cell_wide_enough():
+    first = gamma_supercell(rocksalt())
+    ladder = gamma_cell_ladder(rocksalt(), first, 64)
+    assert [(len(c), round(cell_width(c.lattice.matrix), 2)) for c in ladder] == [(48, 7.29), (64, 8.42)]
+    assert [len(c) for c in gamma_cell_ladder(rocksalt(), first, 64, min_width=0)] == [16, 24, 42, 64]
+    assert [len(c) for c in gamma_cell_ladder(rocksalt(), first, 40)] == [40]  # none 7 Å wide: the widest
 
 
 def test_wider_supercells_of_wurtzite_grow_by_the_factor_asked():

@@ -126,11 +126,12 @@ def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(t
     hybrid_cell = XYZ.from_file(next((tmp_path / "c").glob("job_*")) / "hse06" / "structure.xyz").molecule
     assert hybrid_cell.composition.as_dict() == {"Mg": 21, "O": 21}
     assert (out.settings["supercell_shapes"], out.settings["min_growth"]) == ("all", 1.15)
-    # cells narrower than min_hybrid_width (7 Å by default) are not tried; without one wide enough, the widest
+    # by default the ladder starts at the smallest cell at least min_hybrid_width (7 Å) wide
     out = run(Cp2kBulkHybridMaker(max_grown_atoms=64).make(rocksalt()), tmp_path / "d")
-    assert [(c["n_atoms"], round(c["width"], 2)) for c in out.cells_tried] == [(64, 8.42)]
-    out = run(Cp2kBulkHybridMaker(max_grown_atoms=54).make(rocksalt()), tmp_path / "e")
-    assert [c["n_atoms"] for c in out.cells_tried] == [42] and out.settings["min_hybrid_width"] == 7.0
+    assert [(c["n_atoms"], round(c["width"], 2)) for c in out.cells_tried] == [(48, 7.29), (64, 8.42)]
+    out = run(Cp2kBulkHybridMaker(max_grown_atoms=40).make(rocksalt()), tmp_path / "e")  # none that wide: the widest
+    assert [(c["n_atoms"], round(c["width"], 2)) for c in out.cells_tried] == [(40, 6.66)]
+    assert out.settings["min_hybrid_width"] == 7.0
     # a threshold the first cell meets: one cell, as without the option
     out = run(Cp2kBulkHybridMaker(max_sampling_error=1e6, min_hybrid_width=0).make(rocksalt()), tmp_path / "b")
     assert [c["n_atoms"] for c in out.cells_tried] == [16]
