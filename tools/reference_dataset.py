@@ -59,8 +59,9 @@ bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, 
 
 **Bulk method history (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell
 of at most 16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below
-the 54-atom cell's); then in diagonal supercells grown by the PBE criterion alone. Since 2026-12-03 (fourth session)
-the cells may have any shape and must be 7 Å wide (the exchange converges more slowly than the PBE energy),
+the 54-atom cell's); then in diagonal supercells grown by the PBE criterion alone. Since the fourth session
+(2026-12-03) the cells may have any shape and must be 7 Å wide (the exchange converges more slowly than the
+PBE energy),
 and K, Ca, Rb, Sr, Cs, Ba get d functions in the ADMM basis (with admm-dz their d-like conduction bands got
 no exact exchange: CaO gap 4.51 eV, now 5.27 eV; its IPs moved by < 0.1 eV, its EAs by −0.8 eV). Every
 surface here is computed, or re-aligned with its stored slab potential, with the current method. Surfaces
