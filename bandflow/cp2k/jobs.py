@@ -18,7 +18,7 @@ Bulk band edges (:class:`Cp2kBulkHybridMaker`), in one job:
 Before 3, while |E(Γ) − E(k-mesh)| per atom of 1 and 2 exceeds ``max_sampling_error`` (0.03 eV/atom), 1
 and 2 are repeated in the next wider supercell (any shape, at least 15 % wider; up to ``max_grown_atoms``):
 the hybrid's band edges converge with the Γ cell, not through the PBE correction (CaO VBM: 1.24 eV off in
-8 atoms). With growth on, cells narrower than ``min_hybrid_width`` (7 Å) are skipped.
+8 atoms). With growth on, the ladder starts at the smallest cell at least ``min_hybrid_width`` (7 Å) wide.
 
 CP2K 2023.1 has no exact exchange with k-points, so the hybrid sees only Γ of the supercell. The
 k-point correction ``Δ = ε(k-mesh) − ε(Γ)`` of the PBE VBM and CBM (runs 2 and 1) is added to the hybrid
@@ -199,9 +199,15 @@ def wider_supercells(structure: Structure, start: Structure, max_atoms: int, sha
     """Supercells (:func:`_candidate_cells`, ``shapes``) with more atoms than ``start`` and at most
     ``max_atoms``, fewest atoms first, each wider (:func:`cell_width`) than the cell before it by more than
     1 mÅ and by more than the factor ``min_growth``."""
-    cells = _candidate_cells(structure, len(start) + 1, max_atoms, shapes)
+    return _rungs(_candidate_cells(structure, len(start) + 1, max_atoms, shapes), start, min_growth)
+
+
+def _rungs(cells: Sequence[Structure], start: Structure, min_growth: float) -> list[Structure]:
+    """Of ``cells``, those with more atoms than ``start``, fewest atoms first, each wider than the cell before
+    it by more than 1 mÅ and by more than the factor ``min_growth``."""
     ladder, width = [], cell_width(start.lattice.matrix)
-    for cell in sorted(cells, key=lambda c: (len(c), -cell_width(c.lattice.matrix))):
+    for cell in sorted((c for c in cells if len(c) > len(start)),
+                       key=lambda c: (len(c), -cell_width(c.lattice.matrix))):
         if (w := cell_width(cell.lattice.matrix)) > max(width + 1e-3, width * min_growth):
             ladder.append(cell)
             width = w
@@ -212,13 +218,13 @@ def gamma_cell_ladder(structure: Structure, first: Structure, max_atoms: int, sh
                       min_growth: float = 1.15, min_width: float = 7.0) -> list[Structure]:
     """The Γ cells the bulk hybrid may grow through, narrowest first: from the smallest cell (``first`` or a
     larger one, :func:`_candidate_cells`) at least ``min_width`` Å wide, or the widest one within
-    ``max_atoms`` when none is, then :func:`wider_supercells`. The exact exchange converges more slowly with
+    ``max_atoms`` when none is, then the wider rungs of :func:`wider_supercells`. The exact exchange converges more slowly with
     the cell than the PBE energy that decides where the ladder stops (docs/engines.md)."""
     candidates = [first, *_candidate_cells(structure, len(first) + 1, max_atoms, shapes)]
     wide = [c for c in candidates if cell_width(c.lattice.matrix) >= min_width - 1e-6]
     start = (min(wide, key=lambda c: (len(c), -cell_width(c.lattice.matrix))) if wide
              else max(candidates, key=lambda c: (cell_width(c.lattice.matrix), -len(c))))
-    return [start, *wider_supercells(structure, start, max_atoms, shapes, min_growth)]
+    return [start, *_rungs(candidates, start, min_growth)]
 
 
 def _plain(structure: Structure) -> Structure:
@@ -283,7 +289,7 @@ class Cp2kBulkHybridMaker(Maker):
         The cells the Γ cell grows through: ``all`` (default), for each size the widest supercell of any
         shape (:func:`widest_supercells`), each rung at least ``min_growth`` times wider than the one before;
         ``diagonal``, multiples of the primitive or conventional cell along its axes (bandflow's first
-        ladder: BeO stopped at 4.7 Å within 64 atoms, 5.4 Å and 6.2 Å with all shapes).
+        ladder: BeO stopped at 4.7 Å within 64 atoms, 7.1 Å with all shapes).
     aux_basis_family, d_shell_aux
         ADMM auxiliary basis family of the hybrid (``BASIS_ADMM_UZH``), and whether K, Ca, Rb, Sr, Cs and Ba
         take a set with d functions instead (their d states form the conduction-band edge; see

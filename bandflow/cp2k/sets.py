@@ -143,11 +143,11 @@ def _data_file_entries(path: Path) -> dict[str, list[list[str]]]:
 
 
 @cache
-def _max_angular_momenta(path: Path, element: str) -> dict[str, int]:
-    """Name → highest angular momentum of each basis set of ``element`` in the CP2K basis file ``path``."""
+def _max_angular_momenta(path: Path) -> dict[str, dict[str, int]]:
+    """Element → name → highest angular momentum of each basis set in the CP2K basis file ``path``."""
     lines = [line.split() for line in path.read_text(errors="replace").splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    found: dict[str, int] = {}
+    found: dict[str, dict[str, int]] = {}
     position = 0
     while position < len(lines):
         tokens = lines[position]
@@ -163,8 +163,7 @@ def _max_angular_momenta(path: Path, element: str) -> dict[str, int]:
         except (ValueError, IndexError):  # not a basis entry after all (free text in a few files): go on
             position = start + 1
             continue
-        if tokens[0] == element:
-            found.update(dict.fromkeys(tokens[1:], lmax))
+        found.setdefault(tokens[0], {}).update(dict.fromkeys(tokens[1:], lmax))
     return found
 
 
@@ -173,7 +172,7 @@ def _d_shell_aux_basis(data_dir: Path, element: str) -> str | None:
     path = data_dir / D_SHELL_AUX_FILE
     if not path.is_file():
         return None
-    sets = [(int(m.group(1)), name) for name, lmax in _max_angular_momenta(path, element).items()
+    sets = [(int(m.group(1)), name) for name, lmax in _max_angular_momenta(path).get(element, {}).items()
             if lmax >= 2 and (m := re.fullmatch(r"cFIT(\d+)", name))]
     return min(sets)[1] if sets else None
 
