@@ -504,7 +504,9 @@ class BandflowStore:
             criteria["model_id"] = model_id
         if name is not None:
             criteria["name"] = name
-        sort = [("version", -1)] if name is not None else [("created_at", -1), ("version", -1)]
+        # equal creation times (a model copied from another, or two within one millisecond) go to the one
+        # inserted last: ObjectIds grow with insertion, whatever the model's name and version
+        sort = [("version", -1)] if name is not None else [("created_at", -1), ("_id", -1)]
         row = self.models._collection.find_one(criteria, sort=sort)
         if row is None:
             what = " ".join(f"{k} {v!r}" for k, v in criteria.items()) or "at all"

@@ -153,7 +153,9 @@ def test_models_are_versioned_per_name_with_checked_weights(store):
     base = ModelDoc(name="lsoap-ipea", descriptor="lsoap", code_version="0.1.0", metrics={"ip_mae": 0.3})
     first = store.save_model(base, b"\x00weights-v1")
     second = store.save_model(base.model_copy(update={"parent_model_id": first.model_id}), b"weights-v2" * 1000)
-    other = store.save_model(ModelDoc(name="soap-baseline", descriptor="soap", code_version="0.1.0"), b"w")
+    # created in the same instant as the others (as within one millisecond): the one saved last is the newest
+    other = store.save_model(ModelDoc(name="soap-baseline", descriptor="soap", code_version="0.1.0",
+                                      created_at=base.created_at), b"w")
     assert (first.model_id, first.version, second.model_id, second.version) == ("lsoap-ipea-v1", 1, "lsoap-ipea-v2", 2)
     assert other.version == 1 and second.weights_size == 10_000
 
