@@ -26,11 +26,13 @@ from bandflow.cp2k.jobs import (
 )
 from bandflow.cp2k.sets import (
     AUX_BASIS_FAMILY,
+    COMPOSED_AUX_FILE,
     COORD_FILE,
     Cp2kHybridSetGenerator,
     Cp2kSlabRelaxSetGenerator,
     Cp2kSlabStaticSetGenerator,
     Cp2kStaticSetGenerator,
+    _basis_sets,
     deep_update,
     fixed_atom_indices,
     gamma_centred_kpoints,
@@ -167,6 +169,55 @@ def test_heavy_s_block_cations_take_an_auxiliary_basis_with_d_functions(tmp_path
     # without the file (another CP2K data set), the family set as before
     (data_dir / "BASIS_ADMM_MOLOPT").unlink()
     assert kind_settings("Ca", hybrid=True, data_dir=data_dir).aux_basis == "admm-dz-q10"
+
+
+SR_ADMM_DZ = """Sr admm-dz-q10
+    2
+1 0 0 1 1
+        0.05025422    1.00000000
+2 1 1 2 1
+        6.36929338    0.32637088
+        0.49222592    1.01294169
+"""
+SR_CFIT8 = """Sr cFIT8
+ 2
+ 1 1 1 1 1
+        0.05084489     1.00000000
+ 1 2 2 1 1
+        0.34402975     1.00000000
+"""
+
+
+def test_cfit_sets_with_diffuse_p_functions_give_way_to_admm_dz_with_their_d_shell(tmp_path, data_dir):
+    (data_dir / "BASIS_MOLOPT").write_text(DATA_FILES["BASIS_MOLOPT"] + " Sr DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
+    (data_dir / "GTH_POTENTIALS").write_text(DATA_FILES["GTH_POTENTIALS"] + "Sr GTH-PBE-q10 GTH-PBE\n")
+    (data_dir / "BASIS_ADMM_UZH").write_text(DATA_FILES["BASIS_ADMM_UZH"] + SR_ADMM_DZ)
+    (data_dir / "BASIS_ADMM_MOLOPT").write_text(DATA_FILES["BASIS_ADMM_MOLOPT"] + "\n" + SR_CFIT8)
+    sr = kind_settings("Sr", hybrid=True, data_dir=data_dir)
+    assert (sr.aux_basis, sr.aux_basis_file) == ("admm-dz-q10-d-cFIT8", COMPOSED_AUX_FILE)
+    sro = rocksalt(5.16).copy()
+    sro.replace_species({"Mg": "Sr"})
+    Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir).get_input_set(sro).write_input(tmp_path / "sro")
+    text = (tmp_path / "sro" / "cp2k.inp").read_text()
+    assert re.findall(r"BASIS_SET AUX_FIT (\S+)", text) == ["admm-dz-q10-d-cFIT8", f"{AUX_BASIS_FAMILY}-q6"]
+    assert re.findall(r"BASIS_SET_FILE_NAME (\S+)", text) == ["BASIS_MOLOPT", "BASIS_ADMM_UZH", COMPOSED_AUX_FILE]
+    # the written entry is admm-dz's sets (exponents and coefficients kept) plus cFIT8's d set, nothing else
+    composed = _basis_sets.__wrapped__(tmp_path / "sro" / COMPOSED_AUX_FILE)["Sr"]["admm-dz-q10-d-cFIT8"]
+    admm, cfit = (_basis_sets.__wrapped__(data_dir / name)["Sr"] for name in ("BASIS_ADMM_UZH", "BASIS_ADMM_MOLOPT"))
+    assert composed == (*admm["admm-dz-q10"], cfit["cFIT8"][1])
+    assert kind_settings("Sr", hybrid=True, data_dir=data_dir, d_shell_aux=False).aux_basis == "admm-dz-q10"
+    # PBE runs write no auxiliary file
+    Cp2kStaticSetGenerator(data_dir=data_dir).get_input_set(sro).write_input(tmp_path / "pbe")
+    assert not (tmp_path / "pbe" / COMPOSED_AUX_FILE).exists()
+
+
+def test_a_composed_auxiliary_basis_needs_readable_sets(data_dir):
+    (data_dir / "BASIS_MOLOPT").write_text(DATA_FILES["BASIS_MOLOPT"] + " Sr DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
+    (data_dir / "GTH_POTENTIALS").write_text(DATA_FILES["GTH_POTENTIALS"] + "Sr GTH-PBE-q10 GTH-PBE\n")
+    (data_dir / "BASIS_ADMM_UZH").write_text(DATA_FILES["BASIS_ADMM_UZH"] + "Sr admm-dz-q10\n 2\n garbled\n")
+    (data_dir / "BASIS_ADMM_MOLOPT").write_text(DATA_FILES["BASIS_ADMM_MOLOPT"] + "\n" + SR_CFIT8)
+    with pytest.raises(BandflowError, match="Sr: cannot read the sets of admm-dz-q10"):
+        kind_settings("Sr", hybrid=True, data_dir=data_dir)
 
 
 def test_hybrid_input_uses_the_auxiliary_basis_family_asked(tmp_path, data_dir):

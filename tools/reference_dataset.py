@@ -109,6 +109,7 @@ def main() -> int:
             status = campaign_status(spec, store, plans)
             names = {p.bulk.name for p in plans}
             done_names = {d.bulk_name for d in good}
+            pending_names = {d.bulk_name for d in pending} - done_names
             per_surface = status.seconds_per_surface
             timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
                           f"{status.failed} failed; "
@@ -118,8 +119,11 @@ def main() -> int:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
                 outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "
                             "until re-aligned)" if status.outdated else "")
+                waiting = (f"; bulks with only pending results: {', '.join(sorted(pending_names))}"
+                           if pending_names else "")
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
-                                 f"result yet: {', '.join(sorted(names - done_names)) or 'none'}")
+                                 f"result yet: {', '.join(sorted(names - done_names - pending_names)) or 'none'}"
+                                 f"{waiting}")
     successful = [d for d in all_docs if d.state == "successful"]
     if not successful:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)

@@ -62,9 +62,18 @@ AUX_BASIS_FAMILY = "admm-dz"
 #: Heavy alkali and alkaline-earth atoms: their empty (n−1)d shell forms the conduction-band edge of their
 #: oxides, but their admm-dz sets have no d functions, so the exact exchange never reaches those states (CaO,
 #: 8-atom cell: the X-point d states move by −0.01 eV from PBE to HSE06 with admm-dz, by +0.86 eV with a d
-#: shell; the Ca 4s state by +0.33 eV). They take the smallest Ling–Slater cFIT set with d functions.
+#: shell; the Ca 4s state by +0.33 eV). They take the smallest Ling–Slater cFIT set with d functions, or,
+#: where that set also has diffuse p functions (:data:`MIN_AUX_P_EXPONENT`), their admm-dz set with the
+#: cFIT set's d shell added (:func:`d_shell_aux_entry`).
 D_SHELL_CATIONS = ("K", "Ca", "Rb", "Sr", "Cs", "Ba")
 D_SHELL_AUX_FILE = "BASIS_ADMM_MOLOPT"
+#: p exponents (bohr⁻²) below this make a cFIT set too costly for the exchange integrals of a periodic
+#: solid: Sr cFIT8 (p down to 0.051) had not finished its first integral pass in an 8-atom SrO cell after
+#: 15 min on one core, where admm-dz with cFIT8's d shell (most diffuse p 0.49) took 6 min for the whole
+#: HSE06 run and Ca cFIT7 (p down to 0.33) 1.6 min for CaO. Sr and Ba cFIT sets fall below it.
+MIN_AUX_P_EXPONENT = 0.1
+#: The file bandflow writes into a hybrid run's folder for auxiliary sets it composes (admm-dz + d shell).
+COMPOSED_AUX_FILE = "BASIS_ADMM_BANDFLOW"
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,9 @@ class KindSettings:
     #: The file of ``aux_basis``: ``AUX_BASIS_FILE``, or ``basis_file`` when the orbital basis is its own
     #: auxiliary basis (elements without an admm-dz set).
     aux_basis_file: str | None = None
+    #: The basis-file entry of ``aux_basis`` when bandflow composes it (``aux_basis_file`` is then
+    #: :data:`COMPOSED_AUX_FILE`, written beside the input).
+    aux_basis_text: str | None = None
 
 
 def cp2k_data_dir() -> Path:
@@ -142,28 +154,58 @@ def _data_file_entries(path: Path) -> dict[str, list[list[str]]]:
     return entries
 
 
+@dataclass(frozen=True)
+class ShellSet:
+    """One contracted set of a CP2K basis entry: its header ``n lmin lmax n_exp n_l(lmin) …`` and its rows
+    (an exponent, then one coefficient per contraction)."""
+
+    header: tuple[int, ...]
+    rows: tuple[tuple[float, ...], ...]
+
+    @property
+    def lmin(self) -> int:
+        return self.header[1]
+
+    @property
+    def lmax(self) -> int:
+        return self.header[2]
+
+    def text(self) -> str:
+        """The set as CP2K basis-file lines."""
+        return "\n".join([" " + " ".join(str(v) for v in self.header)]
+                         + ["  " + "  ".join(f"{v:14.8f}" for v in row) for row in self.rows])
+
+
 @cache
-def _max_angular_momenta(path: Path) -> dict[str, dict[str, int]]:
-    """Element → name → highest angular momentum of each basis set in the CP2K basis file ``path``."""
+def _basis_sets(path: Path) -> dict[str, dict[str, tuple[ShellSet, ...]]]:
+    """Element → name (and alias) → contracted sets of each basis entry of the CP2K basis file ``path``.
+
+    Written by hand: pymatgen's reader (``GaussianTypeOrbitalBasisSet``) needs the pymatgen-formatted data
+    directory for its metadata and does not write entries back in CP2K's format.
+    """
     lines = [line.split() for line in path.read_text(errors="replace").splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, dict[str, tuple[ShellSet, ...]]] = {}
     position = 0
     while position < len(lines):
         tokens = lines[position]
         if not (Element.is_valid_symbol(tokens[0]) and len(tokens) >= 2 and not tokens[1][0].isdigit()):
             position += 1
             continue
-        start, lmax = position, 0
+        start, sets = position, []
         try:
             n_sets, position = int(lines[position + 1][0]), position + 2
             for _ in range(n_sets):  # each set: "n lmin lmax n_exponents n_shells(l) ...", then its exponents
-                header = [int(v) for v in lines[position]]
-                lmax, position = max(lmax, header[2]), position + 1 + header[3]
+                header = tuple(int(v) for v in lines[position])
+                rows = tuple(tuple(float(v) for v in row) for row in lines[position + 1:position + 1 + header[3]])
+                if len(header) < 5 or len(rows) != header[3] or any(len(r) != 1 + sum(header[4:]) for r in rows):
+                    raise ValueError("malformed set")
+                sets.append(ShellSet(header, rows))
+                position += 1 + header[3]
         except (ValueError, IndexError):  # not a basis entry after all (free text in a few files): go on
             position = start + 1
             continue
-        found.setdefault(tokens[0], {}).update(dict.fromkeys(tokens[1:], lmax))
+        found.setdefault(tokens[0], {}).update(dict.fromkeys(tokens[1:], tuple(sets)))
     return found
 
 
@@ -172,9 +214,29 @@ def _d_shell_aux_basis(data_dir: Path, element: str) -> str | None:
     path = data_dir / D_SHELL_AUX_FILE
     if not path.is_file():
         return None
-    sets = [(int(m.group(1)), name) for name, lmax in _max_angular_momenta(path).get(element, {}).items()
-            if lmax >= 2 and (m := re.fullmatch(r"cFIT(\d+)", name))]
+    sets = [(int(m.group(1)), name) for name, shells in _basis_sets(path).get(element, {}).items()
+            if max(s.lmax for s in shells) >= 2 and (m := re.fullmatch(r"cFIT(\d+)", name))]
     return min(sets)[1] if sets else None
+
+
+def _min_p_exponent(shells: Iterable[ShellSet]) -> float:
+    """The most diffuse exponent of the sets of ``shells`` that hold p functions (inf if none do)."""
+    return min((row[0] for s in shells if s.lmin <= 1 <= s.lmax for row in s.rows), default=math.inf)
+
+
+def d_shell_aux_entry(base_name: str, base: Sequence[ShellSet], d_name: str, d_source: Sequence[ShellSet],
+                      element: str) -> tuple[str, str]:
+    """Name and basis-file text of ``base`` (an admm-dz set) with the d-only sets of ``d_source`` added.
+
+    Composed here because no CP2K data file has an auxiliary set with a compact d shell and no diffuse p
+    functions for Sr and Ba (see :data:`MIN_AUX_P_EXPONENT`).
+    """
+    d_sets = [s for s in d_source if s.lmin == s.lmax == 2]
+    if not d_sets:
+        raise BandflowError(f"{element} {d_name}: no set of d functions only to add to {base_name}")
+    name = f"{base_name}-d-{d_name}"
+    sets = [*base, *d_sets]
+    return name, f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
 
 
 def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
@@ -223,23 +285,30 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
     if potential is None:
         raise BandflowError(f"{element}: no {POTENTIAL_FAMILY}-q{q} pseudopotential in "
                             f"{data_dir / source.potential_file}")
-    aux = aux_file = None
-    if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (aux := _d_shell_aux_basis(data_dir, element)):
-        aux_file = D_SHELL_AUX_FILE
-    elif hybrid:
+    aux = aux_file = aux_text = None
+    if hybrid:
         aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{aux_family}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
             aux, aux_file = basis, source.basis_file
+    if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
+        d_sets = _basis_sets(data_dir / D_SHELL_AUX_FILE)[element][d_name]
+        if _min_p_exponent(d_sets) >= MIN_AUX_P_EXPONENT or aux_file != AUX_BASIS_FILE:
+            aux, aux_file = d_name, D_SHELL_AUX_FILE
+        else:
+            if not (family_sets := _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)):
+                raise BandflowError(f"{element}: cannot read the sets of {aux} in {data_dir / AUX_BASIS_FILE}")
+            aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
+            aux_file = COMPOSED_AUX_FILE
     return KindSettings(element=element, basis=basis, potential=potential, aux_basis=aux, valence=q,
                         basis_file=source.basis_file, potential_file=source.potential_file,
-                        aux_basis_file=aux_file)
+                        aux_basis_file=aux_file, aux_basis_text=aux_text)
 
 
 def basis_files(kinds: Iterable[KindSettings]) -> list[str]:
     """The basis files ``kinds`` need, in :data:`BASIS_SOURCES` order with the ADMM file last."""
     kinds = list(kinds)
     needed = {k.basis_file for k in kinds} | {k.aux_basis_file for k in kinds if k.aux_basis_file}
-    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE, D_SHELL_AUX_FILE]
+    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE, D_SHELL_AUX_FILE, COMPOSED_AUX_FILE]
     return [name for name in dict.fromkeys(order) if name in needed]
 
 
@@ -405,10 +474,10 @@ class Cp2kStaticSetGenerator(InputGenerator):
         structure = self.prepare_structure(structure)
         spec = deep_update(self.base_input(structure), self.get_input_updates(structure))
         spec = deep_update(spec, self.user_input_settings)
-        return Cp2kInputSet(
-            to_cp2k_input(spec),
-            optional_files={"coordinates": {"filename": COORD_FILE, "object": xyz_text(structure)}},
-        )
+        files = {"coordinates": {"filename": COORD_FILE, "object": xyz_text(structure)}}
+        if composed := [k.aux_basis_text for k in self.kinds(structure).values() if k.aux_basis_text]:
+            files["aux_basis"] = {"filename": COMPOSED_AUX_FILE, "object": "\n".join(composed)}
+        return Cp2kInputSet(to_cp2k_input(spec), optional_files=files)
 
     def prepare_structure(self, structure: Structure) -> Structure:
         """The structure checked for what CP2K needs here (ordered; elements only)."""
