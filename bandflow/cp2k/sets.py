@@ -171,9 +171,9 @@ class ShellSet:
         return self.header[2]
 
     def text(self) -> str:
-        """The set as CP2K basis-file lines."""
+        """The set as CP2K basis-file lines (numbers written so that they read back exactly)."""
         return "\n".join([" " + " ".join(str(v) for v in self.header)]
-                         + ["  " + "  ".join(f"{v:14.8f}" for v in row) for row in self.rows])
+                         + ["  " + "  ".join(f"{v!r:>14}" for v in row) for row in self.rows])
 
 
 @cache
