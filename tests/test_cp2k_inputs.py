@@ -188,7 +188,7 @@ SR_CFIT8 = """Sr cFIT8
 """
 
 
-def test_cfit_sets_with_diffuse_p_functions_give_way_to_admm_dz_with_their_d_shell(tmp_path, data_dir):
+def test_cfit_sets_with_diffuse_functions_give_way_to_admm_dz_with_their_d_shell(tmp_path, data_dir):
     (data_dir / "BASIS_MOLOPT").write_text(DATA_FILES["BASIS_MOLOPT"] + " Sr DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
     (data_dir / "GTH_POTENTIALS").write_text(DATA_FILES["GTH_POTENTIALS"] + "Sr GTH-PBE-q10 GTH-PBE\n")
     (data_dir / "BASIS_ADMM_UZH").write_text(DATA_FILES["BASIS_ADMM_UZH"] + SR_ADMM_DZ)

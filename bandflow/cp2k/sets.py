@@ -62,16 +62,18 @@ AUX_BASIS_FAMILY = "admm-dz"
 #: Heavy alkali and alkaline-earth atoms: their empty (n−1)d shell forms the conduction-band edge of their
 #: oxides, but their admm-dz sets have no d functions, so the exact exchange never reaches those states (CaO,
 #: 8-atom cell: the X-point d states move by −0.01 eV from PBE to HSE06 with admm-dz, by +0.86 eV with a d
-#: shell; the Ca 4s state by +0.33 eV). They take the smallest Ling–Slater cFIT set with d functions, or,
-#: where that set also has diffuse p functions (:data:`MIN_AUX_P_EXPONENT`), their admm-dz set with the
-#: cFIT set's d shell added (:func:`d_shell_aux_entry`).
+#: shell; the Ca 4s state by +0.33 eV). They take the smallest Ling–Slater cFIT set with d functions if it
+#: has no diffuse functions (:data:`MIN_AUX_EXPONENT`: Ca cFIT7), else their admm-dz set with the cFIT set's
+#: d shell added (:func:`d_shell_aux_entry`: K, Rb, Sr, Cs, Ba).
 D_SHELL_CATIONS = ("K", "Ca", "Rb", "Sr", "Cs", "Ba")
 D_SHELL_AUX_FILE = "BASIS_ADMM_MOLOPT"
-#: p exponents (bohr⁻²) below this make a cFIT set too costly for the exchange integrals of a periodic
-#: solid: Sr cFIT8 (p down to 0.051) had not finished its first integral pass in an 8-atom SrO cell after
-#: 15 min on one core, where admm-dz with cFIT8's d shell (most diffuse p 0.49) took 6 min for the whole
-#: HSE06 run and Ca cFIT7 (p down to 0.33) 1.6 min for CaO. Sr and Ba cFIT sets fall below it.
-MIN_AUX_P_EXPONENT = 0.1
+#: A cFIT set with an exponent (bohr⁻²) below this is not used whole. Diffuse auxiliary functions made the
+#: exchange integrals of a periodic solid far costlier or the SCF diverge: Sr cFIT8 (s and p down to 0.051)
+#: had not finished its first integral pass in an 8-atom SrO cell after 15 min on one core, where admm-dz
+#: with cFIT8's d shell took 6 min for the whole HSE06 run; the 21-atom K2O HSE06 with K cFIT8 (s down to
+#: 0.040) jumped between −515 and +23,280 Ha from its third SCF step. Ca cFIT7 (down to 0.25) ran CaO in
+#: 1.6 min (8 atoms) and converged in the 42-atom cell.
+MIN_AUX_EXPONENT = 0.1
 #: The file bandflow writes into a hybrid run's folder for auxiliary sets it composes (admm-dz + d shell).
 COMPOSED_AUX_FILE = "BASIS_ADMM_BANDFLOW"
 
@@ -219,17 +221,17 @@ def _d_shell_aux_basis(data_dir: Path, element: str) -> str | None:
     return min(sets)[1] if sets else None
 
 
-def _min_p_exponent(shells: Iterable[ShellSet]) -> float:
-    """The most diffuse exponent of the sets of ``shells`` that hold p functions (inf if none do)."""
-    return min((row[0] for s in shells if s.lmin <= 1 <= s.lmax for row in s.rows), default=math.inf)
+def _min_exponent(shells: Iterable[ShellSet]) -> float:
+    """The most diffuse exponent of ``shells`` (inf if there are none)."""
+    return min((row[0] for s in shells for row in s.rows), default=math.inf)
 
 
 def d_shell_aux_entry(base_name: str, base: Sequence[ShellSet], d_name: str, d_source: Sequence[ShellSet],
                       element: str) -> tuple[str, str]:
     """Name and basis-file text of ``base`` (an admm-dz set) with the d-only sets of ``d_source`` added.
 
-    Composed here because no CP2K data file has an auxiliary set with a compact d shell and no diffuse p
-    functions for Sr and Ba (see :data:`MIN_AUX_P_EXPONENT`).
+    Composed here because no CP2K data file has an auxiliary set for K, Rb, Sr, Cs or Ba with d functions
+    and no functions more diffuse than their admm-dz sets' (see :data:`MIN_AUX_EXPONENT`).
     """
     d_sets = [s for s in d_source if s.lmin == s.lmax == 2]
     if not d_sets:
@@ -292,7 +294,7 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
             aux, aux_file = basis, source.basis_file
     if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
         d_sets = _basis_sets(data_dir / D_SHELL_AUX_FILE)[element][d_name]
-        if _min_p_exponent(d_sets) >= MIN_AUX_P_EXPONENT or aux_file != AUX_BASIS_FILE:
+        if _min_exponent(d_sets) >= MIN_AUX_EXPONENT or aux_file != AUX_BASIS_FILE:
             aux, aux_file = d_name, D_SHELL_AUX_FILE
         else:
             if not (family_sets := _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)):
