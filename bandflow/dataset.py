@@ -137,7 +137,9 @@ def bulk_edges_issue(doc: SurfaceDoc) -> str | None:
     reasons = []
     if (shift := k_correction_of_gap(doc)) is not None and abs(shift) > MAX_GAP_K_CORRECTION:
         reasons.append(f"the PBE k-point correction moved the bulk gap by {shift:+.2f} eV (more than "
-                       f"{MAX_GAP_K_CORRECTION} eV): the Γ-only hybrid cell is too small to trust its band edges")
+                       f"{MAX_GAP_K_CORRECTION} eV): the hybrid gap rests on a large PBE correction, either because "
+                       "the band edges lie at k-points that do not fold onto Γ of the hybrid cell or because "
+                       "that cell is too small")
     error = (doc.extra.get("bulk") or {}).get("gamma_sampling_error")
     if isinstance(error, int | float) and abs(error) > MAX_GAMMA_SAMPLING_ERROR:
         reasons.append(f"the Γ-only PBE energy of the bulk hybrid cell is {1000 * abs(error):.1f} meV/atom off the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -126,3 +127,22 @@ def test_cross_validation_needs_three_compounds(records):
 
     with pytest.raises(BandflowError, match="at least 3 compounds"):
         compound_cross_validation([r for r in records if r.group in {"MgO", "CaO"}], HYPERPARAMETERS, progress=False)
+
+
+def test_three_compounds_train_on_one_compounds_constant_gap(records):
+    """With 3 compounds each fold trains on one: its gaps are one bulk gap (spread ~1e-16 eV), which once
+    overflowed the gap head's starting offset (softplus⁻¹ of mean/spread)."""
+    from bandflow.ml.crossval import compound_cross_validation
+    from bandflow.ml.model import _inverse_softplus
+    from bandflow.ml.train import _target_spread
+
+    gaps = {"MgO": 7.8, "CaO": 7.1, "ZnO": 3.4}  # DFT data: every surface of a compound has its bulk gap
+    chosen = [dataclasses.replace(r, ea=r.ip - gaps[r.group]) for r in records if r.group in gaps]
+    train_gaps = np.array([r.ip - r.ea for r in chosen if r.group == "MgO"])
+    assert train_gaps.std() < 1e-6  # the case: one compound, one gap
+    assert _target_spread(train_gaps) == 1.0 and _target_spread(np.array([1.0, 3.0])) == 1.0
+    assert _target_spread(np.array([1.0, 2.0, 3.0])) == pytest.approx(np.std([1.0, 2.0, 3.0]))
+    assert _inverse_softplus(1e16) == 1e16 and math.log1p(math.exp(_inverse_softplus(0.5))) == pytest.approx(0.5)
+    result = compound_cross_validation(chosen, HYPERPARAMETERS, TrainConfig(n_members=1, max_epochs=5), progress=False)
+    assert result["n_compounds"] == 3
+    assert all(math.isfinite(s["ip"]) and math.isfinite(s["ea"]) for s in result["surfaces"])

@@ -114,7 +114,8 @@ def main() -> int:
             timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
                           f"{status.failed} failed; "
                           + (f"{per_surface:.0f} s of computing per surface (bulk steps spread over their surfaces) on 2 cores"
-                             if per_surface else "time per surface not yet measurable"))
+                             if per_surface else "time per surface not measurable from this store (it needs surfaces "
+                             "whose slab steps ran here, not imported or only re-aligned ones)"))
             if status.remaining:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
                 outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "

@@ -126,6 +126,11 @@ class SlabOutput:
     contribution: torch.Tensor
 
 
+def _inverse_softplus(y: float) -> float:
+    """x with softplus(x) = y > 0, without overflow for large y: log(eʸ − 1) = y + log(1 − e⁻ʸ)."""
+    return y + math.log(-math.expm1(-y))
+
+
 def segment_softmax(logits: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
     """Softmax of ``logits`` (atoms, k) over the atoms of each segment (slab)."""
     index = segment[:, None].expand_as(logits)
@@ -257,7 +262,7 @@ class SlabNet(nn.Module):
         first = self.input_layer(self.atom_inputs(batch)) if explicit else self._first_layer(batch)
         heads = self.heads(self.trunk(first))
         ip_atom = s.ip_mean + s.ip_std * heads[:, 0]
-        gap_offset = math.log(math.expm1(max(s.gap_mean, 1e-3) / s.gap_std))  # softplus⁻¹: starts at the mean gap
+        gap_offset = _inverse_softplus(max(s.gap_mean, 1e-3) / s.gap_std)  # starts at the mean gap
         gap_atom = s.gap_std * nn.functional.softplus(heads[:, 1] + gap_offset)
         attention = segment_softmax(heads[:, 2:], batch.atom_slab, batch.n_slabs)
         contribution = torch.stack([ip_atom, gap_atom], dim=1)

@@ -81,6 +81,16 @@ def finite_values(obj: object) -> object:
     return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
+#: A target spread (eV) below this is a constant target (one compound's bulk gap): it is not a scale.
+MIN_TARGET_SPREAD = 0.01
+
+
+def _target_spread(values: np.ndarray) -> float:
+    """The standard deviation of ``values`` as a target scale (eV), 1 eV when they are all the same."""
+    spread = float(values.std())
+    return spread if spread >= MIN_TARGET_SPREAD else 1.0
+
+
 def _targets(records: Sequence[SlabRecord]) -> tuple[np.ndarray, np.ndarray]:
     for index, record in enumerate(records):
         for name in ("ip", "ea"):
@@ -221,8 +231,8 @@ def train_model(
     train = split["train"]
     gap = ip[train] - ea[train]
     scaling = initial.scaling if initial is not None else TargetScaling(
-        ip_mean=float(ip[train].mean()), ip_std=float(ip[train].std()) or 1.0,
-        gap_mean=float(gap.mean()), gap_std=float(gap.std()) or 1.0,
+        ip_mean=float(ip[train].mean()), ip_std=_target_spread(ip[train]),
+        gap_mean=float(gap.mean()), gap_std=_target_spread(gap),
     )
     targets = torch.tensor(np.stack([ip, ea], axis=1), dtype=features.dtype)
 
