@@ -33,6 +33,7 @@ from bandflow.cp2k.sets import (
     Cp2kSlabStaticSetGenerator,
     Cp2kStaticSetGenerator,
     _basis_sets,
+    _data_file_entries,
     deep_update,
     fixed_atom_indices,
     gamma_centred_kpoints,
@@ -206,6 +207,13 @@ def test_cfit_sets_with_diffuse_functions_give_way_to_admm_dz_with_their_d_shell
     admm, cfit = (_basis_sets.__wrapped__(data_dir / name)["Sr"] for name in ("BASIS_ADMM_UZH", "BASIS_ADMM_MOLOPT"))
     assert composed == (*admm["admm-dz-q10"], cfit["cFIT8"][1])
     assert kind_settings("Sr", hybrid=True, data_dir=data_dir, d_shell_aux=False).aux_basis == "admm-dz-q10"
+    # a family that has d functions already is not composed with another d shell
+    (data_dir / "BASIS_ADMM_UZH").write_text(SR_ADMM_DZ.replace("admm-dz-q10", "admm-dzp-q10").replace(
+        "    2\n", "    3\n", 1) + " 1 2 2 1 1\n        0.1   1.0\n")
+    _basis_sets.cache_clear()
+    _data_file_entries.cache_clear()
+    dzp = kind_settings("Sr", hybrid=True, data_dir=data_dir, aux_family="admm-dzp")
+    assert (dzp.aux_basis, dzp.aux_basis_file, dzp.aux_basis_text) == ("admm-dzp-q10", "BASIS_ADMM_UZH", None)
     # PBE runs write no auxiliary file
     Cp2kStaticSetGenerator(data_dir=data_dir).get_input_set(sro).write_input(tmp_path / "pbe")
     assert not (tmp_path / "pbe" / COMPOSED_AUX_FILE).exists()

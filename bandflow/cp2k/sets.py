@@ -266,7 +266,9 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
                   aux_family: str = AUX_BASIS_FAMILY, d_shell_aux: bool = True) -> KindSettings:
     """The first of :data:`BASIS_SOURCES` with a basis for ``element``, the GTH-PBE potential of the same
     valence and (hybrid) its auxiliary basis of ``aux_family`` (in :data:`AUX_BASIS_FILE`); with
-    ``d_shell_aux``, the elements of :data:`D_SHELL_CATIONS` take a cFIT set with d functions instead.
+    ``d_shell_aux``, the elements of :data:`D_SHELL_CATIONS` get d functions: their smallest cFIT set with d
+    functions if it has no diffuse ones (:data:`MIN_AUX_EXPONENT`), else that family set with the cFIT set's
+    d shell added (written to :data:`COMPOSED_AUX_FILE`; a family set with d functions is kept as it is).
 
     An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
     as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
@@ -299,8 +301,9 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
         else:
             if not (family_sets := _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)):
                 raise BandflowError(f"{element}: cannot read the sets of {aux} in {data_dir / AUX_BASIS_FILE}")
-            aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
-            aux_file = COMPOSED_AUX_FILE
+            if max(s.lmax for s in family_sets) < 2:  # a family with d functions (admm-dzp) is kept as it is
+                aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
+                aux_file = COMPOSED_AUX_FILE
     return KindSettings(element=element, basis=basis, potential=potential, aux_basis=aux, valence=q,
                         basis_file=source.basis_file, potential_file=source.potential_file,
                         aux_basis_file=aux_file, aux_basis_text=aux_text)
