@@ -296,14 +296,14 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
             aux, aux_file = basis, source.basis_file
     if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
         d_sets = _basis_sets(data_dir / D_SHELL_AUX_FILE)[element][d_name]
+        family_sets = _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)
         if _min_exponent(d_sets) >= MIN_AUX_EXPONENT or aux_file != AUX_BASIS_FILE:
             aux, aux_file = d_name, D_SHELL_AUX_FILE
-        else:
-            if not (family_sets := _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)):
-                raise BandflowError(f"{element}: cannot read the sets of {aux} in {data_dir / AUX_BASIS_FILE}")
-            if max(s.lmax for s in family_sets) < 2:  # a family with d functions (admm-dzp) is kept as it is
-                aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
-                aux_file = COMPOSED_AUX_FILE
+        elif not family_sets:
+            raise BandflowError(f"{element}: cannot read the sets of {aux} in {data_dir / AUX_BASIS_FILE}")
+        elif max(s.lmax for s in family_sets) < 2:  # a family with d functions (admm-dzp) is kept as it is
+            aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
+            aux_file = COMPOSED_AUX_FILE
     return KindSettings(element=element, basis=basis, potential=potential, aux_basis=aux, valence=q,
                         basis_file=source.basis_file, potential_file=source.potential_file,
                         aux_basis_file=aux_file, aux_basis_text=aux_text)
