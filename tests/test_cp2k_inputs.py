@@ -298,6 +298,7 @@ def test_pbe_static_input_diagonalises_prints_eigenvalues_and_reads_coordinates_
     ci = written(Cp2kStaticSetGenerator(data_dir=data_dir), structure, tmp_path)
     assert value(ci, "GLOBAL", "RUN_TYPE") == ("ENERGY",)
     assert ci.check("FORCE_EVAL/DFT/SCF/DIAGONALIZATION") and not ci.check("FORCE_EVAL/DFT/SCF/OT")
+    assert value(ci, "FORCE_EVAL/DFT/SCF/MIXING", "METHOD") == ("BROYDEN_MIXING",)
     assert value(ci, "FORCE_EVAL/DFT/SCF", "ADDED_MOS")[0] >= 8
     assert value(ci, "FORCE_EVAL/DFT/MGRID", "CUTOFF") == (400.0,)
     assert [s.section_parameters for s in subsections(ci, "FORCE_EVAL/DFT/XC", "XC_FUNCTIONAL")] == [["PBE"]]
@@ -340,6 +341,9 @@ def test_hybrid_input_is_hse06_with_admm_at_gamma_restarted_from_pbe(tmp_path, d
     assert value(ci, "FORCE_EVAL/DFT", "WFN_RESTART_FILE_NAME") == ("pbe.wfn",)
     assert value(ci, "FORCE_EVAL/DFT/SCF", "SCF_GUESS") == ("RESTART",)
     assert value(ci, "FORCE_EVAL/DFT/SCF", "EPS_SCF") == (1e-5,)  # the screened-exchange noise floor
+    # the exchange is built from the density matrix: mix that (CP2K then switches to DIIS), not the grid density
+    assert value(ci, "FORCE_EVAL/DFT/SCF/MIXING", "METHOD") == ("DIRECT_P_MIXING",)
+    assert not ci.by_path("FORCE_EVAL/DFT/SCF/MIXING").get("NBROYDEN")
     assert not ci.check("FORCE_EVAL/DFT/KPOINTS")
     assert ci.check("FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE")
     text = (tmp_path / "cp2k.inp").read_text()

@@ -134,7 +134,7 @@ class ScfLadderHandler(ErrorHandler):
     """Climb a ladder of SCF settings when CP2K's SCF does not converge (diagonalisation runs).
 
     1. twice the SCF steps, restarting from the last wavefunction;
-    2. gentler Broyden mixing (α 0.1, 20 stored steps) and Fermi–Dirac smearing at 300 K;
+    2. gentler mixing (α 0.1; 20 stored steps where Broyden mixes) and Fermi–Dirac smearing at 300 K;
     3. α 0.05 and 300 SCF steps.
 
     After the last rung the handler gives up and the run fails with the reason "SCF not converged".
