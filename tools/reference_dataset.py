@@ -44,12 +44,14 @@ stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
    DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
    (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
    cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre.
-3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; a
-   Ling–Slater cFIT set with d functions for K, Ca, Rb, Sr, Cs, Ba; the orbital basis itself for elements
-   without an admm-dz set: La, Ce, Th) at Γ, restarted from PBE, in a supercell of any shape grown until its
+3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; for
+   Ca the Ling–Slater cFIT7 set, which has d functions; for K, Rb, Sr, Cs, Ba admm-dz with the d shell of
+   their smallest cFIT set added; the orbital basis itself for elements without an admm-dz set: La, Ce, Th)
+   at Γ, restarted from PBE, with density-matrix mixing and DIIS, in a supercell of any shape grown until its
    PBE energy per atom at Γ is within 0.03 eV/atom of the k-mesh one and it is at least 7 Å wide (at most
-   64 atoms; the cell is in each document's `extra.bulk`); the PBE k-mesh − Γ difference of the VBM and CBM
-   is added (CP2K 2023.1 has no exact exchange with k-points). Edges are relative to the cell-mean potential.
+   64 atoms; its atom count and PBE Γ-sampling error are in each document's `extra.bulk`); the PBE
+   k-mesh − Γ difference of the VBM and CBM is added (CP2K 2023.1 has no exact exchange with k-points).
+   Edges are relative to the cell-mean potential.
 4. **Alignment**: IP = (V_vac − V̄_centre) − (E_VBM − V̄_bulk), EA = IP − E_gap (PBE potential step with
    HSE06 bulk edges, the usual slab/bulk split; see docs/method.md).
 
