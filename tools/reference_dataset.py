@@ -12,8 +12,7 @@ failures).
 A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces, and
 re-aligns the pending ones from their documents' slab data after recomputing their bulks):
 
-    bandflow import data/reference/binary_oxides_fast.jsonl.gz
-    bandflow import data/reference/pending/binary_oxides_fast.jsonl.gz
+    for f in data/reference/*.jsonl.gz data/reference/pending/*.jsonl.gz; do bandflow import $f; done
     bandflow run workflows/binary_oxides.yaml
 """
 
