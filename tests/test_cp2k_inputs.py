@@ -343,6 +343,7 @@ def test_hybrid_input_is_hse06_with_admm_at_gamma_restarted_from_pbe(tmp_path, d
     assert value(ci, "FORCE_EVAL/DFT/SCF", "EPS_SCF") == (1e-5,)  # band edges move < 1 meV beyond it
     # the exchange is built from the density matrix: mix that (CP2K then switches to DIIS), not the grid density
     assert value(ci, "FORCE_EVAL/DFT/SCF/MIXING", "METHOD") == ("DIRECT_P_MIXING",)
+    assert value(ci, "FORCE_EVAL/DFT/SCF/MIXING", "ALPHA") == (0.4,)
     assert not ci.by_path("FORCE_EVAL/DFT/SCF/MIXING").get("NBROYDEN")
     assert not ci.check("FORCE_EVAL/DFT/KPOINTS")
     assert ci.check("FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE")

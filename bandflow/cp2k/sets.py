@@ -297,10 +297,9 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
             aux, aux_file = basis, source.basis_file
     if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
         d_sets = _basis_sets(data_dir / D_SHELL_AUX_FILE)[element][d_name]
-        family_sets = _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)
         if _min_exponent(d_sets) >= MIN_AUX_EXPONENT or aux_file != AUX_BASIS_FILE:
             aux, aux_file = d_name, D_SHELL_AUX_FILE
-        elif not family_sets:
+        elif not (family_sets := _basis_sets(data_dir / AUX_BASIS_FILE).get(element, {}).get(aux)):
             raise BandflowError(f"{element}: cannot read the sets of {aux} in {data_dir / AUX_BASIS_FILE}")
         elif max(s.lmax for s in family_sets) < 2:  # a family with d functions (admm-dzp) is kept as it is
             aux, aux_text = d_shell_aux_entry(aux, family_sets, d_name, d_sets, element)
@@ -610,7 +609,7 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
                     # Mixing the density matrix lets CP2K switch to DIIS (docs/engines.md). Converged band
                     # edges do not depend on the mixer (16-atom MgO: identical to 0.01 meV), so this is no
                     # field and changes no settings key.
-                    "SCF": {"MIXING": {"METHOD": "DIRECT_P_MIXING", "ALPHA": 0.4, "NBROYDEN": None}},
+                    "SCF": {"MIXING": {"METHOD": "DIRECT_P_MIXING", "NBROYDEN": None}},  # α stays 0.4
                     "AUXILIARY_DENSITY_MATRIX_METHOD": {"METHOD": "BASIS_PROJECTION",
                                                         "ADMM_PURIFICATION_METHOD": "NONE"},
                     "XC": {
