@@ -188,12 +188,16 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
 
 
 def bulk_cell(doc: SurfaceDoc) -> str:
-    """The bulk hybrid's Γ cell as "atoms (sampling error in meV/atom)", from ``extra["bulk"]``; "–" if unknown."""
+    """The bulk hybrid's Γ cell as "atoms, width Å (sampling error in meV/atom)", from ``extra["bulk"]``; the
+    width and error only where recorded (documents made before 2026-12-04 lack the width); "–" if unknown."""
     bulk = doc.extra.get("bulk") or {}
     if not isinstance(atoms := bulk.get("n_atoms"), int):
         return "–"
+    text = str(atoms)
+    if isinstance(width := bulk.get("gamma_cell_width"), int | float):
+        text += f", {width:.2f} Å"
     error = bulk.get("gamma_sampling_error")
-    return f"{atoms} ({1000 * abs(error):.0f})" if isinstance(error, int | float) else str(atoms)
+    return f"{text} ({1000 * abs(error):.0f})" if isinstance(error, int | float) else text
 
 
 def _range(stats: dict) -> str:
@@ -235,8 +239,8 @@ def datasheet_markdown(
         lines += ["## Not yet computed", "", *remaining, ""]
     lines += ["## Method", "", method.strip(), ""]
     lines += ["## Per formula", "",
-              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | bulk Γ cell: atoms "
-              "(meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
+              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | bulk Γ cell: atoms, "
+              "width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
               "|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
     for formula, row in summary["per_formula"].items():
@@ -252,8 +256,9 @@ def datasheet_markdown(
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
         lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
                      f"{ea['max']:.2f} | {gap} | {row['bulk_cell']} | {'; '.join(published)} | {', '.join(offsets)} |")
-    lines += ["", "Bulk Γ cell: atoms of the supercell of the bulk hybrid run and, in brackets, its PBE Γ-sampling "
-              "error |E(Γ) − E(k-mesh)| per atom."]
+    lines += ["", "Bulk Γ cell: atoms of the supercell of the bulk hybrid run, its width (shortest distance "
+              "between opposite faces; recorded since 2026-12-04) and, in brackets, its PBE Γ-sampling error "
+              "|E(Γ) − E(k-mesh)| per atom."]
     if references:
         lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
     lines += ["", "## Outliers (flagged, kept)", ""]

@@ -103,6 +103,7 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     energy = {step: parse_output(folder / step / "cp2k.out").total_energy for step in ("pbe_gamma", "pbe_kpoints")}
     assert out.gamma_sampling_error == pytest.approx((energy["pbe_gamma"] - energy["pbe_kpoints"]) / 16)
     assert [c["n_atoms"] for c in out.cells_tried] == [16]  # no growth with max_sampling_error=None
+    assert out.gamma_cell_width == pytest.approx(out.cells_tried[0]["width"]) and out.gamma_cell_width > 4
     assert out.code_version == "2023.1" and out.functional == "HSE06"
     assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
 

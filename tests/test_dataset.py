@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bandflow.cli import app
 from bandflow.dataset import (
     PublishedValue,
+    bulk_cell,
     dataset_summary,
     datasheet_markdown,
     export_surfaces,
@@ -133,6 +134,8 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
     assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 54 (18) | 7.70 / – [1]; (sign only) [2]; – / 0.50 (film) [1] "
             "| +2.55 |") in text
     assert "| Al2ZnO4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – | – |" in text  # no bulk output recorded
+    docs[0].extra["bulk"]["gamma_cell_width"] = 8.327
+    assert bulk_cell(docs[0]) == "54, 8.33 Å (18)"
     assert "Published values: [1] Ref A; [2] Ref B." in text
     assert "| Al2ZnO4 | 1 |" in text  # formulas are normalised by the schema
     assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text

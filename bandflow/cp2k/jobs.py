@@ -385,7 +385,7 @@ class Cp2kBulkHybridMaker(Maker):
         return Cp2kBulkHybridOutput(
             vbm=vbm, cbm=cbm, gap=cbm - vbm, bulk_average_potential=mean_potential,
             vbm_gamma=hse.vbm, cbm_gamma=hse.cbm, k_correction=correction, formula=formula,
-            n_atoms=len(cell), supercell_lattice=cell.lattice.matrix.tolist(), energy=float(hybrid.total_energy),
+            n_atoms=len(cell), gamma_cell_width=tried[-1]["width"], supercell_lattice=cell.lattice.matrix.tolist(), energy=float(hybrid.total_energy),
             gamma_sampling_error=sampling_error, cells_tried=tried,
             code_version=hybrid.version,
             wall_time={"pbe_gamma": pbe_gamma.wall_time, "pbe_kpoints": pbe_kmesh.wall_time,

@@ -45,6 +45,8 @@ class Cp2kBulkHybridOutput(Cp2kOutputModel):
     functional: str = "HSE06"
     formula: str
     n_atoms: int = Field(description="Atoms in the Γ-only supercell of the hybrid run.")
+    gamma_cell_width: float | None = Field(
+        None, description="Width of that supercell: the shortest distance between opposite faces (Å).")
     gamma_sampling_error: float | None = Field(
         None, description="PBE total energy at Γ minus that with the k-mesh, per atom (eV/atom): how far the "
         "Γ-only density of this supercell is from converged (CaO: 8 atoms 2.0 (SrO), 16 atoms 0.18, 54 atoms 0.018).")
