@@ -47,6 +47,17 @@ def code_versions(extra: dict[str, str | None] | None = None) -> dict[str, str]:
     return versions
 
 
+def run_seconds(bulk_edges: Any, potential_output: Any) -> dict[str, float]:
+    """Wall-clock seconds of the engine steps, where their outputs record them: ``bulk_edges`` (the whole bulk
+    job, shared by every surface of that bulk) and ``slab_potential``. Kept in the document so the time per
+    surface travels with the data (the job store that also knows it stays on the machine that ran it)."""
+    bulk = _field(bulk_edges, "wall_time")
+    bulk = bulk.get("total") if isinstance(bulk, dict) else bulk
+    slab = _field(potential_output, "wall_time")
+    return {step: float(value) for step, value in (("bulk_edges", bulk), ("slab_potential", slab))
+            if isinstance(value, int | float) and not isinstance(value, bool)}
+
+
 def surface_document(
     surface: dict,
     protocol: dict,
@@ -109,6 +120,7 @@ def surface_document(
         ),
         extra={
             "bulk": {k: v for k, v in _as_dict(bulk_edges).items() if isinstance(v, (int, float, str))},
+            "wall_time": run_seconds(bulk_edges, potential_output),
             "profile": {k: analysis[k] for k in ("z", "planar", "macroscopic") if k in analysis},
         },
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
 
+from bandflow.alignment import run_seconds
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
@@ -354,3 +355,25 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=per_surface, eta_seconds=None if per_surface is None else per_surface * remaining,
     )
+
+
+def record_wall_times(store: BandflowStore, docs: list[SurfaceDoc]) -> int:
+    """Copy the engine steps' wall times from this machine's job store into documents made before they
+    recorded them (``extra["wall_time"]``, see :func:`bandflow.alignment.run_seconds`), and store them.
+
+    Returns how many documents gained times. Documents whose jobs ran elsewhere (imported) keep none.
+    """
+    updated = 0
+    for doc in docs:
+        if doc.state != "successful" or doc.extra.get("wall_time"):
+            continue
+        outputs = {}
+        for step in ("bulk_edges", "slab_potential"):
+            uuid = doc.job_uuids.get(step)
+            job = store.job_store.query_one({"uuid": uuid}, properties=["output.wall_time"]) if uuid else None
+            outputs[step] = (job or {}).get("output") or None
+        if seconds := run_seconds(outputs["bulk_edges"], outputs["slab_potential"]):
+            doc.extra["wall_time"] = seconds
+            store.upsert_surface(doc)
+            updated += 1
+    return updated

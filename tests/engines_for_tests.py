@@ -70,7 +70,7 @@ class AnalyticBulkMaker(Maker):
             raise RuntimeError("bulk SCF did not converge (test)")
         vbm = VBM + self.vbm_shift
         return {"vbm": vbm, "cbm": CBM, "gap": CBM - vbm, "bulk_average_potential": 0.0,
-                "functional": "analytic", "code_version": "test"}
+                "functional": "analytic", "code_version": "test", "wall_time": {"hybrid": 100.0, "total": 120.0}}
 
 
 @dataclass
@@ -101,4 +101,4 @@ class AnalyticSlabMaker(Maker):
         analysis = analyze_potential(path)
         _log("slab")
         return {"potential": analysis.to_dict(profile=True), "energy": 0.0, "functional": "analytic",
-                "code_version": "test"}
+                "code_version": "test", "wall_time": 30.0}

@@ -20,6 +20,8 @@ from bandflow.dataset import (
     load_literature,
     outlier_reason,
     read_surfaces,
+    recorded_time_lines,
+    recorded_times,
 )
 from bandflow.errors import BandflowError
 from bandflow.plotting import plot_ip_ea_by_formula
@@ -167,3 +169,19 @@ def test_literature_file_is_read_keyed_by_reduced_formula_and_checked(tmp_path):
 def test_the_shipped_literature_file_is_valid():
     literature = load_literature(Path(__file__).parents[1] / "data" / "reference" / "literature.yaml")
     assert len(literature) >= 20 and all(v.source for values in literature.values() for v in values)
+
+
+def test_recorded_times_spread_each_bulk_job_over_its_surfaces():
+    docs = [doc("a"), doc("b"), doc("c"), doc("z", formula="ZnO"), doc("f", state="failed")]
+    assert recorded_times(docs) == {} and recorded_time_lines(docs) == []
+    for d, slab in zip(docs[:3], (40.0, 60.0, 50.0), strict=True):
+        d.extra["wall_time"] = {"bulk_edges": 1800.0, "slab_potential": slab}
+    docs[3].extra["wall_time"] = {"bulk_edges": 3600.0}  # no slab time: the bulk is left out
+    assert recorded_times(docs) == {"MgO": {"surfaces": 3, "bulk_seconds": 1800.0, "slab_seconds": 50.0,
+                                            "seconds_per_surface": 650.0}}
+    docs[3].extra["wall_time"]["slab_potential"] = 400.0  # ZnO: 3600 + 400 s for its one surface
+    lines = recorded_time_lines(docs)
+    assert "4 surfaces of 2 bulks, 24.8 min per surface on average" in lines[0]  # (3 * 650 + 4000) / 4 s
+    assert "| MgO | 3 | 30.0 | 50 | 10.8 |" in lines and "| ZnO | 1 | 60.0 | 400 | 66.7 |" in lines
+    text = datasheet_markdown("Reference", docs, {"b.jsonl.gz": 4}, "Method.", timing=["- from the job store"])
+    assert "## Time\n\n- from the job store\n\nComputing time recorded" in text

@@ -76,6 +76,7 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
         assert doc.ea == pytest.approx(EXPECTED_EA, abs=0.05)
         assert doc.structure_unrelaxed and doc.structure_relaxed
         assert doc.protocol == "fast" and doc.engine == "cp2k"
+        assert doc.extra["wall_time"] == {"bulk_edges": 120.0, "slab_potential": 30.0}  # the engines' own times
     ran_before = executions(tmp_path)
     again = run_campaign(spec, store=store, progress=False)
     assert again.ran == 0 and again.skipped == again.total
@@ -363,3 +364,20 @@ def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
     assert seconds_per_surface(jobs) == pytest.approx(610 + 1500 / 2)
     assert seconds_per_surface(jobs[4:6]) is None  # only restored surfaces: nothing measured
+
+
+def test_documents_without_engine_times_get_them_from_the_job_store(store, tmp_path):
+    from bandflow.runner import record_wall_times
+
+    run_campaign(load_spec(write_spec(tmp_path / "s.yaml")), store=store, progress=False)
+    docs = store.query_surfaces(protocol="fast")
+    for doc in docs:  # as made before documents recorded their times
+        doc.extra.pop("wall_time")
+        store.upsert_surface(doc)
+    imported = docs[0].model_copy(deep=True)
+    imported.job_uuids = {"bulk_edges": "ran-elsewhere", "slab_potential": "ran-elsewhere-too"}
+    assert record_wall_times(store, [imported]) == 0 and "wall_time" not in imported.extra
+    assert record_wall_times(store, store.query_surfaces(protocol="fast")) == len(docs)
+    assert all(d.extra["wall_time"] == {"bulk_edges": 120.0, "slab_potential": 30.0}
+               for d in store.query_surfaces(protocol="fast"))
+    assert record_wall_times(store, store.query_surfaces(protocol="fast")) == 0  # nothing left to fill

@@ -25,7 +25,7 @@ from pathlib import Path
 from bandflow.dataset import datasheet_markdown, export_surfaces, load_literature
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
-from bandflow.runner import campaign_status, expected_job_uuids, is_current
+from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
 
@@ -92,6 +92,7 @@ def main() -> int:
             ids = {e.id for p in plans for e in p.surfaces}
             wanted = expected_job_uuids(list(campaign_flow(spec, plans).iterflow()))
             docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
+            record_wall_times(store, docs)  # documents made before they recorded their engine times
             # the dataset holds what the present settings computed; successful documents of an earlier bulk
             # method go to pending/ (their slab potentials stay valid) until they are re-aligned
             pending = [d for d in docs if d.state == "successful" and not is_current(d, wanted)]
