@@ -166,6 +166,8 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
         engine = doc.get("engine", "")
         outputs = {"slab_potential": {"potential": potential, "restored_from_surface_document": True,
                                       "code_version": (doc.get("code_versions") or {}).get(f"{engine} (slab)")}}
+        if isinstance(seconds := ((doc.get("extra") or {}).get("wall_time") or {}).get("slab_potential"), float | int):
+            outputs["slab_potential"]["wall_time"] = seconds  # what computing it cost, kept for the new document
         if "slab_structure" in jobs:
             outputs["slab_structure"] = doc["structure_relaxed"]
         now = datetime.now().isoformat()

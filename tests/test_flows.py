@@ -217,6 +217,7 @@ def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch)
         new = realigned[doc.surface_id]
         assert new.ip == pytest.approx(doc.ip - 0.5) and new.potential_step == pytest.approx(doc.potential_step)
         assert new.structure_relaxed == doc.structure_relaxed
+        assert new.extra["wall_time"] == {"bulk_edges": 120.0, "slab_potential": 30.0}  # the slab's time kept
     restored = fresh2.job_store.query({"metadata.restored_from": {"$exists": True}}, properties=["metadata"])
     assert {r["metadata"]["bandflow_step"] for r in restored} == {"slab_structure", "slab_potential"}
 
