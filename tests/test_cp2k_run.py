@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cp2k.inputs import Cp2kInput
 
 from bandflow.cp2k import Cp2kRunError, check_cp2k, run_cp2k
-from bandflow.cp2k.run import ScfLadderHandler
+from bandflow.cp2k.run import ScfDivergenceMonitor, ScfLadderHandler
 from bandflow.cp2k.sets import Cp2kStaticSetGenerator
 from bandflow.errors import BandflowError
 from bandflow.settings import get_settings
@@ -126,6 +127,46 @@ def test_scf_that_never_converges_fails_with_the_reason(tmp_path, cp2k_command):
     with pytest.raises(Cp2kRunError, match=r"CP2K run in .*run failed: SCF not converged"):
         run_cp2k(run_dir)
     assert len((run_dir / "calls.txt").read_text().splitlines()) == 1 + len(ScfLadderHandler.LADDER)
+
+
+def test_divergence_monitor_flags_the_real_diverging_hybrid_and_not_a_converging_one(tmp_path):
+    monitor = ScfDivergenceMonitor()
+    diverging = (DATA / "li2o_hse06_diverging.out").read_text()
+    (tmp_path / "cp2k.out").write_text(diverging)
+    assert monitor.check(tmp_path)
+    assert monitor.reason.startswith("SCF diverging: the energy jumped by more than 100 Ha in each of steps 14–18")
+    assert monitor.correct(tmp_path)["actions"] is None  # stopped, not retried
+    early = diverging[:diverging.index("     6 P_Mix")]  # steps 1–5: fewer than 1 + window steps yet
+    (tmp_path / "cp2k.out").write_text(early)
+    assert not ScfDivergenceMonitor().check(tmp_path)
+    assert ScfDivergenceMonitor(window=3).check(tmp_path)
+    (tmp_path / "cp2k.out").write_text((DATA / "na2o_hse06_converged.out").read_text())
+    assert not ScfDivergenceMonitor(window=3).check(tmp_path)  # its first steps moved by 0.07 Ha at most
+    (tmp_path / "cp2k.out").unlink()
+    assert not monitor.check(tmp_path)
+
+
+def test_a_diverging_run_is_stopped_early_with_the_reason(tmp_path, cp2k_command):
+    script = tmp_path / "bin" / "cp2k.diverging"
+    script.parent.mkdir()
+    script.write_text(f"""#!{sys.executable}
+import sys, time
+from pathlib import Path
+with open("calls.txt", "a") as log:
+    log.write("run\\n")
+sys.stdout.write(Path("{DATA}", "li2o_hse06_diverging.out").read_text())
+sys.stdout.flush()
+time.sleep(120)  # a real run would go on diverging until MAX_SCF
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    cp2k_command(str(script))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    started = time.perf_counter()
+    with pytest.raises(Cp2kRunError, match=r"run failed: SCF diverging: the energy jumped by more than 100 Ha"):
+        run_cp2k(run_dir, monitor_seconds=2)
+    assert time.perf_counter() - started < 60  # stopped by the monitor, not by the 120 s sleep
+    assert (run_dir / "calls.txt").read_text().split() == ["run"]  # and not retried
 
 
 def test_cp2k_that_cannot_start_is_a_run_error(tmp_path, cp2k_command):

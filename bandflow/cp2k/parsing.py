@@ -114,6 +114,39 @@ def _abort_message(lines: list[str]) -> str | None:
     return None
 
 
+_SCF_HEADER = "SCF WAVEFUNCTION OPTIMIZATION"
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def last_scf_steps(text: str) -> list[tuple[int, float, float, float]]:
+    """(step, convergence, total energy in Ha, energy change in Ha) of each step of the last SCF loop printed,
+    e.g. ``1 P_Mix/Diag. 0.40E+00 2599.3 22.65827454 -560.1084350309 -5.60E+02``."""
+    steps: list[tuple[int, float, float, float]] = []
+    inside = False  # step lines only between the loop's header and its end (later tables look alike)
+    for line in text.splitlines():
+        if _SCF_HEADER in line:
+            steps, inside = [], True
+            continue
+        if not inside:
+            continue
+        if "SCF run" in line and "converged" in line or line.lstrip().startswith("Leaving inner SCF loop"):
+            inside = False
+            continue
+        tokens = line.split()
+        if len(tokens) < 6 or not tokens[0].isdigit() or "." not in tokens[-2]:
+            continue
+        values = [_float(t) for t in tokens[-3:]]
+        if all(v is not None for v in values):
+            steps.append((int(tokens[0]), *values))
+    return steps
+
+
 def parse_output(path: str | Path) -> Cp2kOutputSummary:
     """Read a CP2K output file (plain or compressed)."""
     path = Path(path)
