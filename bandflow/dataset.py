@@ -218,8 +218,9 @@ def recorded_times(docs: list[SurfaceDoc]) -> dict[str, dict]:
         slab = [t["slab_potential"] for t in times if "slab_potential" in t]
         if not bulk or not slab:
             continue
-        table[name] = {"surfaces": len(items), "bulk_seconds": max(bulk), "slab_seconds": statistics.fmean(slab),
-                       "seconds_per_surface": max(bulk) / len(items) + statistics.fmean(slab)}
+        bulk_seconds, slab_seconds = max(bulk), statistics.fmean(slab)
+        table[name] = {"surfaces": len(items), "bulk_seconds": bulk_seconds, "slab_seconds": slab_seconds,
+                       "seconds_per_surface": bulk_seconds / len(items) + slab_seconds}
     return table
 
 

@@ -135,7 +135,7 @@ def last_scf_steps(text: str) -> list[tuple[int, float, float, float]]:
             continue
         if not inside:
             continue
-        if "SCF run" in line and "converged" in line or line.lstrip().startswith("Leaving inner SCF loop"):
+        if _SCF_CONVERGED.search(line) or _SCF_NOT_CONVERGED.search(line) or "Leaving inner SCF loop" in line:
             inside = False
             continue
         tokens = line.split()
