@@ -152,6 +152,38 @@ def run(
         raise BandflowError("no surface finished successfully; see the failure reasons above")
 
 
+checkpoint_app = typer.Typer(no_args_is_help=True, help="Carry a campaign's unfinished work to another store.")
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+@checkpoint_app.command("save")
+def checkpoint_save(
+    spec_file: str = typer.Argument(..., help="Campaign YAML"),
+    output: str = typer.Argument(..., help="File to write: .jsonl.gz (or .jsonl)."),
+) -> None:
+    """Write the finished jobs of surfaces not yet aligned (bulk, relaxations, slab potentials); removes
+    ``output`` when there are none."""
+    from bandflow.checkpoint import save_checkpoint
+    from bandflow.spec import load_spec
+    from bandflow.store import BandflowStore
+
+    spec = load_spec(spec_file)
+    with BandflowStore.from_settings() as store:
+        n = save_checkpoint(spec, store, output)
+    typer.echo(f"wrote {n} job documents to {output}" if n else f"nothing unfinished to keep; {output} not written")
+
+
+@checkpoint_app.command("load")
+def checkpoint_load(path: str = typer.Argument(..., help="A file written by `bandflow checkpoint save`.")) -> None:
+    """Put a checkpoint's job documents into the store; `bandflow run` then skips those jobs."""
+    from bandflow.checkpoint import load_checkpoint
+    from bandflow.store import BandflowStore
+
+    with BandflowStore.from_settings() as store:
+        n = load_checkpoint(store, path)
+    typer.echo(f"loaded {n} job documents")
+
+
 @app.command("submit")
 def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""

@@ -71,16 +71,27 @@ def load_literature(path: Path | str) -> dict[str, list[PublishedValue]]:
 
 def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles: bool = False) -> int:
     """Write ``docs`` to ``path`` (``.jsonl.gz`` or ``.jsonl``) atomically; returns the number written."""
+
+    def records() -> Iterator[dict]:
+        for doc in docs:
+            data = doc.model_dump(mode="json")
+            if not keep_profiles:
+                data.get("extra", {}).pop("profile", None)
+            yield data
+
+    return write_json_lines(records(), path)
+
+
+def write_json_lines(records: Iterable[dict], path: Path | str) -> int:
+    """Write one JSON object per line to ``path`` (gzip when it ends in ``.gz``), keys sorted, atomically:
+    a failure leaves any earlier file as it was. Returns the number of lines."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     n = 0
     try:
         with _text_writer(tmp, gz=path.suffix == ".gz") as handle:
-            for doc in docs:
-                data = doc.model_dump(mode="json")
-                if not keep_profiles:
-                    data.get("extra", {}).pop("profile", None)
+            for data in records:
                 handle.write(json.dumps(data, sort_keys=True) + "\n")
                 n += 1
         os.replace(tmp, path)

@@ -339,6 +339,14 @@ class BandflowStore:
     def _write_lock(self):
         return exclusive_file_lock(self.write_lock_path) if self.write_lock_path else nullcontext()
 
+    # ---------------------------------------------------------------- jobs
+    def upsert_jobs(self, docs: list[dict[str, Any]]) -> int:
+        """Insert or replace jobflow job documents (key uuid + index), for example a campaign checkpoint."""
+        if docs:
+            with self._write_lock():
+                self.job_store.update(docs, key=["uuid", "index"])
+        return len(docs)
+
     # ---------------------------------------------------------------- surfaces
     def upsert_surface(self, doc: SurfaceDoc | dict[str, Any]) -> SurfaceDoc:
         """Insert or update the surface with this (surface_id, protocol); created_at is kept, updated_at set.

@@ -38,16 +38,6 @@ def write_spec(path: Path, bulk_settings: dict | None = None, **slab_settings) -
     return path
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BANDFLOW_TEST_LOG", str(tmp_path / "executions.log"))
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield BandflowStore.from_settings()
-    get_settings.cache_clear()
-
-
 def executions(tmp_path: Path) -> list[str]:
     log = tmp_path / "executions.log"
     return log.read_text().split() if log.exists() else []

@@ -9,10 +9,15 @@ failures).
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
 
-A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces, and
-re-aligns the pending ones from their documents' slab data after recomputing their bulks):
+It also writes ``checkpoints/<campaign>_<protocol>.jsonl.gz``: the finished jobs of surfaces not yet
+aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none.
+
+A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces and
+checkpointed jobs, and re-aligns the pending surfaces from their documents' slab data after recomputing
+their bulks):
 
     for f in data/reference/*.jsonl.gz data/reference/pending/*.jsonl.gz; do bandflow import $f; done
+    for f in data/reference/checkpoints/*.jsonl.gz; do bandflow checkpoint load $f; done
     bandflow run workflows/binary_oxides.yaml
 """
 
@@ -22,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bandflow.checkpoint import save_checkpoint
 from bandflow.dataset import datasheet_markdown, export_surfaces, load_literature
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
@@ -108,6 +114,7 @@ def main() -> int:
                 else:  # no file of an earlier state stays behind
                     path.unlink(missing_ok=True)
             all_docs += docs
+            save_checkpoint(spec, store, OUT / "checkpoints" / name, plans)  # unfinished work, for a new machine
             status = campaign_status(spec, store, plans)
             names = {p.bulk.name for p in plans}
             done_names = {d.bulk_name for d in good}
