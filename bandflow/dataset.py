@@ -243,7 +243,7 @@ def recorded_time_lines(docs: list[SurfaceDoc]) -> list[str]:
     n = sum(row["surfaces"] for row in table.values())
     total = sum(row["seconds_per_surface"] * row["surfaces"] for row in table.values())
     lines = [f"Computing time recorded in the documents (wall clock, 2 cores; since 2026-12-04): {n} surfaces of "
-             f"{len(table)} bulks, {total / n / 60:.1f} min per surface on average.", "",
+             f"{len(table)} bulk{'s' if len(table) > 1 else ''}, {total / n / 60:.1f} min per surface on average.", "",
              "| bulk | surfaces | bulk job (min) | slab potential (s, mean) | per surface (min) |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {row['surfaces']} | {row['bulk_seconds'] / 60:.1f} | {row['slab_seconds']:.0f} | "

@@ -179,6 +179,7 @@ def test_recorded_times_spread_each_bulk_job_over_its_surfaces():
     docs[3].extra["wall_time"] = {"bulk_edges": 3600.0}  # no slab time: the bulk is left out
     assert recorded_times(docs) == {"MgO": {"surfaces": 3, "bulk_seconds": 1800.0, "slab_seconds": 50.0,
                                             "seconds_per_surface": 650.0}}
+    assert "3 surfaces of 1 bulk, 10.8 min per surface" in recorded_time_lines(docs)[0]
     docs[3].extra["wall_time"]["slab_potential"] = 400.0  # ZnO: 3600 + 400 s for its one surface
     lines = recorded_time_lines(docs)
     assert "4 surfaces of 2 bulks, 24.8 min per surface on average" in lines[0]  # (3 * 650 + 4000) / 4 s
