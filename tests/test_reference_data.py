@@ -1,0 +1,57 @@
+"""The committed reference data (data/reference/) matches the committed campaign specs.
+
+A code change that alters a job's uuid (a new default setting, a renamed step) silently orphans computed
+work: the runner would compute every surface again. These tests name the documents and checkpointed jobs
+that the present flows no longer produce; after a deliberate change of method, re-export with
+``tools/reference_dataset.py`` (out-of-date documents move to ``pending/`` until re-aligned).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from bandflow.checkpoint import read_checkpoint
+from bandflow.dataset import read_surfaces
+from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.runner import expected_job_uuids, is_current
+from bandflow.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "data" / "reference"
+SPECS = {"binary_oxides": ROOT / "workflows" / "binary_oxides.yaml",
+         "ternary_oxides": ROOT / "workflows" / "ternary_oxides.yaml"}
+
+
+@pytest.fixture(scope="module")
+def flows() -> dict:
+    """Per campaign name: (protocol, jobs in order) of the committed spec's flow."""
+    out = {}
+    for name, path in SPECS.items():
+        spec = load_spec(path)
+        out[name] = (spec.protocol, list(campaign_flow(spec, plan_campaign(spec)).iterflow()))
+    return out
+
+
+def _campaign(path: Path, flows: dict) -> tuple[str, list]:
+    name, _, protocol = path.name.removesuffix(".jsonl.gz").rpartition("_")
+    assert name in flows, f"{path.name}: no campaign spec named {name}"
+    assert protocol == flows[name][0], f"{path.name}: the spec's protocol is {flows[name][0]}"
+    return name, flows[name][1]
+
+
+def test_committed_surfaces_are_current_for_their_specs(flows):
+    files = sorted(REFERENCE.glob("*.jsonl.gz"))
+    assert files, "no committed reference dataset"
+    for path in files:
+        _, ordered = _campaign(path, flows)
+        wanted = expected_job_uuids(ordered)
+        stale = [d.surface_id for d in read_surfaces(path) if not is_current(d, wanted)]
+        assert not stale, f"{path.name}: {len(stale)} documents not produced by the present flow, e.g. {stale[:3]}"
+
+
+def test_committed_checkpoints_name_jobs_of_their_specs(flows):
+    for path in sorted((REFERENCE / "checkpoints").glob("*.jsonl.gz")):
+        _, ordered = _campaign(path, flows)
+        uuids = {job.uuid for job, _ in ordered}
+        orphans = [d["uuid"] for d in read_checkpoint(path) if d["uuid"] not in uuids]
+        assert not orphans, f"{path.name}: {len(orphans)} job documents not in the present flow"
