@@ -63,6 +63,9 @@ stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
 Each line of a file is one `SurfaceDoc` (docs/schema.md): unrelaxed and relaxed slab structures, IP, EA,
 bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, code versions, job uuids.
 `bandflow import FILE` loads a file into a store; `bandflow train` learns from it.
+`checkpoints/` holds the finished jobs of surfaces not yet aligned (a bulk hybrid done, its slabs half
+done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow run` on the campaign
+continues there without computing them again (docs/workflows.md).
 
 **Bulk method history (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell
 of at most 16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below
