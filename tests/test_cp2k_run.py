@@ -120,6 +120,39 @@ def test_second_rung_adds_smearing_and_gentler_mixing(tmp_path, cp2k_command):
     assert smear and smear[0].get("METHOD").values == ("FERMI_DIRAC",)
 
 
+def scf_output(convergences: list[float]) -> str:
+    """A CP2K output whose last SCF loop has these convergence values and did not converge."""
+    lines = [" SCF WAVEFUNCTION OPTIMIZATION", "",
+             "  Step     Update method      Time    Convergence         Total energy    Change"]
+    lines += [f"    {i} Broy./Diag. 0.40E+00    5.5     {c:.8f}      -426.2{i:08d}  1.0E-02"
+              for i, c in enumerate(convergences, 1)]
+    return "\n".join([*lines, "", " *** WARNING in qs_scf.F:601 :: SCF run NOT converged ***", ""])
+
+
+def test_a_stagnant_scf_goes_straight_to_smearing_with_more_steps(tmp_path):
+    write_input(tmp_path, max_scf=60)
+    handler = ScfLadderHandler()
+    (tmp_path / "cp2k.out").write_text(scf_output([0.9] * 50 + [0.2, 0.06, 0.11] * 4))  # sloshing: SnO2 (112)
+    assert handler.stagnant_convergence(tmp_path) == pytest.approx(0.06)
+    report = handler.correct(str(tmp_path))
+    assert report["errors"] == ["SCF not converged; retrying with more SCF steps, gentler mixing and smearing "
+                                "(stagnant at 6.0e-02)"]
+    scf = Cp2kInput.from_file(tmp_path / "cp2k.inp").by_path("FORCE_EVAL/DFT/SCF")
+    assert scf.get("MAX_SCF").values == (120,) and scf.by_path("MIXING").get("ALPHA").values == (0.1,)
+    assert [s for s in scf.subsections.values() if s.name.upper() == "SMEAR"]
+    assert handler.rung == 2  # the next failure takes the last rung
+
+
+def test_a_slow_but_converging_scf_gets_more_steps_first(tmp_path):
+    write_input(tmp_path, max_scf=60)
+    handler = ScfLadderHandler()
+    (tmp_path / "cp2k.out").write_text(scf_output([0.5] * 50 + [2e-3, 1e-3, 5e-4, 3e-4, 2e-4] * 2))
+    assert handler.stagnant_convergence(tmp_path) is None
+    assert handler.correct(str(tmp_path))["errors"] == ["SCF not converged; retrying with more SCF steps"]
+    scf = Cp2kInput.from_file(tmp_path / "cp2k.inp").by_path("FORCE_EVAL/DFT/SCF")
+    assert scf.get("MAX_SCF").values == (120,) and not [s for s in scf.subsections.values() if s.name.upper() == "SMEAR"]
+
+
 def test_scf_that_never_converges_fails_with_the_reason(tmp_path, cp2k_command):
     cp2k_command(str(fake_cp2k(tmp_path, needed_max_scf=10_000)))
     run_dir = tmp_path / "run"
