@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
+
+from jobflow.utils.find import find_key
 
 from bandflow.dataset import write_json_lines
 from bandflow.errors import BandflowError
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
-from bandflow.runner import completed_uuids, stored_surface_jobs
+from bandflow.runner import completed_uuids, dependants_of, stored_surface_jobs
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
 
 #: Fields every job document of a checkpoint must have (jobflow's ``JobStoreDocument``).
 REQUIRED_FIELDS = ("uuid", "index", "output", "completed_at")
+
+#: Checkpoint-only field of a job document: where its outputs lived in the job store's additional stores
+#: (``{store name: [key path, ...]}``), so that loading puts them back there, not inline.
+BLOB_LOCATIONS = "bandflow_blob_locations"
 
 
 def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None
@@ -30,32 +37,51 @@ def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[B
     """The stored job documents of ``spec`` that a finished surface document does not already cover.
 
     These are the finished jobs of the surfaces not yet aligned (their bulk job, relaxed structures, slab
-    potentials), with their outputs loaded from the additional stores, sorted by uuid. A job whose readers
-    are all kept is left out (a relaxation, whose trajectory is most of a checkpoint's size, once its
-    structure job has run): the runner skips it as unneeded.
+    potentials), with their outputs loaded from the additional stores, sorted by uuid and index. Alignment
+    jobs are never kept: what they make is the surface document, which ``bandflow export`` carries. A job
+    whose readers are all kept is left out (a relaxation, whose trajectory is most of a checkpoint's size,
+    once its structure job has run): the runner skips it as unneeded.
     """
     ordered = list(campaign_flow(spec, plans if plans is not None else plan_campaign(spec)).iterflow())
     covered = stored_surface_jobs(store, ordered)
-    keep = completed_uuids(store, [job.uuid for job, _ in ordered]) - covered
-    readers: dict[str, list[str]] = {}
-    for job, parents in ordered:
-        for parent in parents:
-            readers.setdefault(parent, []).append(job.uuid)
+    alignments = {job.uuid for job, _ in ordered if job.metadata.get("bandflow_step") == "alignment"}
+    keep = completed_uuids(store, [job.uuid for job, _ in ordered]) - covered - alignments
+    dependants = dependants_of(ordered)
     for job, _ in reversed(ordered):  # readers before the jobs they read from
-        children = readers.get(job.uuid, [])
+        children = dependants.get(job.uuid, [])
         if job.uuid in keep and children and all(c in keep or c in covered for c in children):
             keep.discard(job.uuid)
-    docs = store.job_store.query({"uuid": {"$in": sorted(keep)}}, load=True)
-    return sorted(({k: v for k, v in doc.items() if k != "_id"} for doc in docs), key=lambda d: d["uuid"])
+    criteria = {"uuid": {"$in": sorted(keep)}}
+    locations = {(doc["uuid"], doc["index"]): _blob_locations(doc) for doc in store.job_store.query(criteria)}
+    docs = []
+    for doc in store.job_store.query(criteria, load=True):
+        doc = {k: v for k, v in doc.items() if k != "_id"}
+        if blobs := locations.get((doc["uuid"], doc["index"])):
+            doc[BLOB_LOCATIONS] = blobs
+        docs.append(doc)
+    return sorted(docs, key=lambda d: (d["uuid"], d["index"]))
+
+
+def _blob_locations(doc: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """``{store name: [key path, ...]}`` of the additional-store references in a raw job document."""
+    locations: dict[str, list[list[str]]] = {}
+    for path in find_key(doc, "blob_uuid"):
+        reference = doc
+        for key in path:
+            reference = reference[key]
+        locations.setdefault(reference["store"], []).append([str(key) for key in path])
+    return locations
 
 
 def save_checkpoint(spec: CampaignSpec, store: BandflowStore, path: Path | str,
-                    plans: list[BulkPlan] | None = None) -> int:
-    """Write the checkpoint of ``spec`` to ``path`` (``.jsonl.gz``) atomically; with nothing to keep, remove
-    ``path`` instead (no stale checkpoint stays behind). Returns the number of job documents."""
+                    plans: list[BulkPlan] | None = None, remove_when_empty: bool = False) -> int:
+    """Write the checkpoint of ``spec`` to ``path`` (``.jsonl.gz``) atomically and return its number of job
+    documents. With nothing to keep, nothing is written; ``remove_when_empty`` then deletes ``path`` (a
+    committed checkpoint whose work has all been exported)."""
     docs = checkpoint_documents(spec, store, plans)
     if not docs:
-        Path(path).unlink(missing_ok=True)
+        if remove_when_empty:
+            Path(path).unlink(missing_ok=True)
         return 0
     return write_json_lines(docs, path)
 
@@ -80,11 +106,20 @@ def read_checkpoint(path: Path | str) -> list[dict[str, Any]]:
                 if missing:
                     raise BandflowError(f"{path}:{number}: not a job document (no {', '.join(missing)})")
                 docs.append(doc)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise BandflowError(f"cannot read {path}: {exc}") from None
     return docs
 
 
-def load_checkpoint(store: BandflowStore, path: Path | str) -> int:
-    """Put the job documents of a checkpoint file into ``store``'s job store (all or, on a bad line, none)."""
-    return store.upsert_jobs(read_checkpoint(path))
+def load_checkpoint(store: BandflowStore, docs: list[dict[str, Any]]) -> int:
+    """Put checkpoint job documents (:func:`read_checkpoint`) into ``store``'s job store, replacing those with
+    the same uuid and index; outputs that lived in an additional store go back there."""
+    by_locations: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        blobs = doc.get(BLOB_LOCATIONS) or {}
+        key = json.dumps(blobs, sort_keys=True)
+        by_locations.setdefault(key, []).append({k: v for k, v in doc.items() if k != BLOB_LOCATIONS})
+    for key, group in by_locations.items():
+        save = {name: [tuple(path) for path in paths] for name, paths in json.loads(key).items()}
+        store.upsert_jobs(group, save=save or False)
+    return len(docs)

@@ -161,8 +161,7 @@ def checkpoint_save(
     spec_file: str = typer.Argument(..., help="Campaign YAML"),
     output: str = typer.Argument(..., help="File to write: .jsonl.gz (or .jsonl)."),
 ) -> None:
-    """Write the finished jobs of surfaces not yet aligned (bulk, relaxations, slab potentials); removes
-    ``output`` when there are none."""
+    """Write the finished jobs of surfaces not yet aligned (bulk, relaxed structures, slab potentials)."""
     from bandflow.checkpoint import save_checkpoint
     from bandflow.spec import load_spec
     from bandflow.store import BandflowStore
@@ -170,17 +169,21 @@ def checkpoint_save(
     spec = load_spec(spec_file)
     with BandflowStore.from_settings() as store:
         n = save_checkpoint(spec, store, output)
-    typer.echo(f"wrote {n} job documents to {output}" if n else f"nothing unfinished to keep; {output} not written")
+        location = store.location
+    if not n:
+        raise BandflowError(f"no unfinished work of {spec.name} in the store ({location}); nothing written")
+    typer.echo(f"wrote {n} job documents to {output}")
 
 
 @checkpoint_app.command("load")
 def checkpoint_load(path: str = typer.Argument(..., help="A file written by `bandflow checkpoint save`.")) -> None:
     """Put a checkpoint's job documents into the store; `bandflow run` then skips those jobs."""
-    from bandflow.checkpoint import load_checkpoint
+    from bandflow.checkpoint import load_checkpoint, read_checkpoint
     from bandflow.store import BandflowStore
 
+    docs = read_checkpoint(path)  # the whole file is checked before the store is opened
     with BandflowStore.from_settings() as store:
-        n = load_checkpoint(store, path)
+        n = load_checkpoint(store, docs)
     typer.echo(f"loaded {n} job documents")
 
 

@@ -72,6 +72,15 @@ def completed_uuids(store: BandflowStore, uuids: list[str]) -> set[str]:
     return {uuid for uuid in uuids if done(uuid)}
 
 
+def dependants_of(ordered: list[tuple[Job, list[str]]]) -> dict[str, list[str]]:
+    """For each job uuid of a flow (``Flow.iterflow`` order), the uuids of the jobs that read its output."""
+    dependants: dict[str, list[str]] = {}
+    for job, parents in ordered:
+        for parent in parents:
+            dependants.setdefault(parent, []).append(job.uuid)
+    return dependants
+
+
 def expected_job_uuids(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, str]]:
     """For each surface of a flow, the ``slab_potential`` and ``bulk_edges`` job uuids its document must name."""
     by_uuid = {job.uuid: job for job, _ in ordered}
@@ -120,10 +129,7 @@ def stored_surface_jobs(store: BandflowStore, ordered: list[tuple[Job, list[str]
         if is_current(doc, wanted)
     }
     skip = {job.uuid for job, _ in ordered if job.metadata.get("surface_id") in stored}
-    dependants: dict[str, list[str]] = {}
-    for job, parents in ordered:
-        for parent in parents:
-            dependants.setdefault(parent, []).append(job.uuid)
+    dependants = dependants_of(ordered)
     for job, _ in ordered:
         children = dependants.get(job.uuid, [])
         if children and "surface_id" not in job.metadata and all(c in skip for c in children):
@@ -187,10 +193,7 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
 def unneeded_jobs(ordered: list[tuple[Job, list[str]]], done: set[str]) -> set[str]:
     """Jobs not in ``done`` whose dependants are all done (or unneeded themselves): nothing would read their
     output. A relaxation whose relaxed structure was restored in an earlier run is one."""
-    dependants: dict[str, list[str]] = {}
-    for job, parents in ordered:
-        for parent in parents:
-            dependants.setdefault(parent, []).append(job.uuid)
+    dependants = dependants_of(ordered)
     unneeded: set[str] = set()
     for job, _ in reversed(ordered):  # dependants before the jobs they read from
         children = dependants.get(job.uuid, [])

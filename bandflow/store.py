@@ -340,11 +340,12 @@ class BandflowStore:
         return exclusive_file_lock(self.write_lock_path) if self.write_lock_path else nullcontext()
 
     # ---------------------------------------------------------------- jobs
-    def upsert_jobs(self, docs: list[dict[str, Any]]) -> int:
-        """Insert or replace jobflow job documents (key uuid + index), for example a campaign checkpoint."""
+    def upsert_jobs(self, docs: list[dict[str, Any]], save: dict[str, list] | bool = False) -> int:
+        """Insert or replace jobflow job documents (key uuid + index), for example a campaign checkpoint;
+        ``save`` puts parts of them in the additional stores (jobflow's ``JobStore.update``)."""
         if docs:
             with self._write_lock():
-                self.job_store.update(docs, key=["uuid", "index"])
+                self.job_store.update(docs, key=["uuid", "index"], save=save)
         return len(docs)
 
     # ---------------------------------------------------------------- surfaces

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bandflow.checkpoint import checkpoint_documents, load_checkpoint, read_checkpoint, save_checkpoint
+from bandflow.checkpoint import (
+    BLOB_LOCATIONS,
+    checkpoint_documents,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from bandflow.cli import app
 from bandflow.errors import BandflowError
 from bandflow.runner import run_campaign
@@ -35,8 +41,11 @@ def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, m
     run_campaign(spec, store=store, progress=False)
     first = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
     n_surfaces = len(first)
-    assert save_checkpoint(spec, store, tmp_path / "ckpt.jsonl.gz") == 0  # all aligned: nothing to carry
-    assert not (tmp_path / "ckpt.jsonl.gz").exists()
+    assert checkpoint_documents(spec, store) == []  # all aligned: nothing to carry
+    stale = tmp_path / "ckpt.jsonl.gz"
+    stale.write_bytes(b"an earlier checkpoint")
+    assert save_checkpoint(spec, store, stale) == 0 and stale.exists()  # kept unless asked
+    assert save_checkpoint(spec, store, stale, remove_when_empty=True) == 0 and not stale.exists()
 
     stop_before_alignment(store)
     docs = checkpoint_documents(spec, store)
@@ -47,7 +56,7 @@ def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, m
 
     fresh = fresh_store(tmp_path, monkeypatch, "fresh")
     ran_before = executions(tmp_path)
-    assert load_checkpoint(fresh, tmp_path / "ckpt.jsonl.gz") == len(docs)
+    assert load_checkpoint(fresh, read_checkpoint(tmp_path / "ckpt.jsonl.gz")) == len(docs)
     summary = run_campaign(spec, store=fresh, progress=False)
     assert not summary.failed and summary.ran == n_surfaces  # the alignments only
     assert executions(tmp_path) == ran_before  # no engine step ran again
@@ -60,28 +69,81 @@ def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, m
     get_settings.cache_clear()
 
 
-def test_a_bad_checkpoint_line_is_named_and_nothing_is_loaded(store, tmp_path):
-    good = {"uuid": "u1", "index": 1, "output": {"x": 1}, "completed_at": "2026-12-04T10:00:00"}
+def test_a_finished_alignment_without_its_document_is_not_carried(store, tmp_path):
+    """Its surface document is what ``export`` carries; a carried alignment job would block it for good."""
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    store.surfaces.remove_docs({})  # the documents are gone, the alignment jobs are not
+    steps = [d["metadata"]["bandflow_step"] for d in checkpoint_documents(spec, store)]
+    assert "alignment" not in steps and "bulk_edges" in steps and "slab_potential" in steps
+
+
+def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, monkeypatch):
+    cube = {"values": list(range(50))}
+    store.job_store.update({"uuid": "u1", "index": 1, "output": {"energy": -1.0, "cube": cube},
+                            "completed_at": "2026-12-04T10:00:00", "metadata": {}}, save={"data": ["cube"]})
+    raw = store.job_store.query_one({"uuid": "u1"}, load=False)
+    assert "blob_uuid" in raw["output"]["cube"]
+    from bandflow.checkpoint import _blob_locations
+
+    loaded = {k: v for k, v in store.job_store.query_one({"uuid": "u1"}, load=True).items() if k != "_id"}
+    doc = {**loaded, BLOB_LOCATIONS: _blob_locations(raw)}
+    assert doc[BLOB_LOCATIONS] == {"data": [["output", "cube"]]} and doc["output"]["cube"] == cube
+    other = fresh_store(tmp_path, monkeypatch, "other")
+    load_checkpoint(other, [doc])
+    assert "blob_uuid" in other.job_store.query_one({"uuid": "u1"}, load=False)["output"]["cube"]
+    assert other.job_store.query_one({"uuid": "u1"}, load=True)["output"]["cube"] == cube
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (json.dumps({"uuid": "u1", "index": 1, "output": {}, "completed_at": "x"}) + "\n{not json\n",
+     r"bad.jsonl.gz:2: not JSON"),
+    (json.dumps({"uuid": "u2", "output": {}}) + "\n", r"bad.jsonl.gz:1: not a job document \(no index, completed_at\)"),
+])
+def test_a_bad_checkpoint_line_is_named(tmp_path, content, message):
     path = tmp_path / "bad.jsonl.gz"
     with gzip.open(path, "wt") as handle:
-        handle.write(json.dumps(good) + "\n" + json.dumps({"uuid": "u2", "output": {}}) + "\n")
-    with pytest.raises(BandflowError, match=r"bad.jsonl.gz:2: not a job document \(no index, completed_at\)"):
-        load_checkpoint(store, path)
-    assert store.job_store.count() == 0
+        handle.write(content)
+    with pytest.raises(BandflowError, match=message):
+        read_checkpoint(path)
+
+
+def test_an_unreadable_checkpoint_is_one_error(tmp_path):
     with pytest.raises(BandflowError, match="checkpoint not found"):
         read_checkpoint(tmp_path / "missing.jsonl.gz")
+    damaged = tmp_path / "damaged.jsonl.gz"
+    damaged.write_bytes(gzip.compress(b'{"uuid": "u1"}\n' * 200)[:10] + b"\xff" * 40)  # header, then junk
+    with pytest.raises(BandflowError, match="cannot read"):
+        read_checkpoint(damaged)
 
 
-def test_checkpoint_commands(store, tmp_path, monkeypatch):
+def test_checkpoint_commands(store, tmp_path, monkeypatch, capsys):
+    from bandflow.cli import main
+
     spec_path = write_spec(tmp_path / "s.yaml")
     run_campaign(load_spec(spec_path), store=store, progress=False)
-    stop_before_alignment(store)
     runner = CliRunner()
+    nothing = runner.invoke(app, ["checkpoint", "save", str(spec_path), str(tmp_path / "c.jsonl.gz")])
+    assert isinstance(nothing.exception, BandflowError) and "nothing written" in str(nothing.exception)
+    assert not (tmp_path / "c.jsonl.gz").exists()
+    stop_before_alignment(store)
     saved = runner.invoke(app, ["checkpoint", "save", str(spec_path), str(tmp_path / "c.jsonl.gz")])
-    assert saved.exit_code == 0 and "wrote" in saved.output, saved.output
-    fresh_store(tmp_path, monkeypatch, "other")
+    assert saved.exit_code == 0, saved.output
+    n = len(read_checkpoint(tmp_path / "c.jsonl.gz"))
+    assert f"wrote {n} job documents" in saved.output
+
+    other = fresh_store(tmp_path, monkeypatch, "other")
     loaded = runner.invoke(app, ["checkpoint", "load", str(tmp_path / "c.jsonl.gz")])
-    assert loaded.exit_code == 0 and "loaded" in loaded.output, loaded.output
-    missing = runner.invoke(app, ["checkpoint", "load", str(tmp_path / "none.jsonl.gz")])
-    assert missing.exit_code != 0
+    assert loaded.exit_code == 0 and f"loaded {n} job documents" in loaded.output, loaded.output
+    assert other.job_store.count() == n
+
+    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "never"))
+    get_settings.cache_clear()
+    monkeypatch.setattr("sys.argv", ["bandflow", "checkpoint", "load", str(tmp_path / "none.jsonl.gz")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: checkpoint not found: {tmp_path / 'none.jsonl.gz'}"
+    assert not (tmp_path / "never").exists()  # the store was not even created
     get_settings.cache_clear()

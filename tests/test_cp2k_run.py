@@ -141,6 +141,7 @@ def test_a_stagnant_scf_goes_straight_to_smearing_with_more_steps(tmp_path):
     assert scf.get("MAX_SCF").values == (120,) and scf.by_path("MIXING").get("ALPHA").values == (0.1,)
     assert [s for s in scf.subsections.values() if s.name.upper() == "SMEAR"]
     assert handler.rung == 2  # the next failure takes the last rung
+    assert not ScfLadderHandler.LADDER[0][1].keys() & ScfLadderHandler.LADDER[1][1].keys()  # merged, none lost
 
 
 def test_a_slow_but_converging_scf_gets_more_steps_first(tmp_path):

@@ -117,7 +117,7 @@ def main() -> int:
                 else:  # no file of an earlier state stays behind
                     path.unlink(missing_ok=True)
             all_docs += docs
-            save_checkpoint(spec, store, OUT / "checkpoints" / name, plans)  # unfinished work, for a new machine
+            save_checkpoint(spec, store, OUT / "checkpoints" / name, plans, remove_when_empty=True)  # unfinished work, for a new machine
             status = campaign_status(spec, store, plans)
             names = {p.bulk.name for p in plans}
             done_names = {d.bulk_name for d in good}

@@ -136,12 +136,14 @@ class BandflowCp2kJob(Cp2kJob):
 class ScfLadderHandler(ErrorHandler):
     """Climb a ladder of SCF settings when CP2K's SCF does not converge (diagonalisation runs).
 
-    1. twice the SCF steps, restarting from the last wavefunction;
+    1. twice the SCF steps;
     2. gentler mixing (α 0.1; 20 stored steps where Broyden mixes) and Fermi–Dirac smearing at 300 K;
     3. α 0.05 and 300 SCF steps.
 
-    A stagnant SCF (no step of the last :attr:`STAGNANT_WINDOW` below :attr:`STAGNANT_CONVERGENCE`) skips
-    rung 1 and gets rungs 1 and 2 together: more steps do not help charge sloshing. Measured on SnO2 slabs
+    Each retry restarts from ``bandflow-RESTART.wfn`` when there is one (Γ runs); k-point runs start again
+    from their initial guess. A stagnant SCF (no step of the last :attr:`STAGNANT_WINDOW` below
+    :attr:`STAGNANT_CONVERGENCE`, a heuristic for charge sloshing, which more steps do not cure) gets the
+    settings of rungs 1 and 2 in one retry instead of a separate rung-1 attempt. Measured on SnO2 slabs
     (PBE, 80 atoms, 2026-12-04): the two that needed smearing still sat at 0.06–0.2 after 60 and 94 steps
     and then converged in 24 and 44 smeared steps, ≈ 16 min of 5.5-s steps lost on rung 1 each; the one
     that rung 1 converged (102 steps) was at 1.7e-4 at step 60.
@@ -186,17 +188,17 @@ class ScfLadderHandler(ErrorHandler):
         return summary.scf_converged is False or "SCF" in abort and "CONVERGE" in abort
 
     def correct(self, directory: str = "./") -> dict[str, Any]:
-        """Apply the next rung to the input (restarting from the wavefunction); no actions when out of rungs."""
+        """Apply the next rung to the input (restarting from a Γ wavefunction); no actions when out of rungs."""
         if self.rung >= len(self.LADDER):
             return {"errors": ["SCF not converged"], "actions": []}
         label, scf_update = self.LADDER[self.rung]
         self.rung += 1
         update = dict(scf_update)
         if self.rung == 1 and (best := self.stagnant_convergence(directory)) is not None:
-            label, smearing = self.LADDER[self.rung]
+            next_label, next_update = self.LADDER[self.rung]
             self.rung += 1
-            update |= smearing
-            label = f"more SCF steps, {label} (stagnant at {best:.1e})"
+            update |= next_update  # rungs 1 and 2 set different keys (tested)
+            label = f"{label}, {next_label} (stagnant at {best:.1e})"
         modder = Cp2kModder(filename=self.input_file, directory=directory)
         scf = modder.ci.by_path("FORCE_EVAL/DFT/SCF")
         if update.get("MAX_SCF") == "double":
