@@ -28,7 +28,7 @@ from bandflow.settings import get_settings
 DATA = Path(__file__).parent / "data" / "cp2k"
 
 FAKE_CP2K = """#!{python}
-import re, shutil, sys
+import os, re, shutil, sys, time
 from pathlib import Path
 if "--version" in sys.argv:
     print(" CP2K version 2023.1")
@@ -38,6 +38,7 @@ max_scf = int(re.search(r"MAX_SCF\\s+(\\d+)", text).group(1))
 with open("calls.txt", "a") as log:
     log.write(f"{{max_scf}} {{'SMEAR' in text}}\\n")
 ok = max_scf >= {needed}
+time.sleep(float(os.environ.get("FAKE_CP2K_SECONDS", "0")))
 sys.stdout.write(Path("{data}", "mgo16_pbe_gamma.out" if ok else "mgo_scf_not_converged.out").read_text())
 """
 
@@ -89,13 +90,16 @@ def test_check_cp2k_reads_the_version_through_a_launcher_prefix(tmp_path, cp2k_c
 
 
 # ------------------------------------------------------------------------------------------ the ladder
-def test_unconverged_scf_climbs_the_ladder_then_succeeds(tmp_path, cp2k_command):
+def test_unconverged_scf_climbs_the_ladder_then_succeeds(tmp_path, cp2k_command, monkeypatch):
     cp2k_command(str(fake_cp2k(tmp_path, needed_max_scf=120)))
+    monkeypatch.setenv("FAKE_CP2K_SECONDS", "1.5")
     run_dir = tmp_path / "run"
     write_input(run_dir, max_scf=60)
     (run_dir / "cp2k.out").write_text("output of an earlier run\n")
     summary = run_cp2k(run_dir)
     assert summary.failure_reason() is None and summary.band_edges().vbm == 7.601058
+    # the time of both attempts, not the 74.8 s that the (recorded) output of the last one states
+    assert 3.0 <= summary.wall_time < 60
     assert (run_dir / "calls.txt").read_text().split() == ["60", "False", "120", "False"]
     corrections = json.loads((run_dir / "custodian.json").read_text())[0]["corrections"]
     assert corrections[0]["errors"] == ["SCF not converged; retrying with more SCF steps"]
