@@ -9,15 +9,13 @@ job uuids are deterministic (:mod:`bandflow.flows`), loading it into another sto
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from pathlib import Path
 from typing import Any
 
 from jobflow.utils.find import find_key
 
-from bandflow.dataset import write_json_lines
+from bandflow.dataset import read_json_lines, write_json_lines
 from bandflow.errors import BandflowError
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.runner import completed_uuids, dependants_of, stored_surface_jobs
@@ -88,26 +86,16 @@ def save_checkpoint(spec: CampaignSpec, store: BandflowStore, path: Path | str,
 
 def read_checkpoint(path: Path | str) -> list[dict[str, Any]]:
     """Job documents of a checkpoint file; a malformed file raises one :class:`BandflowError` naming the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise BandflowError(f"checkpoint not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
     docs = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BandflowError(f"{path}:{number}: not JSON ({exc.msg})") from None
-                missing = [f for f in REQUIRED_FIELDS if not isinstance(doc, dict) or f not in doc]
-                if missing:
-                    raise BandflowError(f"{path}:{number}: not a job document (no {', '.join(missing)})")
-                docs.append(doc)
-    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
-        raise BandflowError(f"cannot read {path}: {exc}") from None
+    for number, line in read_json_lines(path, "checkpoint"):
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BandflowError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        missing = [f for f in REQUIRED_FIELDS if not isinstance(doc, dict) or f not in doc]
+        if missing:
+            raise BandflowError(f"{path}:{number}: not a job document (no {', '.join(missing)})")
+        docs.append(doc)
     return docs
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import statistics
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -114,20 +115,29 @@ def _text_writer(path: Path, gz: bool) -> Iterator[IO[str]]:
         yield handle
 
 
-def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
-    """Read an exported dataset back (every line validated)."""
+def read_json_lines(path: Path | str, what: str = "file") -> list[tuple[int, str]]:
+    """The non-blank lines of a JSON-lines file (gzip when it ends in ``.gz``) with their 1-based numbers,
+    read whole before any is used; a missing or unreadable file raises one :class:`BandflowError`
+    (``what`` names the kind of file in it)."""
     path = Path(path)
     if not path.is_file():
-        raise BandflowError(f"dataset not found: {path}")
+        raise BandflowError(f"{what} not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return [(number, line) for number, line in enumerate(handle, 1) if line.strip()]
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+        raise BandflowError(f"cannot read {path}: {exc}") from None
+
+
+def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
+    """Read an exported dataset back (every line validated)."""
     docs = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    docs.append(SurfaceDoc.model_validate_json(line))
-                except ValueError as exc:
-                    raise BandflowError(f"{path}:{number}: not a valid surface document ({exc})") from None
+    for number, line in read_json_lines(path, "dataset"):
+        try:
+            docs.append(SurfaceDoc.model_validate_json(line))
+        except ValueError as exc:
+            raise BandflowError(f"{path}:{number}: not a valid surface document ({exc})") from None
     return docs
 
 

@@ -79,20 +79,22 @@ def test_a_finished_alignment_without_its_document_is_not_carried(store, tmp_pat
 
 
 def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, monkeypatch):
-    cube = {"values": list(range(50))}
-    store.job_store.update({"uuid": "u1", "index": 1, "output": {"energy": -1.0, "cube": cube},
-                            "completed_at": "2026-12-04T10:00:00", "metadata": {}}, save={"data": ["cube"]})
-    raw = store.job_store.query_one({"uuid": "u1"}, load=False)
-    assert "blob_uuid" in raw["output"]["cube"]
-    from bandflow.checkpoint import _blob_locations
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    stop_before_alignment(store)
+    potential = store.job_store.query_one({"metadata.bandflow_step": "slab_potential"}, load=True)
+    potential = {k: v for k, v in potential.items() if k != "_id"}
+    key = next(iter(potential["output"]))
+    store.job_store.update(potential, key=["uuid", "index"], save={"data": [key]})  # as a large output would be
+    assert "blob_uuid" in store.job_store.query_one({"uuid": potential["uuid"]}, load=False)["output"][key]
 
-    loaded = {k: v for k, v in store.job_store.query_one({"uuid": "u1"}, load=True).items() if k != "_id"}
-    doc = {**loaded, BLOB_LOCATIONS: _blob_locations(raw)}
-    assert doc[BLOB_LOCATIONS] == {"data": [["output", "cube"]]} and doc["output"]["cube"] == cube
+    carried = next(d for d in checkpoint_documents(spec, store) if d["uuid"] == potential["uuid"])
+    assert carried[BLOB_LOCATIONS] == {"data": [["output", key]]}
+    assert carried["output"][key] == potential["output"][key]  # the value itself travels in the file
     other = fresh_store(tmp_path, monkeypatch, "other")
-    load_checkpoint(other, [doc])
-    assert "blob_uuid" in other.job_store.query_one({"uuid": "u1"}, load=False)["output"]["cube"]
-    assert other.job_store.query_one({"uuid": "u1"}, load=True)["output"]["cube"] == cube
+    load_checkpoint(other, [carried])
+    assert "blob_uuid" in other.job_store.query_one({"uuid": potential["uuid"]}, load=False)["output"][key]
+    assert other.job_store.query_one({"uuid": potential["uuid"]}, load=True)["output"][key] == potential["output"][key]
     get_settings.cache_clear()
 
 

@@ -6,7 +6,6 @@ Predictions are ``PredictionDoc``s keyed by (surface, model); they never touch t
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import time
@@ -21,6 +20,7 @@ from pymatgen.core import Structure
 
 from bandflow import __version__
 from bandflow.bulk import library_names, load_bulk
+from bandflow.dataset import read_json_lines
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabRecord
 from bandflow.ml.model import ModelHyperparameters, SlabEnsemble, model_from_bytes, model_to_bytes
@@ -206,15 +206,7 @@ def import_surfaces(store: BandflowStore, path: str | Path) -> ImportReport:
     Every record is validated first; good records are written (marked ``source="import"``), each bad one
     is reported as one line naming the record and the field. An unreadable file writes nothing.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BandflowError(f"file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            lines = [(number, line) for number, line in enumerate(handle, 1) if line.strip()]
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise BandflowError(f"cannot read {path}: {exc}") from None
+    lines = read_json_lines(path)
     report = ImportReport(n_records=len(lines))
     valid: list[SurfaceDoc] = []
     for number, line in lines:
