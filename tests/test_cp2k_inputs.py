@@ -7,6 +7,7 @@ corrections), so every check here is on the file CP2K would read.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from bandflow.cp2k.sets import (
     gamma_centred_kpoints,
     kind_settings,
     kpoint_mesh,
+    time_reversal_kpoints,
 )
 from bandflow.errors import BandflowError
 
@@ -314,13 +316,27 @@ def test_pbe_static_input_diagonalises_prints_eigenvalues_and_reads_coordinates_
     assert sorted(k.section_parameters[0] for k in kinds) == ["Mg", "O"]
 
 
-def test_kpoint_input_lists_a_full_gamma_centred_grid_without_symmetry(tmp_path, data_dir):
-    ci = written(Cp2kStaticSetGenerator(kpoints=(2, 2, 2), data_dir=data_dir), rocksalt(), tmp_path)
+@pytest.mark.parametrize(("mesh", "n_points"), [((2, 2, 2), 8), ((3, 1, 1), 2), ((4, 4, 4), 36), ((3, 3, 1), 5)])
+def test_time_reversal_keeps_each_pair_once_with_the_full_weight(mesh, n_points):
+    reduced = time_reversal_kpoints(mesh)
+    assert len(reduced) == n_points and sum(w for _, w in reduced) == math.prod(mesh)
+    assert reduced[0] == ((0.0, 0.0, 0.0), 1)
+    full = {tuple(round((x + 0.5) % 1.0 - 0.5, 6) for x in k) for k in gamma_centred_kpoints(mesh)}
+    covered = set()
+    for k, weight in reduced:
+        images = {tuple(round((s * x + 0.5) % 1.0 - 0.5, 6) for x in k) for s in (1, -1)}
+        assert weight == len(images)  # 1 only where k ≡ −k (Γ and the zone-boundary points)
+        covered |= images
+    assert covered == full
+
+
+def test_kpoint_input_lists_a_gamma_centred_grid_without_symmetry(tmp_path, data_dir):
+    ci = written(Cp2kStaticSetGenerator(kpoints=(3, 3, 1), data_dir=data_dir), rocksalt(), tmp_path)
     kp = ci.by_path("FORCE_EVAL/DFT/KPOINTS")
     assert value(ci, "FORCE_EVAL/DFT/KPOINTS", "SCHEME") == ("GENERAL",)
     assert kp.get("FULL_GRID").values == (True,) and kp.get("SYMMETRY").values == (False,)
-    listed = [k.values for k in kp.get("KPOINT")]
-    assert len(set(listed)) == 8 and (0.0, 0.0, 0.0, 1.0) in listed  # pymatgen's reader may swap lines
+    listed = [k.values for k in kp.get("KPOINT")]  # pymatgen's reader may swap lines
+    assert len(set(listed)) == 5 and (0.0, 0.0, 0.0, 1.0) in listed and sum(k[3] for k in listed) == 9
 
 
 def test_hybrid_input_is_hse06_with_admm_at_gamma_restarted_from_pbe(tmp_path, data_dir):
@@ -359,7 +375,7 @@ def test_hybrid_refuses_kpoints(tmp_path, data_dir):
 def test_slab_input_has_in_plane_kpoints_and_writes_the_hartree_cube(tmp_path, data_dir):
     ci = written(Cp2kSlabStaticSetGenerator(data_dir=data_dir), mgo100_slab(), tmp_path)
     listed = [k.values for k in ci.by_path("FORCE_EVAL/DFT/KPOINTS").get("KPOINT")]
-    assert len(listed) == 16 and all(k[2] == 0.0 for k in listed)
+    assert len(listed) == 10 and sum(k[3] for k in listed) == 16 and all(k[2] == 0.0 for k in listed)
     assert value(ci, "FORCE_EVAL/DFT/PRINT/V_HARTREE_CUBE", "STRIDE") == (1, 1, 1)
 
 
