@@ -96,6 +96,7 @@ def test_unconverged_scf_climbs_the_ladder_then_succeeds(tmp_path, cp2k_command,
     run_dir = tmp_path / "run"
     write_input(run_dir, max_scf=60)
     (run_dir / "cp2k.out").write_text("output of an earlier run\n")
+    (run_dir / "cp2k.out.attempt2").write_text("a failed attempt of an earlier run\n")
     summary = run_cp2k(run_dir)
     assert summary.failure_reason() is None and summary.band_edges().vbm == 7.601058
     # the time of both attempts, not the 74.8 s that the (recorded) output of the last one states
@@ -106,6 +107,9 @@ def test_unconverged_scf_climbs_the_ladder_then_succeeds(tmp_path, cp2k_command,
     ci = Cp2kInput.from_file(run_dir / "cp2k.inp")
     assert ci.by_path("FORCE_EVAL/DFT/SCF").get("MAX_SCF").values == (120,)
     assert "earlier run" not in (run_dir / "cp2k.out").read_text()
+    first = (run_dir / "cp2k.out.attempt1").read_text()  # the failed attempt's SCF history is kept
+    assert "NOT converged" in first and first != (run_dir / "cp2k.out").read_text()
+    assert not (run_dir / "cp2k.out.attempt2").exists()
 
 
 def test_second_rung_adds_smearing_and_gentler_mixing(tmp_path, cp2k_command):

@@ -148,7 +148,8 @@ class ScfLadderHandler(ErrorHandler):
     and then converged in 24 and 44 smeared steps, ≈ 16 min of 5.5-s steps lost on rung 1 each; the one
     that rung 1 converged (102 steps) was at 1.7e-4 at step 60.
 
-    After the last rung the handler gives up and the run fails with the reason "SCF not converged".
+    The output of each failed attempt is kept as ``cp2k.out.attemptN``. After the last rung the handler gives
+    up and the run fails with the reason "SCF not converged".
     """
 
     is_monitor = False
@@ -191,6 +192,9 @@ class ScfLadderHandler(ErrorHandler):
         """Apply the next rung to the input (restarting from a Γ wavefunction); no actions when out of rungs."""
         if self.rung >= len(self.LADDER):
             return {"errors": ["SCF not converged"], "actions": []}
+        output = Path(directory) / self.output_file
+        if output.is_file():  # kept: the SCF history of every attempt is what tunes this ladder
+            shutil.copyfile(output, output.with_name(f"{output.name}.attempt{self.rung + 1}"))
         label, scf_update = self.LADDER[self.rung]
         self.rung += 1
         update = dict(scf_update)
@@ -281,8 +285,8 @@ def remove_stale_outputs(directory: Path) -> None:
     """Delete outputs of an earlier run in ``directory`` (CP2K appends to some, e.g. trajectories)."""
     for name in STALE_OUTPUTS:
         (directory / name).unlink(missing_ok=True)
-    for cube in directory.glob(f"{PROJECT_NAME}-*.cube"):
-        cube.unlink()
+    for stale in [*directory.glob(f"{PROJECT_NAME}-*.cube"), *directory.glob(f"{OUTPUT_FILE}.attempt*")]:
+        stale.unlink()
 
 
 def run_cp2k(
