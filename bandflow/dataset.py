@@ -245,15 +245,22 @@ def recorded_times(docs: list[SurfaceDoc]) -> dict[str, dict]:
     return table
 
 
+def recorded_seconds_per_surface(docs: list[SurfaceDoc]) -> float | None:
+    """Mean computing time per surface over the bulks of :func:`recorded_times`, or None if none is timed."""
+    table = recorded_times(docs)
+    n = sum(row["surfaces"] for row in table.values())
+    return sum(row["seconds_per_surface"] * row["surfaces"] for row in table.values()) / n if n else None
+
+
 def recorded_time_lines(docs: list[SurfaceDoc]) -> list[str]:
     """Markdown: :func:`recorded_times` as a table and the mean time per surface over those bulks."""
     table = recorded_times(docs)
     if not table:
         return []
     n = sum(row["surfaces"] for row in table.values())
-    total = sum(row["seconds_per_surface"] * row["surfaces"] for row in table.values())
+    mean = recorded_seconds_per_surface(docs) or 0.0
     lines = [f"Computing time recorded in the documents (wall clock, 2 cores; since 2026-12-04): {n} surfaces of "
-             f"{len(table)} bulk{'s' if len(table) > 1 else ''}, {total / n / 60:.1f} min per surface on average.", "",
+             f"{len(table)} bulk{'s' if len(table) > 1 else ''}, {mean / 60:.1f} min per surface on average.", "",
              "| bulk | surfaces | bulk job (min) | slab potential (s, mean) | per surface (min) |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {row['surfaces']} | {row['bulk_seconds'] / 60:.1f} | {row['slab_seconds']:.0f} | "

@@ -20,6 +20,7 @@ from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
 
 from bandflow.alignment import run_seconds
+from bandflow.dataset import recorded_seconds_per_surface
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
@@ -283,6 +284,9 @@ class CampaignStatus:
     outdated: int  # successful documents of an earlier method (other settings): among the remaining
     seconds_per_surface: float | None
     eta_seconds: float | None
+    #: where the time per surface comes from: "jobs" (this machine's job store), "documents" (the wall
+    #: times recorded in the surface documents, which travel with an export), or None (nothing timed)
+    timed_from: str | None = None
 
 
 #: A pause longer than this between two finished jobs means the campaign was stopped, not computing.
@@ -355,10 +359,15 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
             if doc.get("completed_at")]
     per_surface = seconds_per_surface(jobs)  # from surfaces computed here (imported ones have no jobs here)
+    timed_from = "jobs"
+    if per_surface is None:  # a fresh machine: the wall times the (imported) documents carry
+        done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
+        per_surface, timed_from = recorded_seconds_per_surface(done), "documents"
     remaining = len(ids) - successful - failed
     return CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=per_surface, eta_seconds=None if per_surface is None else per_surface * remaining,
+        timed_from=timed_from if per_surface is not None else None,
     )
 
 

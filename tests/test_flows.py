@@ -332,6 +332,30 @@ def test_campaign_status_counts_and_estimates(store, tmp_path):
     assert all("started_at" in doc["metadata"] for doc in store.job_store.query({}, properties=["metadata"]))
 
 
+def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
+    """Imported documents have no jobs here; the wall times they carry still give an estimate."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_path = write_spec(tmp_path / "s.yaml")
+    spec = load_spec(spec_path)
+    run_campaign(spec, store=store, progress=False)
+    docs = store.query_surfaces(protocol="fast")
+    first = docs[0]
+    store.job_store.remove_docs({})  # as after `bandflow import` on another machine
+    for doc in docs:
+        doc.extra["wall_time"] = {"bulk_edges": 600.0, "slab_potential": 30.0}
+        store.upsert_surface(doc)
+    store.upsert_surface(first.model_copy(update={"surface_id": "elsewhere", "extra": {}}))  # not this campaign
+    status = campaign_status(spec, store)
+    assert status.timed_from == "documents"
+    assert status.seconds_per_surface == pytest.approx(600.0 / len(docs) + 30.0)
+    assert status.remaining == 0 and status.eta_seconds == 0
+    shown = CliRunner().invoke(app, ["status", str(spec_path)])
+    assert "s per surface (the wall times recorded in the finished documents" in shown.output, shown.output
+
+
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     from bandflow.runner import job_seconds, seconds_per_surface
 
