@@ -125,9 +125,10 @@ def main() -> int:
             per_surface = status.seconds_per_surface
             timing.append(f"- `{spec_path.name}`: {status.successful} of {status.total} surfaces done, "
                           f"{status.failed} failed; "
-                          + (f"{per_surface:.0f} s of computing per surface (bulk steps spread over their surfaces) on 2 cores"
-                             if per_surface else "time per surface not measurable from this store (it needs surfaces "
-                             "whose slab steps ran here, not imported or only re-aligned ones)"))
+                          + (f"{per_surface:.0f} s of computing per surface (bulk steps spread over their surfaces; "
+                             + ("from the jobs that ran on this machine" if status.timed_from == "jobs"
+                                else "from the wall times the documents record") + ") on 2 cores"
+                             if per_surface else "time per surface unknown: no surface of this campaign is timed yet"))
             if status.remaining:
                 eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
                 outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "
@@ -137,6 +138,9 @@ def main() -> int:
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
                                  f"result yet: {', '.join(sorted(names - done_names - pending_names)) or 'none'}"
                                  f"{waiting}")
+    timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
+                  "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the throughput; docs/engines.md), so a wall time recorded since "
+                  "is that of one thread beside another run.")
     successful = [d for d in all_docs if d.state == "successful"]
     if not successful:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
