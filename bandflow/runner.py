@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
@@ -286,7 +287,7 @@ class CampaignStatus:
     eta_seconds: float | None
     #: where the time per surface comes from: "jobs" (this machine's job store), "documents" (the wall
     #: times recorded in the surface documents, which travel with an export), or None (nothing timed)
-    timed_from: str | None = None
+    timed_from: Literal["jobs", "documents"] | None = None
 
 
 #: A pause longer than this between two finished jobs means the campaign was stopped, not computing.
@@ -359,7 +360,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
             if doc.get("completed_at")]
     per_surface = seconds_per_surface(jobs)  # from surfaces computed here (imported ones have no jobs here)
-    timed_from = "jobs"
+    timed_from: Literal["jobs", "documents"] = "jobs"
     if per_surface is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
         per_surface, timed_from = recorded_seconds_per_surface(done), "documents"

@@ -139,8 +139,9 @@ def main() -> int:
                                  f"result yet: {', '.join(sorted(names - done_names - pending_names)) or 'none'}"
                                  f"{waiting}")
     timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
-                  "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the throughput; docs/engines.md), so a wall time recorded since "
-                  "is that of one thread beside another run.")
+                  "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the "
+                  "throughput; docs/engines.md), so a wall time recorded since is that of one thread beside "
+                  "another run.")
     successful = [d for d in all_docs if d.state == "successful"]
     if not successful:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
