@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from bandflow.alignment import run_seconds
 from bandflow.dataset import recorded_seconds_per_surface
+from bandflow.errors import BandflowError
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
@@ -215,6 +216,21 @@ def plans_with_documents(plans: list[BulkPlan], store: BandflowStore, protocol: 
     return [plan for plan in cut if plan.surfaces]
 
 
+def run_order(flow: Flow) -> list[tuple[Job, list[str]]]:
+    """The jobs of a campaign flow with their parents' uuids, in the order the flow lists them: per bulk its
+    bulk job, then each surface's jobs one surface after the other (a valid order: each job follows those
+    it reads from). So surfaces finish, and are stored, one by one while a campaign runs. jobflow's own
+    order (``Flow.iterflow``) runs a generation at a time: every relaxation of every bulk first (MgTiO3,
+    20 CHGNet relaxations of ≈ 5 min each), and no surface is finished until nearly the end.
+    """
+    position = {job.uuid: i for i, job in enumerate(flow.jobs)}
+    ordered = sorted(flow.iterflow(), key=lambda item: position[item[0].uuid])
+    for job, parents in ordered:
+        if any(position[parent] > position[job.uuid] for parent in parents):  # a flow built otherwise
+            raise BandflowError(f"job {job.name} is listed before a job it reads from")
+    return ordered
+
+
 def run_campaign(
     spec: CampaignSpec,
     store: BandflowStore | None = None,
@@ -228,7 +244,7 @@ def run_campaign(
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
-    ordered: list[tuple[Job, list[str]]] = list(flow.iterflow())
+    ordered = run_order(flow)
     summary = RunSummary(total=len(ordered))
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
     done |= restore_slab_outputs(store, ordered, done)

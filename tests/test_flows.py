@@ -54,6 +54,27 @@ def test_flow_has_deterministic_uuids(tmp_path):
     assert len(first) == 1 + 4 * n_surfaces  # bulk + (relax, structure, potential, alignment) per surface
 
 
+def test_run_order_finishes_one_bulk_and_one_surface_after_another(store, tmp_path):
+    from bandflow.runner import run_order
+
+    path = write_spec(tmp_path / "s.yaml")
+    spec_dict = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**spec_dict, "bulks": ["MgO", "CaO"]}))
+    spec = load_spec(path)
+    ordered = run_order(campaign_flow(spec))
+    steps = [(job.metadata.get("bulk_name"), job.metadata["bandflow_step"]) for job, _ in ordered]
+    n = [len(plan.surfaces) for plan in plan_campaign(spec)]
+    surface = ["slab_relax", "slab_structure", "slab_potential", "alignment"]
+    assert [step for _, step in steps] == ["bulk_edges", *surface * n[0], "bulk_edges", *surface * n[1]]
+    assert [name for name, _ in steps] == ["MgO"] * (1 + 4 * n[0]) + ["CaO"] * (1 + 4 * n[1])
+    seen: set[str] = set()
+    for job, parents in ordered:  # each job after the jobs it reads from
+        assert set(parents) <= seen
+        seen.add(job.uuid)
+    run_campaign(spec, store=store, progress=False)
+    assert executions(tmp_path) == ["bulk", *["relax", "slab"] * n[0], "bulk", *["relax", "slab"] * n[1]]
+
+
 def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     summary = run_campaign(spec, store=store, progress=False)
