@@ -78,6 +78,13 @@ surface here is computed, or re-aligned with its stored slab potential, with the
 from an earlier method and not yet re-aligned are left out of the files above and counted as remaining
 below; their documents (valid slab potentials, outdated bulk edges) are kept in `pending/`.
 
+**Expected bias of a fixed 25 % hybrid:** HSE06 underestimates the gaps of wide-gap oxides (MgO here 6.26 eV,
+experiment ≈ 7.8 eV), and part of that error sits in the VBM, so their IPs come out lower than with the
+dielectric-dependent hybrid of Kiyohara et al. (2024). If, as a rule of thumb (not measured here), half of
+the gap error is in the VBM, MgO's IPs are ≈ 0.8 eV too low, which is about the distance between our
+MgO(100) 6.36 eV and the 7.15 eV of the compilation below. The alkaline-earth oxides (CaO, SrO, BaO, and the
+SrO-terminated Sr2TiO4 (001), 3.74 eV) sit lowest; the narrow-gap ones should be least affected.
+
 Published values beside ours come from `literature.yaml` (each with its reference; compilations are
 labelled as such). They are for films, single crystals or other surfaces and methods, so a difference
 of an eV is a prompt to look, not a verdict.
