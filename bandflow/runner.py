@@ -223,7 +223,7 @@ def run_order(flow: Flow) -> list[tuple[Job, list[str]]]:
     order (``Flow.iterflow``) runs a generation at a time: every relaxation of every bulk first (MgTiO3,
     20 CHGNet relaxations of ≈ 5 min each), and no surface is finished until nearly the end.
     """
-    position = {job.uuid: i for i, job in enumerate(flow.jobs)}
+    position = {uuid: i for i, uuid in enumerate(flow.all_uuids)}  # depth first: a maker may return a Flow
     ordered = sorted(flow.iterflow(), key=lambda item: position[item[0].uuid])
     for job, parents in ordered:
         if any(position[parent] > position[job.uuid] for parent in parents):  # a flow built otherwise

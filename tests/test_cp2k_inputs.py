@@ -316,7 +316,8 @@ def test_pbe_static_input_diagonalises_prints_eigenvalues_and_reads_coordinates_
     assert sorted(k.section_parameters[0] for k in kinds) == ["Mg", "O"]
 
 
-@pytest.mark.parametrize(("mesh", "n_points"), [((2, 2, 2), 8), ((3, 1, 1), 2), ((4, 4, 4), 36), ((3, 3, 1), 5)])
+@pytest.mark.parametrize(("mesh", "n_points"), [((2, 2, 2), 8), ((3, 1, 1), 2), ((4, 4, 4), 36), ((3, 3, 1), 5),
+                                                ((2, 3, 1), 4), ((4, 4, 1), 10), ((5, 5, 5), 63)])
 def test_time_reversal_keeps_each_pair_once_with_the_full_weight(mesh, n_points):
     reduced = time_reversal_kpoints(mesh)
     assert len(reduced) == n_points and sum(w for _, w in reduced) == math.prod(mesh)

@@ -160,6 +160,9 @@ def test_a_sloshing_scf_with_occasional_dips_is_stagnant(tmp_path):
     assert ScfLadderHandler().stagnant_convergence(tmp_path) == pytest.approx(0.2231)
     (tmp_path / "cp2k.out").write_text(scf_output([0.5] * 50 + [0.2] * 4 + [5e-3] * 6))  # settling down
     assert ScfLadderHandler().stagnant_convergence(tmp_path) is None
+    falling = [0.05 * 0.1 ** (i / 9) for i in range(10)]  # 0.05 → 0.005: slow, median 0.016, not stuck
+    (tmp_path / "cp2k.out").write_text(scf_output([0.5] * 50 + falling))
+    assert ScfLadderHandler().stagnant_convergence(tmp_path) is None
 
 
 def test_a_slow_but_converging_scf_gets_more_steps_first(tmp_path):

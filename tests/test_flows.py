@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jobflow import job as jobflow_job
 
 from bandflow.errors import BandflowError
 from bandflow.flows import campaign_flow, plan_campaign
@@ -52,6 +53,22 @@ def test_flow_has_deterministic_uuids(tmp_path):
     n_surfaces = len(plans[0].surfaces)
     assert n_surfaces >= 2  # MgO (100) and (110)
     assert len(first) == 1 + 4 * n_surfaces  # bulk + (relax, structure, potential, alignment) per surface
+
+
+@jobflow_job
+def _add(a: float, b: float) -> float:
+    return a + b
+
+
+def test_run_order_reaches_into_a_makers_sub_flow():
+    from jobflow import Flow
+
+    from bandflow.runner import run_order
+
+    first = _add(1, 2)
+    inner = _add(first.output, 3)
+    ordered = run_order(Flow([first, Flow([inner])]))
+    assert [(j.uuid, parents) for j, parents in ordered] == [(first.uuid, []), (inner.uuid, [first.uuid])]
 
 
 def test_run_order_finishes_one_bulk_and_one_surface_after_another(store, tmp_path):
@@ -374,7 +391,7 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
     assert status.seconds_per_surface == pytest.approx(600.0 / len(docs) + 30.0)
     assert status.remaining == 0 and status.eta_seconds == 0
     shown = CliRunner().invoke(app, ["status", str(spec_path)])
-    assert "s per surface (the wall times recorded in the finished documents" in shown.output, shown.output
+    assert "s per surface (the wall times recorded in the finished documents: no surface" in shown.output, shown.output
 
 
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():

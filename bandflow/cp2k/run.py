@@ -169,10 +169,12 @@ class ScfLadderHandler(ErrorHandler):
         self.input_file = input_file
         self.output_file = output_file
         self.rung = 0
+        self.attempts = 0  # failed attempts so far (a stagnant SCF climbs two rungs in one attempt)
 
     def stagnant_convergence(self, directory: str | Path) -> float | None:
         """The median SCF convergence of the last :attr:`STAGNANT_WINDOW` steps when it is above
-        :attr:`STAGNANT_CONVERGENCE` (the SCF is sloshing, not slow), else None.
+        :attr:`STAGNANT_CONVERGENCE` and the later half of those steps is not below half the earlier one's
+        median (the SCF is sloshing, not slowly converging), else None.
 
         The median, not the best step: a sloshing SCF dips now and then (Sr2TiO4 (111) slab, 49 atoms: the
         energy swinging by ±0.43 Ha every step while the convergence sat at 0.22 with single steps at 0.016
@@ -182,8 +184,11 @@ class ScfLadderHandler(ErrorHandler):
         steps = last_scf_steps(path.read_text(errors="replace")) if path.is_file() else []
         if len(steps) < self.STAGNANT_WINDOW:
             return None
-        typical = statistics.median(step[1] for step in steps[-self.STAGNANT_WINDOW:])
-        return typical if typical > self.STAGNANT_CONVERGENCE else None
+        window = [step[1] for step in steps[-self.STAGNANT_WINDOW:]]
+        half = len(window) // 2
+        typical = statistics.median(window)
+        falling = statistics.median(window[half:]) < 0.5 * statistics.median(window[:half])  # slow, not stuck
+        return typical if typical > self.STAGNANT_CONVERGENCE and not falling else None
 
     def check(self, directory: str = "./") -> bool:
         """True when the output says the SCF did not converge."""
@@ -199,8 +204,9 @@ class ScfLadderHandler(ErrorHandler):
         if self.rung >= len(self.LADDER):
             return {"errors": ["SCF not converged"], "actions": []}
         output = Path(directory) / self.output_file
+        self.attempts += 1
         if output.is_file():  # kept: the SCF history of every attempt is what tunes this ladder
-            shutil.copyfile(output, output.with_name(f"{output.name}.attempt{self.rung + 1}"))
+            shutil.copyfile(output, output.with_name(f"{output.name}.attempt{self.attempts}"))
         label, scf_update = self.LADDER[self.rung]
         self.rung += 1
         update = dict(scf_update)
