@@ -247,7 +247,11 @@ def recorded_times(docs: list[SurfaceDoc]) -> dict[str, dict]:
 
 def recorded_seconds_per_surface(docs: list[SurfaceDoc]) -> float | None:
     """Mean computing time per surface over the bulks of :func:`recorded_times`, or None if none is timed."""
-    table = recorded_times(docs)
+    return _mean_seconds_per_surface(recorded_times(docs))
+
+
+def _mean_seconds_per_surface(table: dict[str, dict]) -> float | None:
+    """The surface-weighted mean ``seconds_per_surface`` of a :func:`recorded_times` table."""
     n = sum(row["surfaces"] for row in table.values())
     return sum(row["seconds_per_surface"] * row["surfaces"] for row in table.values()) / n if n else None
 
@@ -258,7 +262,7 @@ def recorded_time_lines(docs: list[SurfaceDoc]) -> list[str]:
     if not table:
         return []
     n = sum(row["surfaces"] for row in table.values())
-    mean = recorded_seconds_per_surface(docs) or 0.0
+    mean = _mean_seconds_per_surface(table) or 0.0  # not None: the table is not empty here
     lines = [f"Computing time recorded in the documents (wall clock, 2 cores; since 2026-12-04): {n} surfaces of "
              f"{len(table)} bulk{'s' if len(table) > 1 else ''}, {mean / 60:.1f} min per surface on average.", "",
              "| bulk | surfaces | bulk job (min) | slab potential (s, mean) | per surface (min) |",
