@@ -29,6 +29,12 @@ REQUIRED_FIELDS = ("uuid", "index", "output", "completed_at")
 #: (``{store name: [key path, ...]}``), so that loading puts them back there, not inline.
 BLOB_LOCATIONS = "bandflow_blob_locations"
 
+#: Where a relaxation's trajectory sits in its job document (atomate2's force-field task document). A
+#: relaxation is carried only when its structure job has not run (a run killed between the two), and then
+#: its trajectory (MBs of JSON for a 60-atom CHGNet run) is what would make the checkpoint large; nothing
+#: downstream reads more than the final structure, so only the last ionic step travels.
+TRAJECTORY_KEYS = ("output", "output", "ionic_steps")
+
 
 def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None
                          ) -> list[dict[str, Any]]:
@@ -38,7 +44,8 @@ def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[B
     potentials), with their outputs loaded from the additional stores, sorted by uuid and index. Alignment
     jobs are never kept: what they make is the surface document, which ``bandflow export`` carries. A job
     whose readers are all kept is left out (a relaxation, whose trajectory is most of a checkpoint's size,
-    once its structure job has run): the runner skips it as unneeded.
+    once its structure job has run): the runner skips it as unneeded. A relaxation that is kept carries only
+    the last step of its trajectory (:data:`TRAJECTORY_KEYS`).
     """
     ordered = list(campaign_flow(spec, plans if plans is not None else plan_campaign(spec)).iterflow())
     covered = stored_surface_jobs(store, ordered)
@@ -54,10 +61,22 @@ def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[B
     docs = []
     for doc in store.job_store.query(criteria, load=True):
         doc = {k: v for k, v in doc.items() if k != "_id"}
+        if doc.get("metadata", {}).get("bandflow_step") == "slab_relax":
+            _keep_final_ionic_step(doc)
         if blobs := locations.get((doc["uuid"], doc["index"])):
             doc[BLOB_LOCATIONS] = blobs
         docs.append(doc)
     return sorted(docs, key=lambda d: (d["uuid"], d["index"]))
+
+
+def _keep_final_ionic_step(doc: dict[str, Any]) -> None:
+    """Cut the trajectory of a relaxation's job document (if it has one) to its final step, in place."""
+    parent: Any = doc
+    for key in TRAJECTORY_KEYS[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    steps = parent.get(TRAJECTORY_KEYS[-1]) if isinstance(parent, dict) else None
+    if isinstance(steps, list) and len(steps) > 1:
+        parent[TRAJECTORY_KEYS[-1]] = steps[-1:]
 
 
 def _blob_locations(doc: dict[str, Any]) -> dict[str, list[list[str]]]:

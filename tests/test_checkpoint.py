@@ -98,6 +98,40 @@ def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, monkeypat
     get_settings.cache_clear()
 
 
+def test_a_carried_relaxation_keeps_only_its_final_ionic_step(store, tmp_path, monkeypatch):
+    """A run killed between a relaxation and its structure job: the trajectory does not travel, the result does."""
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    first = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    stop_before_alignment(store)
+    store.job_store.remove_docs({"metadata.bandflow_step": "slab_structure"})
+    relaxations = []
+    for doc in store.job_store.query({"metadata.bandflow_step": "slab_relax"}, load=True):
+        doc = {k: v for k, v in doc.items() if k != "_id"}
+        final = doc["output"]
+        steps = [{"structure": final, "energy": -1.0 * i} for i in range(3)]
+        doc["output"] = {"output": {"structure": final, "ionic_steps": steps}}  # atomate2's task document shape
+        store.job_store.update(doc, key=["uuid", "index"])
+        relaxations.append(doc)
+    assert relaxations
+
+    carried = [d for d in checkpoint_documents(spec, store) if d["metadata"]["bandflow_step"] == "slab_relax"]
+    assert len(carried) == len(relaxations)
+    for doc in carried:
+        assert doc["output"]["output"]["ionic_steps"] == [{"structure": doc["output"]["output"]["structure"],
+                                                           "energy": -2.0}]
+    assert len(store.job_store.query_one({"metadata.bandflow_step": "slab_relax"}, load=True)["output"]["output"]
+               ["ionic_steps"]) == 3  # the origin store keeps the whole trajectory
+
+    save_checkpoint(spec, store, tmp_path / "ckpt.jsonl.gz")
+    fresh = fresh_store(tmp_path, monkeypatch, "fresh")
+    load_checkpoint(fresh, read_checkpoint(tmp_path / "ckpt.jsonl.gz"))
+    assert not run_campaign(spec, store=fresh, progress=False).failed
+    for doc in fresh.query_surfaces(protocol="fast"):  # the structure job read the carried final structure
+        assert doc.ip == pytest.approx(first[doc.surface_id].ip)
+    get_settings.cache_clear()
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (json.dumps({"uuid": "u1", "index": 1, "output": {}, "completed_at": "x"}) + "\n{not json\n",
      r"bad.jsonl.gz:2: not JSON"),
