@@ -10,7 +10,7 @@ from typing import Any
 from pymatgen.core import Structure
 
 from bandflow import __version__
-from bandflow.potential import align
+from bandflow.potential import IDEAL_PERIOD_TOLERANCE, align, centre_average, detect_period
 from bandflow.schemas import SurfaceDoc
 
 
@@ -58,6 +58,37 @@ def run_seconds(bulk_edges: Any, potential_output: Any) -> dict[str, float]:
             if isinstance(value, int | float) and not isinstance(value, bool)}
 
 
+def ideal_period_centre(analysis: dict, ideal_slab: dict | Structure | None) -> dict:
+    """``analysis`` (a slab potential's ``PotentialAnalysis.to_dict(profile=True)``) with its slab-centre
+    average re-taken over the period of the ideal slab.
+
+    The potential step detects the macroscopic-average period from the relaxed atoms in its cube, with a
+    0.3 Å tolerance. Relaxation can move a thin slab's atoms past it, and the detection then returns a wrong
+    period: MgTiO3 (001) got 7.78 Å, the slab's own thickness, instead of c/3 = 4.63 Å, and a centre average
+    1.5 eV off. The ideal slab is cut from the bulk, so its atoms sit on the bulk repeats, and the frozen
+    centre of the relaxed slab keeps them: its period (:data:`IDEAL_PERIOD_TOLERANCE`) is the one to
+    average over. A period given by the user (``period_source: given``), a double period, or an analysis
+    without its profile (``z``, ``planar``, ``slab_center``) is returned unchanged; the re-taken one records ``period_source: ideal slab`` and
+    the relaxed-atom values as ``relaxed_atoms_period`` and ``relaxed_atoms_center_average``.
+    """
+    if (ideal_slab is None or analysis.get("period_source") == "given"
+            or any(key not in analysis for key in ("z", "planar", "slab_center"))
+            or isinstance(analysis.get("period"), list | tuple)):
+        return analysis
+    slab = ideal_slab if isinstance(ideal_slab, Structure) else Structure.from_dict(ideal_slab)
+    axis = analysis.get("axis", 2)
+    period = detect_period(slab, "abc".index(axis) if isinstance(axis, str) else axis,
+                           tolerance=IDEAL_PERIOD_TOLERANCE)
+    average, variation = centre_average(analysis["z"], analysis["planar"], analysis["slab_center"], period)
+    vacuum = 0.5 * (float(analysis["vacuum_level_top"]) + float(analysis["vacuum_level_bottom"]))
+    relaxed_atoms = {}
+    if analysis.get("period_source", "atoms") == "atoms" and isinstance(analysis.get("period"), int | float):
+        relaxed_atoms = {"relaxed_atoms_period": analysis["period"],
+                         "relaxed_atoms_center_average": analysis["slab_center_average"]}
+    return {**analysis, "period": period, "period_source": "ideal slab", "slab_center_average": average,
+            "center_variation": variation, "potential_step": vacuum - average, **relaxed_atoms}
+
+
 def surface_document(
     surface: dict,
     protocol: dict,
@@ -89,7 +120,8 @@ def surface_document(
         )
     if isinstance(relaxed, Structure):
         relaxed = relaxed.as_dict()
-    analysis = _as_dict(_field(potential_output, "potential", potential_output))
+    analysis = ideal_period_centre(_as_dict(_field(potential_output, "potential", potential_output)),
+                                   surface.get("structure_unrelaxed"))
     vbm, cbm = float(_field(bulk_edges, "vbm")), float(_field(bulk_edges, "cbm"))
     bulk_average = float(_field(bulk_edges, "bulk_average_potential", 0.0) or 0.0)
     top, bottom = float(analysis["vacuum_level_top"]), float(analysis["vacuum_level_bottom"])
@@ -110,6 +142,9 @@ def surface_document(
         vacuum_level_bottom=bottom,
         slab_center_average=centre,
         potential_step=vacuum - centre,
+        period=analysis.get("period") if isinstance(analysis.get("period"), int | float) else None,
+        period_source=analysis.get("period_source"),
+        center_variation=analysis.get("center_variation"),
         ip=None if reason else ip,
         ea=None if reason else ea,
         state="failed" if reason else "successful",
@@ -121,6 +156,9 @@ def surface_document(
         extra={
             "bulk": {k: v for k, v in _as_dict(bulk_edges).items() if isinstance(v, (int, float, str))},
             "wall_time": run_seconds(bulk_edges, potential_output),
-            "profile": {k: analysis[k] for k in ("z", "planar", "macroscopic") if k in analysis},
+            "profile": {k: analysis[k] for k in ("z", "planar", "macroscopic", "slab_center") if k in analysis},
+            **({"relaxed_atoms": {"period": analysis["relaxed_atoms_period"],
+                                  "slab_center_average": analysis["relaxed_atoms_center_average"]}}
+               if "relaxed_atoms_period" in analysis else {}),
         },
     )

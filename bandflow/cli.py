@@ -109,6 +109,10 @@ def run(
         False, "--stored-only",
         help="Only the surfaces that already have a document (re-align them after a settings change); "
              "start no new surface."),
+    realign: bool = typer.Option(
+        False, "--realign",
+        help="Take again the alignments whose bulk and slab outputs are in this store (no engine runs), "
+             "e.g. after a bandflow update changed how they are taken."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
@@ -126,7 +130,7 @@ def run(
         if not plans:
             raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
                                 "surfaces")
-    summary = run_campaign(spec, store=store, progress=progress, plans=plans)
+    summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     rows = _surface_rows(docs)

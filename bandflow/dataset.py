@@ -33,6 +33,12 @@ EA_MIN = -1.0
 #: A Γ-only hybrid whose gap the PBE k-point correction moves by more than this (eV) sampled too few k-points
 #: for the additive correction to hold (CaO: 8-atom cell +1.76 eV, VBM 1.24 eV below the 54-atom cell's).
 MAX_GAP_K_CORRECTION = 0.5
+#: eV: a macroscopic average that varies more than this within half a period of the slab centre has no
+#: bulk-like interior to align to (the MgTiO3 (001) slabs, 20 atoms: 0.86 eV).
+MAX_CENTRE_VARIATION = 0.5
+#: A period detected from relaxed atoms this far (relative) from a whole multiple of the ideal slab's one
+#: leaves part of the interlayer ripple in the centre average.
+MAX_PERIOD_MISMATCH = 0.02
 
 
 class PublishedValue(BaseModel):
@@ -70,14 +76,26 @@ def load_literature(path: Path | str) -> dict[str, list[PublishedValue]]:
     return literature
 
 
-def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str, keep_profiles: bool = False) -> int:
-    """Write ``docs`` to ``path`` (``.jsonl.gz`` or ``.jsonl``) atomically; returns the number written."""
+#: The part of a potential profile that re-taking an alignment needs (``bandflow.alignment``); the
+#: macroscopic average follows from it and a period.
+PLANAR_PROFILE = ("z", "planar", "slab_center")
+
+
+def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str,
+                    keep_profiles: bool | tuple[str, ...] = False) -> int:
+    """Write ``docs`` to ``path`` (``.jsonl.gz`` or ``.jsonl``) atomically; returns the number written.
+
+    ``keep_profiles``: keep the potential profile (``extra.profile``), all of it (True) or these keys of it.
+    """
 
     def records() -> Iterator[dict]:
         for doc in docs:
             data = doc.model_dump(mode="json")
+            extra = data.get("extra", {})
             if not keep_profiles:
-                data.get("extra", {}).pop("profile", None)
+                extra.pop("profile", None)
+            elif not isinstance(keep_profiles, bool) and isinstance(extra.get("profile"), dict):
+                extra["profile"] = {k: v for k, v in extra["profile"].items() if k in keep_profiles}
             yield data
 
     return write_json_lines(records(), path)
@@ -150,7 +168,39 @@ def outlier_reason(doc: SurfaceDoc) -> str | None:
         reasons.append(f"EA {doc.ea:.2f} eV below {EA_MIN} eV")
     if issue := bulk_edges_issue(doc):
         reasons.append(issue)
+    if issue := slab_centre_issue(doc):
+        reasons.append(issue)
     return "; ".join(reasons) or None
+
+
+def slab_centre_issue(doc: SurfaceDoc) -> str | None:
+    """Why the slab-centre average of ``doc`` is doubtful, or None.
+
+    A document aligned over the ideal slab's period (``period_source``) is judged by its centre variation.
+    An older one, aligned over the period its relaxed atoms gave, is judged by how far that period is from
+    a whole multiple of the ideal one (both detected again here, as the potential and alignment steps do).
+    """
+    from pymatgen.core import Structure
+
+    from bandflow.potential import IDEAL_PERIOD_TOLERANCE, detect_period
+
+    if doc.period_source == "ideal slab":
+        if doc.center_variation is not None and doc.center_variation > MAX_CENTRE_VARIATION:
+            return (f"the macroscopic average varies by {doc.center_variation:.2f} eV within half a period of "
+                    f"the slab centre (more than {MAX_CENTRE_VARIATION} eV: no bulk-like interior)")
+        return None
+    if doc.period_source is not None or not doc.structure_relaxed:
+        return None
+    try:
+        used = detect_period(Structure.from_dict(doc.structure_relaxed))
+        ideal = detect_period(Structure.from_dict(doc.structure_unrelaxed), tolerance=IDEAL_PERIOD_TOLERANCE)
+    except BandflowError:
+        return None
+    multiple = max(round(used / ideal), 1)
+    if abs(used / ideal - multiple) / multiple <= MAX_PERIOD_MISMATCH:
+        return None
+    return (f"centre average over {used:.2f} Å, the period of the relaxed atoms; the ideal slab's is {ideal:.2f} Å "
+            "(not re-taken: the document has no potential profile)")
 
 
 def bulk_edges_issue(doc: SurfaceDoc) -> str | None:

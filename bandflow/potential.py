@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from monty.io import zopen
@@ -37,6 +37,9 @@ from bandflow.errors import BandflowError
 
 AXIS_NAMES = {"a": 0, "b": 1, "c": 2}
 PERIOD_TOLERANCE = 0.3  # Å: how far a relaxed atom may sit from its bulk-repeat image in period detection
+#: Å: the same for an ideal (unrelaxed) slab, whose atoms sit on their bulk repeats to rounding error. The
+#: loose tolerance can pass a near-repeat first: MgTiO3 (110) gives 2.40 Å with it, 2.53 Å (the true one) here.
+IDEAL_PERIOD_TOLERANCE = 0.02
 
 
 @dataclass
@@ -79,6 +82,7 @@ class PotentialAnalysis:
     center_variation: float
     plateau_tolerance: float
     source: str
+    period_source: Literal["given", "atoms"] = "atoms"
 
     @property
     def vacuum_level(self) -> float:
@@ -94,6 +98,7 @@ class PotentialAnalysis:
             "slab_center_average": self.slab_center_average,
             "potential_step": self.potential_step,
             "period": list(self.period) if isinstance(self.period, tuple) else self.period,
+            "period_source": self.period_source,
             "axis": "abc"[self.axis],
             "slab_center": self.slab_center,
             "slab_bounds": list(self.slab_bounds),
@@ -460,7 +465,8 @@ def analyze_potential(
     else:
         bottom, top = _slab_bounds_from_profile(z, planar, length)
 
-    if period is None:
+    detected = period is None
+    if detected:
         if not has_atoms:
             raise BandflowError(f"{grid.source} has no atoms to detect the interlayer period from; give the period")
         period = detect_period(grid.structure, ax)
@@ -471,12 +477,7 @@ def analyze_potential(
     (top_level, top_range), (bottom_level, bottom_range) = plateaus
 
     center = ((bottom + top) / 2) % length
-    smoothed = planar
-    for p in periods[:-1]:
-        smoothed = _box_average(smoothed, spacing, p, z)
-    center_average = float(_box_average(smoothed, spacing, periods[-1], center))
-    around = np.linspace(center - periods[-1] / 2, center + periods[-1] / 2, 21)
-    center_values = _box_average(smoothed, spacing, periods[-1], around)
+    center_average, center_variation = centre_average(z, planar, center, periods)
 
     return PotentialAnalysis(
         vacuum_level_top=top_level,
@@ -492,10 +493,27 @@ def analyze_potential(
         slab_bounds=(bottom, top),
         vacuum_top_range=top_range,
         vacuum_bottom_range=bottom_range,
-        center_variation=float(center_values.max() - center_values.min()),
+        center_variation=center_variation,
         plateau_tolerance=float(plateau_tolerance),
         source=grid.source,
+        period_source="atoms" if detected else "given",
     )
+
+
+def centre_average(z: np.ndarray, planar: np.ndarray, centre: float, periods: float | Sequence[float]
+                   ) -> tuple[float, float]:
+    """Macroscopic average of a planar profile at ``centre`` and its variation within ± half the (last)
+    period of it (eV): a large variation means the slab has no bulk-like interior at that period."""
+    z, planar = np.asarray(z, dtype=float), np.asarray(planar, dtype=float)
+    spacing, length = _grid_spacing(z, planar)
+    periods = _period_list(periods, length)
+    smoothed = planar
+    for p in periods[:-1]:
+        smoothed = _box_average(smoothed, spacing, p, z)
+    average = float(_box_average(smoothed, spacing, periods[-1], centre))
+    around = np.linspace(centre - periods[-1] / 2, centre + periods[-1] / 2, 21)
+    values = _box_average(smoothed, spacing, periods[-1], around)
+    return average, float(values.max() - values.min())
 
 
 def _vacuum_plateaus(

@@ -205,6 +205,14 @@ def unneeded_jobs(ordered: list[tuple[Job, list[str]]], done: set[str]) -> set[s
     return unneeded
 
 
+def realignable(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> set[str]:
+    """UUIDs of the alignment jobs whose parent jobs' outputs are all in the job store (not only in a surface
+    document, as after ``bandflow import``): they can be run again without running anything else."""
+    alignments = [(job, parents) for job, parents in ordered if job.metadata.get("bandflow_step") == "alignment"]
+    in_store = completed_uuids(store, sorted({p for _, parents in alignments for p in parents}))
+    return {job.uuid for job, parents in alignments if parents and all(p in in_store for p in parents)}
+
+
 def plans_with_documents(plans: list[BulkPlan], store: BandflowStore, protocol: str) -> list[BulkPlan]:
     """``plans`` cut to the surfaces that already have a document of ``protocol`` in ``store`` (any state).
 
@@ -237,8 +245,14 @@ def run_campaign(
     work_dir: Path | None = None,
     progress: bool = True,
     plans: list[BulkPlan] | None = None,
+    realign: bool = False,
 ) -> RunSummary:
-    """Run every job of ``spec`` not yet done; a failing job fails only the jobs that need its output."""
+    """Run every job of ``spec`` not yet done; a failing job fails only the jobs that need its output.
+
+    ``realign`` also runs again every alignment whose inputs (bulk and slab outputs) are all in the job
+    store: the surface documents are re-taken from them without an engine step, after a change in how
+    an alignment is taken (:func:`realignable`).
+    """
     store = store or BandflowStore.from_settings()
     work_dir = Path(work_dir or store.settings.data_dir / "runs")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +263,8 @@ def run_campaign(
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
     done |= restore_slab_outputs(store, ordered, done)
     done |= unneeded_jobs(ordered, done)
+    if realign:
+        done -= realignable(store, ordered)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     logging.getLogger("jobflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice

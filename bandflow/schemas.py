@@ -18,6 +18,7 @@ from bandflow.errors import BandflowError
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 NonNegativeFiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=0)]
+PositiveFiniteFloat = Annotated[float, Field(allow_inf_nan=False, gt=0)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 MillerIndex = tuple[int, int, int]
 DocT = TypeVar("DocT", bound=BaseModel)
@@ -170,6 +171,16 @@ class SurfaceDoc(BandflowDocument):
         None, description="Potential energy averaged over one bulk period at the slab centre (eV)."
     )
     potential_step: FiniteFloat | None = Field(None, description="Vacuum level - slab centre average (eV).")
+    period: PositiveFiniteFloat | None = Field(
+        None, description="Macroscopic-average window at the slab centre (Å): the interlayer repeat."
+    )
+    period_source: Literal["ideal slab", "atoms", "given"] | None = Field(
+        None, description="Where the period came from: the ideal (unrelaxed) slab, the relaxed atoms, or the user."
+    )
+    center_variation: NonNegativeFiniteFloat | None = Field(
+        None, description="Spread of the macroscopic average within half a period of the slab centre (eV); "
+                          "large: no bulk-like interior."
+    )
     ip: FiniteFloat | None = Field(None, gt=0, description="Ionization potential E_vac - E_VBM (eV).")
     ea: FiniteFloat | None = Field(None, description="Electron affinity E_vac - E_CBM (eV).")
     engine: NonEmptyStr = Field(description="DFT engine, e.g. 'cp2k' or 'vasp'.")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bandflow.cli import app
 from bandflow.dataset import (
+    PLANAR_PROFILE,
     PublishedValue,
     bulk_cell,
     dataset_summary,
@@ -39,7 +40,7 @@ def doc(surface_id, formula="MgO", ip=7.5, ea=1.2, n_cations=1, state="successfu
         structure_unrelaxed=SLAB, structure_relaxed=SLAB, ip=ip if good else None, ea=ea if good else None,
         bulk_vbm=1.0, bulk_cbm=1.0 + (ip - ea), engine="cp2k", functional_bulk="HSE06", functional_slab="PBE",
         protocol="fast", state=state, failure_reason=None if good else "SCF did not converge",
-        extra={"profile": {"z": [0.0, 1.0], "planar": [1.0, 2.0]}},
+        extra={"profile": {"z": [0.0, 1.0], "planar": [1.0, 2.0], "macroscopic": [1.5, 1.5]}},
     )
 
 
@@ -54,6 +55,8 @@ def test_round_trip_without_profiles(tmp_path):
     assert [d.surface_id for d in back] == ["a", "b"]
     assert back[0].structure_relaxed == docs[0].structure_relaxed
     assert not list(tmp_path.glob("ref/.*"))  # no temporary file left
+    export_surfaces(docs, path, keep_profiles=PLANAR_PROFILE)  # what the reference dataset keeps
+    assert read_surfaces(path)[0].extra["profile"] == {"z": [0.0, 1.0], "planar": [1.0, 2.0]}
 
 
 def test_export_is_byte_for_byte_reproducible(tmp_path):
@@ -97,6 +100,24 @@ def test_a_large_k_point_correction_of_the_bulk_gap_is_flagged():
     assert "30.0 meV/atom off the k-mesh one (more than 30)" in outlier_reason(trusted)
     trusted.extra["bulk"]["gamma_sampling_error"] = 0.018
     assert outlier_reason(trusted) is None
+
+
+def test_a_doubtful_slab_centre_is_flagged():
+    aligned = doc("a").model_copy(update={"period": 2.1, "period_source": "ideal slab", "center_variation": 0.1})
+    assert outlier_reason(aligned) is None
+    assert "varies by 0.86 eV within half a period" in outlier_reason(
+        aligned.model_copy(update={"center_variation": 0.86}))
+    # an older document, aligned over its relaxed atoms' period: judged against the ideal slab's
+    layers = [[0.5, 0.5, z / 30] for z in (10.0, 12.1, 14.2, 16.3, 18.4)]
+    ideal = Structure(Lattice.tetragonal(3.0, 30.0), ["Mg"] * 5, layers)
+    relaxed = ideal.copy()
+    relaxed.translate_sites([0], [0, 0, -0.01], frac_coords=False)
+    old = doc("b").model_copy(update={"structure_unrelaxed": ideal.as_dict(), "structure_relaxed": relaxed.as_dict()})
+    assert old.period_source is None and outlier_reason(old) is None  # about 2.1 Å from both: nothing to flag
+    for i, dz in ((0, -0.25), (4, 0.25)):  # the outer layers moved out: the detected period follows them
+        relaxed.translate_sites([i], [0, 0, dz], frac_coords=False)
+    old = old.model_copy(update={"structure_relaxed": relaxed.as_dict()})
+    assert "the ideal slab's is 2.10 Å (not re-taken" in outlier_reason(old)
 
 
 def test_corrupt_dataset_line_is_named(tmp_path):

@@ -176,6 +176,37 @@ def test_run_stored_only_realigns_the_stored_surfaces_and_starts_no_new_one(stor
     assert campaign_status(load_spec(changed), store).remaining == len(plan.surfaces) - 1
 
 
+def test_realign_takes_the_alignments_again_from_the_stored_outputs(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml")
+    spec = load_spec(spec_file)
+    run_campaign(spec, store=store, progress=False)
+    before = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    ran_before = executions(tmp_path)
+    # a stored slab output as a newer analysis would read it: the document follows only when re-aligned
+    potential = store.job_store.query_one({"metadata.bandflow_step": "slab_potential"}, load=True)
+    potential = {k: v for k, v in potential.items() if k != "_id"}
+    for face in ("vacuum_level_top", "vacuum_level_bottom"):
+        potential["output"]["potential"][face] += 0.25
+    store.job_store.update(potential, key=["uuid", "index"])
+    changed_id = potential["metadata"]["surface_id"]
+    assert run_campaign(spec, store=store, progress=False).ran == 0  # a plain run keeps the documents
+
+    result = CliRunner().invoke(app, ["run", str(spec_file), "--realign", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(before)} jobs run" in result.output  # the alignments, nothing else
+    assert executions(tmp_path) == ran_before  # no engine step
+    after = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    assert after.keys() == before.keys()
+    for surface_id, doc in after.items():
+        shift = 0.25 if surface_id == changed_id else 0.0
+        assert doc.ip == pytest.approx(before[surface_id].ip + shift)
+        assert doc.ea == pytest.approx(before[surface_id].ea + shift)
+
+
 def test_a_failing_new_bulk_method_keeps_the_earlier_results(store, tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     run_campaign(spec, store=store, progress=False)

@@ -129,6 +129,7 @@ def test_analytic_slab_plateaus_and_centre_exact(lattice, axis):
     assert result.slab_center_average == pytest.approx(V_IN, abs=1e-6)
     assert result.potential_step == pytest.approx(V_VAC - V_IN, abs=1e-6)
     assert result.period == pytest.approx(PERIOD, abs=1e-6)  # detected from the atoms
+    assert result.period_source == "atoms"
     assert result.slab_center == pytest.approx(0.5 * 14 * PERIOD, abs=1e-6)
     assert result.center_variation < 1e-9
     # the macroscopic average has lost the ripple in the bulk-like interior
@@ -179,6 +180,7 @@ def test_explicit_period_and_no_atoms():
     grid = slab_grid(ORTHO)
     bare = PotentialGrid(data=grid.data, lattice=grid.lattice, structure=None, source="bare")
     result = analyze_potential(bare, period=PERIOD, plateau_tolerance=1e-8)
+    assert result.period_source == "given" and result.to_dict()["period_source"] == "given"
     assert result.vacuum_level_top == pytest.approx(V_VAC, abs=1e-6)
     assert result.slab_center_average == pytest.approx(V_IN, abs=1e-6)
     with pytest.raises(BandflowError, match="period"):

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from bandflow.checkpoint import save_checkpoint
-from bandflow.dataset import datasheet_markdown, export_surfaces, load_literature
+from bandflow.dataset import PLANAR_PROFILE, datasheet_markdown, export_surfaces, load_literature
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
@@ -118,7 +118,8 @@ def main() -> int:
             for path, chosen in ((OUT / name, good), (OUT / "pending" / name, pending)):
                 if chosen:
                     path.parent.mkdir(exist_ok=True)
-                    count = export_surfaces(chosen, path)
+                    # the planar profile travels, so that a later analysis can re-take the alignment
+                    count = export_surfaces(chosen, path, keep_profiles=PLANAR_PROFILE)
                     if path.parent == OUT:
                         files[name] = count
                 else:  # no file of an earlier state stays behind
