@@ -48,6 +48,7 @@ class PublishedValue(BaseModel):
 
     ip: float | None = None
     ea: float | None = None
+    gap: float | None = Field(None, description="Published band gap (eV), beside the bulk step's.")
     note: str = ""
     source: str = Field(min_length=1)
 
@@ -362,23 +363,28 @@ def datasheet_markdown(
         lines += ["## Not yet computed", "", *remaining, ""]
     lines += ["## Method", "", method.strip(), ""]
     lines += ["## Per formula", "",
-              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | bulk Γ cell: atoms, "
-              "width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| formula | surfaces | IP min–max (eV) | EA min–max (eV) | bulk gap (eV) | published gap (eV) | "
+              "bulk Γ cell: atoms, width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
     for formula, row in summary["per_formula"].items():
         ip, ea = row["ip"], row["ea"]
         gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
-        published, offsets = [], []
+        published, offsets, gaps = [], [], []
         for value in literature.get(formula, []):
             number = references.setdefault(value.source, len(references) + 1)
+            note = f" ({value.note})" if value.note else ""
+            if value.gap is not None:
+                gaps.append(f"{value.gap:.2f}{note} [{number}]")
+                if value.ip is None and value.ea is None:
+                    continue
             shown = " / ".join("–" if v is None else f"{v:.2f}" for v in (value.ip, value.ea))
-            published.append(f"{shown if value.ip is not None or value.ea is not None else ''}"
-                             f"{' (' + value.note + ')' if value.note else ''} [{number}]".strip())
+            published.append(f"{shown if value.ip is not None or value.ea is not None else ''}{note} [{number}]".strip())
             if value.ip is not None:
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
         lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
-                     f"{ea['max']:.2f} | {gap} | {row['bulk_cell']} | {'; '.join(published)} | {', '.join(offsets)} |")
+                     f"{ea['max']:.2f} | {gap} | {'; '.join(gaps)} | {row['bulk_cell']} | {'; '.join(published)} | "
+                     f"{', '.join(offsets)} |")
     lines += ["", "Bulk Γ cell: atoms of the supercell of the bulk hybrid run, its width (shortest distance "
               "between opposite faces; recorded since 2026-12-04) and, in brackets, its PBE Γ-sampling error "
               "|E(Γ) − E(k-mesh)| per atom."]

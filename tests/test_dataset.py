@@ -150,13 +150,14 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
                               timing=["- 40 s per surface"], remaining=["- 7 surfaces"],
                               literature={"MgO": [PublishedValue(ip=7.7, source="Ref A"),
                                                   PublishedValue(note="sign only", source="Ref B"),
-                                                  PublishedValue(ea=0.5, note="film", source="Ref A")]})
+                                                  PublishedValue(ea=0.5, note="film", source="Ref A"),
+                                                  PublishedValue(gap=7.8, note="optical", source="Ref B")]})
     assert text.startswith("# Reference")
     assert "| `binary.jsonl.gz` | 2 |" in text and "Method text." in text and "- 40 s per surface" in text
     # mean IP (7.5 + 13.0) / 2 = 10.25, 2.55 above the published 7.7; references numbered once each
-    assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 54 (18) | 7.70 / – [1]; (sign only) [2]; – / 0.50 (film) [1] "
-            "| +2.55 |") in text
-    assert "| Al2ZnO4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – | – |" in text  # no bulk output recorded
+    assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 7.80 (optical) [2] | 54 (18) | 7.70 / – [1]; (sign only) [2]; "
+            "– / 0.50 (film) [1] | +2.55 |") in text  # a published gap has its own column
+    assert "| Al2ZnO4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – |  | – |" in text  # no bulk output recorded
     docs[0].extra["bulk"]["gamma_cell_width"] = 8.327
     assert bulk_cell(docs[0]) == "54, 8.33 Å (18)"
     assert "Published values: [1] Ref A; [2] Ref B." in text
