@@ -387,3 +387,22 @@ def test_cli_bad_input(tmp_path, monkeypatch, capsys, args, message):
     assert code == 2 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not target.exists()
+
+
+def test_a_long_period_stacking_gets_at_least_two_periods(monkeypatch):
+    """Sr2TiO4 (001) repeats every c/2 = 6.30 Å: 8 Å of slab would hold 1.6 periods and no bulk-like centre."""
+    from bandflow import surfaces
+    from bandflow.potential import IDEAL_PERIOD_TOLERANCE, detect_period
+
+    def slab_001(**kwargs):
+        entries = surfaces.enumerate_surfaces(load_bulk("Sr2TiO4"), max_index=1, min_thickness=8.0, **kwargs)
+        return next(e for e in entries if e.miller_index == (0, 0, 1) and e.nonpolar)
+
+    entry = slab_001()
+    period = detect_period(entry.slab, tolerance=IDEAL_PERIOD_TOLERANCE)
+    heights = entry.slab.cart_coords[:, 2]
+    assert period == pytest.approx(6.30, abs=0.02)
+    assert np.ptp(heights) >= surfaces.MIN_PERIODS * period and entry.thickness == pytest.approx(np.ptp(heights), abs=1e-3)
+    assert entry.n_atoms == len(entry.slab) == 21
+    monkeypatch.setattr(surfaces, "MIN_PERIODS", 0.0)
+    assert slab_001().n_atoms == 14  # min_thickness alone
