@@ -291,13 +291,13 @@ def surface_jobs(
         from bandflow.forcefields import fix_central_layers
 
         relax_job = relaxer.make(fix_central_layers(entry.slab))
-        _tag(relax_job, "slab_relax", entry.id, keys.slab, meta)
+        _tag(relax_job, "slab_relax", entry.model_key, keys.slab, meta)
         structure_job = extract_structure(relax_job.output)
-        _tag(structure_job, "slab_structure", entry.id, keys.slab, meta)
+        _tag(structure_job, "slab_structure", entry.model_key, keys.slab, meta)
         jobs += [relax_job, structure_job]
         relaxed = structure_job.output
     potential_job = slab_potential_maker(protocol, engine_settings).make(relaxed)
-    _tag(potential_job, "slab_potential", entry.id, keys.slab, meta)
+    _tag(potential_job, "slab_potential", entry.model_key, keys.slab, meta)
     summary = surface_summary(entry, bulk)
     summary["job_uuids"] = {
         "bulk_edges": getattr(bulk_edges, "uuid", None), "slab_potential": potential_job.uuid,
@@ -305,5 +305,5 @@ def surface_jobs(
     }
     summary["job_uuids"] = {k: v for k, v in summary["job_uuids"].items() if v}
     align_job = align_surface(summary, protocol.model_dump(), bulk_edges, relaxed, potential_job.output)
-    _tag(align_job, "alignment", entry.id, keys.alignment, meta)
+    _tag(align_job, "alignment", entry.model_key, keys.alignment, meta)
     return [*jobs, potential_job, align_job]

@@ -87,6 +87,15 @@ class SurfaceEntry:
     surface_layer: str | None = None  # outermost layer (within LAYER_TOL) per surface cell, top face
     dipole: float = 0.0  # e/Å: dipole normal to the surface per area of one repeat unit (0 when nonpolar)
     n_repeat_units: int = 0
+    #: Thickened beyond ``min_thickness`` to span :data:`MIN_PERIODS` interlayer periods.
+    period_thickened: bool = False
+
+    @property
+    def model_key(self) -> str:
+        """What names this slab model in job uuids: the surface id, plus a mark for a slab thickened by the
+        period rule (2026-12-04), so that a store holding the thinner model of that surface computes the
+        new one instead of skipping it; every other surface keeps the uuids it had."""
+        return f"{self.id}|{MIN_PERIODS:g}-periods" if self.period_thickened else self.id
 
     def to_dict(self, with_structure: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; ``with_structure`` adds the slab as a pymatgen dict (``structure``)."""
@@ -104,6 +113,7 @@ class SurfaceEntry:
             "dipole": self.dipole,
             "n_atoms": self.n_atoms,
             "n_repeat_units": self.n_repeat_units,
+            "period_thickened": self.period_thickened,
             "thickness": self.thickness,
             "area": self.area,
         }
@@ -520,6 +530,7 @@ def enumerate_surfaces(
             nonpolar = bool(accepted)
             least = _slab_thickness(cell, term.cut, min_thickness, vacuum) if nonpolar else min_thickness
             _, n_units, thickness = _slab_layout(cell, term.cut, least)
+            thickened = n_units > _slab_layout(cell, term.cut, min_thickness)[1]
             slab = _build_slab(cell, term.cut, least, vacuum) if nonpolar else None
             if nonpolar:
                 reason, tasker = None, "II" if term.charged_layers else "I"
@@ -551,6 +562,7 @@ def enumerate_surfaces(
                     surface_layer=term.top_layer,
                     dipole=0.0 if nonpolar else round(term.dipole, 6),
                     n_repeat_units=n_units,
+                    period_thickened=thickened,
                 )
             )
     return entries

@@ -404,5 +404,27 @@ def test_a_long_period_stacking_gets_at_least_two_periods(monkeypatch):
     assert period == pytest.approx(6.30, abs=0.02)
     assert np.ptp(heights) >= surfaces.MIN_PERIODS * period and entry.thickness == pytest.approx(np.ptp(heights), abs=1e-3)
     assert entry.n_atoms == len(entry.slab) == 21
+    assert entry.period_thickened and entry.model_key == f"{entry.id}|2-periods"
+    others = [e for e in surfaces.enumerate_surfaces(load_bulk("Sr2TiO4"), max_index=1, min_thickness=8.0)
+              if e.nonpolar and e.miller_index != (0, 0, 1)]
+    assert others and all(not e.period_thickened and e.model_key == e.id for e in others)
     monkeypatch.setattr(surfaces, "MIN_PERIODS", 0.0)
-    assert slab_001().n_atoms == 14  # min_thickness alone
+    thin = slab_001()
+    assert thin.n_atoms == 14 and not thin.period_thickened  # min_thickness alone
+
+
+def test_a_thickened_slab_model_gets_its_own_job_uuids(tmp_path):
+    """A store holding the thinner model of a surface computes the new one; the other surfaces keep their uuids."""
+    from bandflow.flows import campaign_flow, plan_campaign
+    from bandflow.spec import load_spec
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nprotocol: fast\nengine: cp2k\nmax_index: 1\nbulks: [Sr2TiO4]\n")
+    spec = load_spec(path)
+    plans = plan_campaign(spec)
+    thickened = {e.id for p in plans for e in p.surfaces if e.period_thickened}
+    assert len(thickened) == 1
+    for job in campaign_flow(spec, plans).jobs:
+        surface = job.metadata.get("surface_id")
+        if surface is not None:
+            assert job.metadata["bandflow_key"] == (f"{surface}|2-periods" if surface in thickened else surface)

@@ -41,14 +41,16 @@ SPECS = [ROOT / "workflows" / "binary_oxides.yaml", ROOT / "workflows" / "ternar
 
 METHOD = """\
 `fast` protocol of bandflow on CP2K 2023.1 (Debian), all surfaces from `bandflow.surfaces` (symmetric,
-stoichiometric, nonpolar; thickness ≥ 8 Å, 12 Å vacuum, at most 80 atoms):
+stoichiometric, nonpolar; thickness ≥ 8 Å and ≥ 2 interlayer periods, 12 Å vacuum, at most 80 atoms):
 
 1. **Slab relaxation**: CHGNet 0.4.2 (pretrained weights of its wheel) with the central layers fixed
    (`bandflow.forcefields.fix_central_layers`), FIRE to 0.05 eV/Å.
 2. **Slab potential**: CP2K PBE, DZVP-MOLOPT-SR-GTH basis sets (La–Lu from `BASIS_MOLOPT_UCL`, Th:
    DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
    (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
-   cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre.
+   cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre,
+   taken over the interlayer period of the ideal (unrelaxed) slab (`period`, `center_variation` in each
+   document).
 3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; for
    Ca the Ling–Slater cFIT7 set, which has d functions; for K, Rb, Sr, Cs, Ba admm-dz with the d shell of
    their smallest cFIT set added; the orbital basis itself for elements without an admm-dz set: La, Ce, Th)
@@ -67,6 +69,13 @@ bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, 
 done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow run` on the campaign
 continues there without computing them again (docs/workflows.md).
 
+**Slab-centre history (docs/method.md):** until 2026-12-04 the centre average was taken over the period
+detected from the relaxed atoms, which relaxation can spoil (MgTiO3 (001): 7.78 Å instead of 4.63 Å, IP
+1.5 eV off); since then over the ideal slab's period, re-taken from the stored profiles for every surface
+computed on this campaign's machine. The binary documents made elsewhere have no profile: those whose
+relaxed-atom period is off the ideal one are flagged below. Since the same day slabs also span at least
+two periods; the three thinner ones (Sr2TiO4 and MgTiO3 (001)) are computed again.
+
 **Bulk method history (measured, see docs/engines.md):** until 2026-12-03 the bulk hybrid ran in a Γ cell
 of at most 16 atoms, whose VBM, and so the IP, was not converged (CaO: the 8-atom cell's VBM 1.24 eV below
 the 54-atom cell's); then in diagonal supercells grown by the PBE criterion alone. Since the fourth session
@@ -83,7 +92,7 @@ experiment ≈ 7.8 eV), and part of that error sits in the VBM, so their IPs com
 dielectric-dependent hybrid of Kiyohara et al. (2024). If, as a rule of thumb (not measured here), half of
 the gap error is in the VBM, MgO's IPs are ≈ 0.8 eV too low, which is about the distance between our
 MgO(100) 6.36 eV and the 7.15 eV of the compilation below. The alkaline-earth oxides (CaO, SrO, BaO, and the
-SrO-terminated Sr2TiO4 (001), 3.74 eV) sit lowest; the narrow-gap ones should be least affected.
+SrO-terminated Sr2TiO4 (001)) sit lowest; the narrow-gap ones should be least affected.
 
 Published values beside ours come from `literature.yaml` (each with its reference; compilations are
 labelled as such). They are for films, single crystals or other surfaces and methods, so a difference
