@@ -150,12 +150,7 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     are taken from the document instead, marked ``restored_from`` in the job metadata. Returns the uuids
     now done: the structure and potential jobs, and the relaxation whose only use was the structure.
     """
-    from jobflow.core.schemas import JobStoreDocument
-
-    steps: dict[str, dict[str, Job]] = {}
-    for job, _ in ordered:
-        if (surface_id := job.metadata.get("surface_id")) is not None:
-            steps.setdefault(surface_id, {})[job.metadata.get("bandflow_step", "")] = job
+    steps = _surface_steps(ordered)
     candidates = {
         surface_id: jobs for surface_id, jobs in steps.items()
         if "slab_potential" in jobs and jobs["slab_potential"].uuid not in done
@@ -179,18 +174,94 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
             outputs["slab_potential"]["wall_time"] = seconds  # what computing it cost, kept for the new document
         if "slab_structure" in jobs:
             outputs["slab_structure"] = doc["structure_relaxed"]
-        now = datetime.now().isoformat()
         for step, output in outputs.items():
-            job = jobs[step]
-            record = JobStoreDocument(
-                uuid=job.uuid, index=job.index, output=output, completed_at=now, hosts=[], name=job.name,
-                metadata={**job.metadata, "started_at": now, "restored_from": surface_id},
-            )
-            store.job_store.update(record.model_dump(), key=["uuid", "index"])
-            restored.add(job.uuid)
+            _store_restored_output(store, jobs[step], output, surface_id)
+            restored.add(jobs[step].uuid)
         if "slab_relax" in jobs:  # its only dependant, the structure job, is restored
             restored.add(jobs["slab_relax"].uuid)
     return restored
+
+
+def _surface_steps(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, Job]]:
+    """``{surface_id: {step: job}}`` of a flow's surface jobs."""
+    steps: dict[str, dict[str, Job]] = {}
+    for job, _ in ordered:
+        if (surface_id := job.metadata.get("surface_id")) is not None:
+            steps.setdefault(surface_id, {})[job.metadata.get("bandflow_step", "")] = job
+    return steps
+
+
+def _store_restored_output(store: BandflowStore, job: Job, output: object, surface_id: str) -> None:
+    """Write ``output`` into the job store as ``job``'s, marked ``metadata.restored_from``."""
+    from jobflow.core.schemas import JobStoreDocument
+
+    now = datetime.now().isoformat()
+    record = JobStoreDocument(
+        uuid=job.uuid, index=job.index, output=output, completed_at=now, hosts=[], name=job.name,
+        metadata={**job.metadata, "started_at": now, "restored_from": surface_id},
+    )
+    store.job_store.update(record.model_dump(), key=["uuid", "index"])
+
+
+def recompute_slab_potentials(
+    spec: CampaignSpec,
+    store: BandflowStore,
+    surface_ids: list[str],
+    work_dir: Path | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Compute again the slab potential of surfaces known only from their documents, and align them with
+    the bulk band edges those documents hold: no relaxation and no bulk job run.
+
+    For documents made before the planar profile was kept (2026-12-04), whose slab-centre average was
+    taken over the period of the relaxed atoms and cannot be re-taken. The document's relaxed structure is
+    written to the job store as the structure step's output (``restored_from``), the potential job runs on
+    it, and the new document takes the old one's bulk edges (``bulk_vbm``, ``bulk_cbm``,
+    ``bulk_average_potential``, ``extra.bulk``). Only successful documents of this flow's settings qualify;
+    an engine failure leaves the old document as it was.
+    """
+    from bandflow.alignment import surface_document
+
+    store = store or BandflowStore.from_settings()
+    work_dir = Path(work_dir or store.settings.data_dir / "runs")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    plans = [replace(plan, surfaces=[s for s in plan.surfaces if s.id in set(surface_ids)])
+             for plan in plan_campaign(spec)]
+    ordered = run_order(campaign_flow(spec, [plan for plan in plans if plan.surfaces]))
+    steps, wanted = _surface_steps(ordered), expected_job_uuids(ordered)
+    summary = RunSummary(total=len(surface_ids))
+    logging.getLogger("jobflow").setLevel(logging.WARNING)
+    for surface_id in tqdm(surface_ids, desc="slab potentials", unit="surface", disable=not progress):
+        found = store.query_surfaces(protocol=spec.protocol, surface_id=surface_id)
+        jobs = steps.get(surface_id, {})
+        if not found or not is_current(found[0], wanted) or "slab_potential" not in jobs:
+            summary.failed[surface_id] = "no successful document of this campaign's settings"
+            continue
+        doc = found[0]
+        potential = jobs["slab_potential"]
+        if "slab_structure" in jobs:
+            _store_restored_output(store, jobs["slab_structure"], doc.structure_relaxed, surface_id)
+        potential.hosts = []
+        potential.metadata["started_at"] = datetime.now().isoformat()
+        try:
+            responses = run_locally(potential, store=store.job_store, create_folders=True, root_dir=work_dir,
+                                    log=False, allow_external_references=True, raise_immediately=True)
+            output = responses[potential.uuid][1].output
+        except Exception as exc:  # an engine failure: the old document stays
+            summary.failed[surface_id] = f"slab_potential: {_reason(exc)}"
+            tqdm.write(f"failed: {surface_id}: {summary.failed[surface_id]}")
+            continue
+        extra = doc.extra or {}
+        bulk_edges = {**(extra.get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
+                      "bulk_average_potential": doc.bulk_average_potential,
+                      "wall_time": (extra.get("wall_time") or {}).get("bulk_edges")}
+        surface, protocol = jobs["alignment"].function_args[:2]  # what the alignment job would be given
+        new = surface_document(surface, protocol, bulk_edges, doc.structure_relaxed, output)
+        store.upsert_surface(new.model_copy(update={"extra": {**new.extra, "recomputed_slab_potential": True}}))
+        summary.ran += 1
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
 def unneeded_jobs(ordered: list[tuple[Job, list[str]]], done: set[str]) -> set[str]:

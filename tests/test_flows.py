@@ -465,3 +465,28 @@ def test_documents_without_engine_times_get_them_from_the_job_store(store, tmp_p
     assert all(d.extra["wall_time"] == {"bulk_edges": 120.0, "slab_potential": 30.0}
                for d in store.query_surfaces(protocol="fast"))
     assert record_wall_times(store, store.query_surfaces(protocol="fast")) == 0  # nothing left to fill
+
+
+def test_slab_potentials_of_imported_documents_are_recomputed_without_the_bulk(store, tmp_path, monkeypatch):
+    """Documents made before the profile was kept: the potential runs again, the bulk edges are the document's."""
+    from bandflow.runner import recompute_slab_potentials
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    before = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    for doc in before.values():  # as imported from an older dataset: no profile, nothing in the job store
+        doc.extra.pop("profile")
+        store.upsert_surface(doc)
+    store.job_store.remove_docs({})
+    chosen = sorted(before)[:1]
+    ran_before = executions(tmp_path)
+    summary = recompute_slab_potentials(spec, store, [*chosen, "MgO-225-999-t0-missing"], progress=False)
+    assert summary.ran == 1 and list(summary.failed) == ["MgO-225-999-t0-missing"]
+    assert executions(tmp_path)[len(ran_before):] == ["slab"]  # no bulk, no relaxation
+    after = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
+    new = after[chosen[0]]
+    assert new.ip == pytest.approx(before[chosen[0]].ip) and new.bulk_vbm == before[chosen[0]].bulk_vbm
+    assert new.period_source == "ideal slab" and "planar" in new.extra["profile"]
+    assert new.extra["recomputed_slab_potential"] and new.job_uuids == before[chosen[0]].job_uuids
+    assert all("profile" not in after[s].extra for s in after if s not in chosen)  # the others untouched
+    assert run_campaign(spec, store=store, progress=False).ran == 0  # still current: nothing to run
