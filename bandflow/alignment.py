@@ -7,10 +7,19 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import numpy as np
 from pymatgen.core import Structure
 
 from bandflow import __version__
-from bandflow.potential import IDEAL_PERIOD_TOLERANCE, align, centre_average, detect_period
+from bandflow.errors import BandflowError
+from bandflow.potential import (
+    IDEAL_PERIOD_TOLERANCE,
+    align,
+    axis_index,
+    centre_average,
+    detect_period,
+    macroscopic_average,
+)
 from bandflow.schemas import SurfaceDoc
 
 
@@ -68,25 +77,33 @@ def ideal_period_centre(analysis: dict, ideal_slab: dict | Structure | None) -> 
     1.5 eV off. The ideal slab is cut from the bulk, so its atoms sit on the bulk repeats, and the frozen
     centre of the relaxed slab keeps them: its period (:data:`IDEAL_PERIOD_TOLERANCE`) is the one to
     average over. A period given by the user (``period_source: given``), a double period, or an analysis
-    without its profile (``z``, ``planar``, ``slab_center``) is returned unchanged; the re-taken one records ``period_source: ideal slab`` and
-    the relaxed-atom values as ``relaxed_atoms_period`` and ``relaxed_atoms_center_average``.
+    without its profile (``z``, ``planar``, ``slab_center``) is returned unchanged, and so is one whose
+    ideal slab shows no repeat at that tolerance (a bulk slightly off its symmetry), with the reason in
+    ``ideal_period_error``. The re-taken one records ``period_source: ideal slab``, the macroscopic average
+    over the new period, and the relaxed-atom values as ``relaxed_atoms_period`` and
+    ``relaxed_atoms_center_average``.
     """
     if (ideal_slab is None or analysis.get("period_source") == "given"
             or any(key not in analysis for key in ("z", "planar", "slab_center"))
             or isinstance(analysis.get("period"), list | tuple)):
         return analysis
     slab = ideal_slab if isinstance(ideal_slab, Structure) else Structure.from_dict(ideal_slab)
-    axis = analysis.get("axis", 2)
-    period = detect_period(slab, "abc".index(axis) if isinstance(axis, str) else axis,
-                           tolerance=IDEAL_PERIOD_TOLERANCE)
+    try:
+        period = detect_period(slab, axis_index(analysis.get("axis", 2)), tolerance=IDEAL_PERIOD_TOLERANCE)
+    except BandflowError as exc:
+        return {**analysis, "ideal_period_error": str(exc)}
     average, variation = centre_average(analysis["z"], analysis["planar"], analysis["slab_center"], period)
     vacuum = 0.5 * (float(analysis["vacuum_level_top"]) + float(analysis["vacuum_level_bottom"]))
     relaxed_atoms = {}
     if analysis.get("period_source", "atoms") == "atoms" and isinstance(analysis.get("period"), int | float):
         relaxed_atoms = {"relaxed_atoms_period": analysis["period"],
                          "relaxed_atoms_center_average": analysis["slab_center_average"]}
-    return {**analysis, "period": period, "period_source": "ideal slab", "slab_center_average": average,
-            "center_variation": variation, "potential_step": vacuum - average, **relaxed_atoms}
+    retaken = {**analysis, "period": period, "period_source": "ideal slab", "slab_center_average": average,
+               "center_variation": variation, "potential_step": vacuum - average, **relaxed_atoms}
+    if "macroscopic" in analysis:  # the profile shown beside the numbers follows the period they used
+        retaken["macroscopic"] = macroscopic_average(np.asarray(analysis["z"], dtype=float),
+                                                     np.asarray(analysis["planar"], dtype=float), period).tolist()
+    return retaken
 
 
 def surface_document(
@@ -96,7 +113,13 @@ def surface_document(
     relaxed: Structure | dict | None,
     potential_output: Any,
 ) -> SurfaceDoc:
-    """The stored document of one (surface, protocol); ``state='failed'`` when an input is missing."""
+    """The stored document of one (surface, protocol); ``state='failed'`` when an input is missing.
+
+    ``surface`` may carry ``slab_period_given`` (the slab potential's maker was given its period): the
+    analysis's period is then kept, not re-taken over the ideal slab's (:func:`ideal_period_centre`).
+    """
+    surface = dict(surface)
+    period_given = bool(surface.pop("slab_period_given", False))
     now = datetime.now(UTC)
     missing = [name for name, value in (("bulk band edges", bulk_edges), ("slab relaxation", relaxed),
                                          ("slab potential", potential_output)) if value is None]
@@ -120,8 +143,9 @@ def surface_document(
         )
     if isinstance(relaxed, Structure):
         relaxed = relaxed.as_dict()
-    analysis = ideal_period_centre(_as_dict(_field(potential_output, "potential", potential_output)),
-                                   surface.get("structure_unrelaxed"))
+    analysis = _as_dict(_field(potential_output, "potential", potential_output))
+    if not period_given:
+        analysis = ideal_period_centre(analysis, surface.get("structure_unrelaxed"))
     vbm, cbm = float(_field(bulk_edges, "vbm")), float(_field(bulk_edges, "cbm"))
     bulk_average = float(_field(bulk_edges, "bulk_average_potential", 0.0) or 0.0)
     top, bottom = float(analysis["vacuum_level_top"]), float(analysis["vacuum_level_bottom"])

@@ -111,8 +111,9 @@ def run(
              "start no new surface."),
     realign: bool = typer.Option(
         False, "--realign",
-        help="Take again the alignments whose bulk and slab outputs are in this store (no engine runs), "
-             "e.g. after a bandflow update changed how they are taken."),
+        help="Also take again the alignments whose bulk and slab outputs are in this store (no engine step "
+             "for them), e.g. after a bandflow update changed how they are taken; with --stored-only, "
+             "nothing else runs."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks

@@ -177,31 +177,32 @@ def outlier_reason(doc: SurfaceDoc) -> str | None:
 def slab_centre_issue(doc: SurfaceDoc) -> str | None:
     """Why the slab-centre average of ``doc`` is doubtful, or None.
 
-    A document aligned over the ideal slab's period (``period_source``) is judged by its centre variation.
-    An older one, aligned over the period its relaxed atoms gave, is judged by how far that period is from
-    a whole multiple of the ideal one (both detected again here, as the potential and alignment steps do).
+    Any document with a ``center_variation`` is judged by it. One not aligned over the ideal slab's period
+    is also judged by how far its period (``period``, or else detected again from its relaxed atoms, as the
+    potential step did) is from a whole multiple of the ideal slab's.
     """
     from pymatgen.core import Structure
 
     from bandflow.potential import IDEAL_PERIOD_TOLERANCE, detect_period
 
-    if doc.period_source == "ideal slab":
-        if doc.center_variation is not None and doc.center_variation > MAX_CENTRE_VARIATION:
-            return (f"the macroscopic average varies by {doc.center_variation:.2f} eV within half a period of "
-                    f"the slab centre (more than {MAX_CENTRE_VARIATION} eV: no bulk-like interior)")
-        return None
-    if doc.period_source is not None or not doc.structure_relaxed:
-        return None
-    try:
-        used = detect_period(Structure.from_dict(doc.structure_relaxed))
-        ideal = detect_period(Structure.from_dict(doc.structure_unrelaxed), tolerance=IDEAL_PERIOD_TOLERANCE)
-    except BandflowError:
-        return None
-    multiple = max(round(used / ideal), 1)
-    if abs(used / ideal - multiple) / multiple <= MAX_PERIOD_MISMATCH:
-        return None
-    return (f"centre average over {used:.2f} Å, the period of the relaxed atoms; the ideal slab's is {ideal:.2f} Å "
-            "(not re-taken: the document has no potential profile)")
+    reasons = []
+    if doc.center_variation is not None and doc.center_variation > MAX_CENTRE_VARIATION:
+        reasons.append(f"the macroscopic average varies by {doc.center_variation:.2f} eV within half a period "
+                       f"of the slab centre (more than {MAX_CENTRE_VARIATION} eV: no bulk-like interior)")
+    if doc.period_source in (None, "atoms") and doc.structure_relaxed:
+        try:
+            used = doc.period or detect_period(Structure.from_dict(doc.structure_relaxed))
+            ideal = detect_period(Structure.from_dict(doc.structure_unrelaxed), tolerance=IDEAL_PERIOD_TOLERANCE)
+        except BandflowError:
+            used = ideal = None
+        if used and ideal:
+            multiple = max(round(used / ideal), 1)
+            if abs(used / ideal - multiple) / multiple > MAX_PERIOD_MISMATCH:
+                has_profile = "planar" in ((doc.extra or {}).get("profile") or {})
+                reasons.append(f"centre average over {used:.2f} Å, the period of the relaxed atoms; the ideal "
+                               f"slab's is {ideal:.2f} Å" + ("" if has_profile else
+                                                               " (not re-taken: the document has no potential profile)"))
+    return "; ".join(reasons) or None
 
 
 def bulk_edges_issue(doc: SurfaceDoc) -> str | None:

@@ -296,9 +296,12 @@ def surface_jobs(
         _tag(structure_job, "slab_structure", entry.model_key, keys.slab, meta)
         jobs += [relax_job, structure_job]
         relaxed = structure_job.output
-    potential_job = slab_potential_maker(protocol, engine_settings).make(relaxed)
+    potential_maker = slab_potential_maker(protocol, engine_settings)
+    potential_job = potential_maker.make(relaxed)
     _tag(potential_job, "slab_potential", entry.model_key, keys.slab, meta)
     summary = surface_summary(entry, bulk)
+    if getattr(potential_maker, "period", None) is not None:  # the user's period is kept in the alignment
+        summary["slab_period_given"] = True
     summary["job_uuids"] = {
         "bulk_edges": getattr(bulk_edges, "uuid", None), "slab_potential": potential_job.uuid,
         **({"slab_relax": jobs[0].uuid} if jobs else {}),

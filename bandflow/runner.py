@@ -166,7 +166,12 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
         fields = ("vacuum_level_top", "vacuum_level_bottom", "slab_center_average")
         if not doc.get("structure_relaxed") or any(doc.get(f) is None for f in fields):
             continue
-        potential = {f: doc[f] for f in fields} | dict((doc.get("extra") or {}).get("profile") or {})
+        extra = doc.get("extra") or {}
+        potential = {f: doc[f] for f in fields} | dict(extra.get("profile") or {})
+        potential |= {f: doc[f] for f in ("period", "period_source") if doc.get(f) is not None}
+        if relaxed_atoms := extra.get("relaxed_atoms"):  # what the first analysis found, kept through re-takes
+            potential |= {"relaxed_atoms_period": relaxed_atoms.get("period"),
+                          "relaxed_atoms_center_average": relaxed_atoms.get("slab_center_average")}
         engine = doc.get("engine", "")
         outputs = {"slab_potential": {"potential": potential, "restored_from_surface_document": True,
                                       "code_version": (doc.get("code_versions") or {}).get(f"{engine} (slab)")}}
@@ -180,6 +185,18 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
         if "slab_relax" in jobs:  # its only dependant, the structure job, is restored
             restored.add(jobs["slab_relax"].uuid)
     return restored
+
+
+def _run_job(job: Job, store: BandflowStore, work_dir: Path):
+    """Run one job with ``run_locally`` (its parents' outputs read from the store); its response."""
+    job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
+    # jobflow stores only completed_at (local time); with this the status knows each job's duration
+    job.metadata["started_at"] = datetime.now().isoformat()
+    responses = run_locally(job, store=store.job_store, create_folders=True, root_dir=work_dir, log=False,
+                            allow_external_references=True, raise_immediately=True)
+    if job.uuid not in responses:
+        raise RuntimeError("job produced no output")
+    return responses[job.uuid][1]
 
 
 def _surface_steps(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, Job]]:
@@ -242,22 +259,20 @@ def recompute_slab_potentials(
         potential = jobs["slab_potential"]
         if "slab_structure" in jobs:
             _store_restored_output(store, jobs["slab_structure"], doc.structure_relaxed, surface_id)
-        potential.hosts = []
-        potential.metadata["started_at"] = datetime.now().isoformat()
-        try:
-            responses = run_locally(potential, store=store.job_store, create_folders=True, root_dir=work_dir,
-                                    log=False, allow_external_references=True, raise_immediately=True)
-            output = responses[potential.uuid][1].output
-        except Exception as exc:  # an engine failure: the old document stays
-            summary.failed[surface_id] = f"slab_potential: {_reason(exc)}"
-            tqdm.write(f"failed: {surface_id}: {summary.failed[surface_id]}")
-            continue
         extra = doc.extra or {}
         bulk_edges = {**(extra.get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
                       "bulk_average_potential": doc.bulk_average_potential,
                       "wall_time": (extra.get("wall_time") or {}).get("bulk_edges")}
         surface, protocol = jobs["alignment"].function_args[:2]  # what the alignment job would be given
-        new = surface_document(surface, protocol, bulk_edges, doc.structure_relaxed, output)
+        try:
+            output = _run_job(potential, store, work_dir).output
+            new = surface_document(surface, protocol, bulk_edges, doc.structure_relaxed, output)
+            if new.state != "successful":
+                raise BandflowError(new.failure_reason or "alignment failed")
+        except Exception as exc:  # the old document stays
+            summary.failed[surface_id] = _reason(exc)
+            tqdm.write(f"failed: {surface_id}: {summary.failed[surface_id]}")
+            continue
         store.upsert_surface(new.model_copy(update={"extra": {**new.extra, "recomputed_slab_potential": True}}))
         summary.ran += 1
     summary.seconds = time.perf_counter() - started
@@ -352,19 +367,11 @@ def run_campaign(
             failed[job.uuid] = upstream[0]
             bar.update()
             continue
-        job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
-        # jobflow stores only completed_at (local time); with this the status knows each job's duration
-        job.metadata["started_at"] = datetime.now().isoformat()
         try:
-            responses = run_locally(
-                job, store=store.job_store, create_folders=True, root_dir=work_dir, log=False,
-                allow_external_references=True, raise_immediately=True,
-            )
-            if job.uuid not in responses:
-                raise RuntimeError("job produced no output")
+            response = _run_job(job, store, work_dir)
             summary.ran += 1
             if upstream:  # the alignment recorded a failed document: say why in it
-                output = responses[job.uuid][1].output
+                output = response.output
                 store.upsert_surface(SurfaceDoc(**{**output, "failure_reason": upstream[0]}))
         except Exception as exc:  # an engine failure: recorded, the other surfaces go on
             failed[job.uuid] = f"{step}: {_reason(exc)}"

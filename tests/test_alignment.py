@@ -75,3 +75,27 @@ def test_ideal_slab_period_of_mgtio3_110():
     slab = Structure.from_dict(doc["structure_unrelaxed"])
     assert detect_period(slab, tolerance=PERIOD_TOLERANCE) == pytest.approx(2.40, abs=0.01)
     assert detect_period(slab, tolerance=IDEAL_PERIOD_TOLERANCE) == pytest.approx(2.53, abs=0.01)
+
+
+def test_an_ideal_slab_without_a_repeat_keeps_the_analysis_and_says_why():
+    analysis, _ = misdetected_analysis()
+    lone = Structure(ORTHO, ["Mg", "O"], [[0, 0, 0.5], [0.5, 0.5, 0.52]])  # no layer repeats
+    kept = ideal_period_centre(analysis, lone)
+    assert kept["slab_center_average"] == analysis["slab_center_average"] and "ideal_period_error" in kept
+
+
+def test_the_macroscopic_profile_follows_the_retaken_period():
+    analysis, ideal = misdetected_analysis()
+    fixed = ideal_period_centre(analysis, ideal)
+    inner = [v for z, v in zip(fixed["z"], fixed["macroscopic"], strict=True) if abs(z - fixed["slab_center"]) < 1.0]
+    assert max(inner) - min(inner) < 1e-6 and max(abs(v - V_IN) for v in inner) < 1e-6
+
+
+def test_a_period_given_to_the_potential_maker_is_kept():
+    analysis, ideal = misdetected_analysis()
+    surface = {"surface_id": "MgO-225-100-t0-test", "bulk_name": "MgO", "formula": "MgO", "miller_index": [1, 0, 0],
+               "termination": "0", "structure_unrelaxed": ideal.as_dict(), "slab_period_given": True}
+    doc = surface_document(surface, get_protocol("fast", "cp2k").model_dump(), {"vbm": 2.0, "cbm": 8.0},
+                           ideal, {"potential": analysis})
+    assert doc.slab_center_average == analysis["slab_center_average"] and doc.period == pytest.approx(1.7 * PERIOD)
+    assert "slab_period_given" in surface  # the caller's dict is not changed

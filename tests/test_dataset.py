@@ -40,7 +40,7 @@ def doc(surface_id, formula="MgO", ip=7.5, ea=1.2, n_cations=1, state="successfu
         structure_unrelaxed=SLAB, structure_relaxed=SLAB, ip=ip if good else None, ea=ea if good else None,
         bulk_vbm=1.0, bulk_cbm=1.0 + (ip - ea), engine="cp2k", functional_bulk="HSE06", functional_slab="PBE",
         protocol="fast", state=state, failure_reason=None if good else "SCF did not converge",
-        extra={"profile": {"z": [0.0, 1.0], "planar": [1.0, 2.0], "macroscopic": [1.5, 1.5]}},
+        extra={"profile": {"z": [0.0, 1.0], "planar": [1.0, 2.0], "macroscopic": [1.5, 1.5], "slab_center": 0.5}},
     )
 
 
@@ -56,7 +56,7 @@ def test_round_trip_without_profiles(tmp_path):
     assert back[0].structure_relaxed == docs[0].structure_relaxed
     assert not list(tmp_path.glob("ref/.*"))  # no temporary file left
     export_surfaces(docs, path, keep_profiles=PLANAR_PROFILE)  # what the reference dataset keeps
-    assert read_surfaces(path)[0].extra["profile"] == {"z": [0.0, 1.0], "planar": [1.0, 2.0]}
+    assert read_surfaces(path)[0].extra["profile"] == {"z": [0.0, 1.0], "planar": [1.0, 2.0], "slab_center": 0.5}
 
 
 def test_export_is_byte_for_byte_reproducible(tmp_path):
@@ -117,7 +117,11 @@ def test_a_doubtful_slab_centre_is_flagged():
     for i, dz in ((0, -0.25), (4, 0.25)):  # the outer layers moved out: the detected period follows them
         relaxed.translate_sites([i], [0, 0, dz], frac_coords=False)
     old = old.model_copy(update={"structure_relaxed": relaxed.as_dict()})
-    assert "the ideal slab's is 2.10 Å (not re-taken" in outlier_reason(old)
+    assert outlier_reason(old).endswith("the ideal slab's is 2.10 Å")  # it has a profile to re-take from
+    old = old.model_copy(update={"extra": {}})
+    assert outlier_reason(old).endswith("the ideal slab's is 2.10 Å (not re-taken: the document has no potential profile)")
+    given = doc("c").model_copy(update={"period": 2.1, "period_source": "given", "center_variation": 0.9})
+    assert "varies by 0.90 eV" in outlier_reason(given)  # whatever the period's source
 
 
 def test_corrupt_dataset_line_is_named(tmp_path):

@@ -490,3 +490,24 @@ def test_slab_potentials_of_imported_documents_are_recomputed_without_the_bulk(s
     assert new.extra["recomputed_slab_potential"] and new.job_uuids == before[chosen[0]].job_uuids
     assert all("profile" not in after[s].extra for s in after if s not in chosen)  # the others untouched
     assert run_campaign(spec, store=store, progress=False).ran == 0  # still current: nothing to run
+
+
+def test_a_recompute_whose_alignment_fails_keeps_the_old_document(store, tmp_path, monkeypatch):
+    import bandflow.alignment
+    from bandflow.runner import recompute_slab_potentials
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    (first, *_) = store.query_surfaces(protocol="fast")
+    real = bandflow.alignment.surface_document
+
+    def unphysical(*args, **kwargs):
+        doc = real(*args, **kwargs)
+        return doc.model_copy(update={"state": "failed", "ip": None, "ea": None, "failure_reason": "unphysical (test)"})
+
+    monkeypatch.setattr(bandflow.alignment, "surface_document", unphysical)
+    summary = recompute_slab_potentials(spec, store, [first.surface_id], progress=False)
+    assert summary.ran == 0 and summary.failed == {first.surface_id: "BandflowError: unphysical (test)"}
+    (kept,) = store.query_surfaces(protocol="fast", surface_id=first.surface_id)
+    assert kept.state == "successful" and kept.ip == first.ip and "recomputed_slab_potential" not in kept.extra
+

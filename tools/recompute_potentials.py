@@ -16,6 +16,7 @@ import sys
 
 from bandflow.dataset import slab_centre_issue
 from bandflow.errors import BandflowError
+from bandflow.flows import plan_campaign
 from bandflow.runner import recompute_slab_potentials
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
@@ -30,8 +31,9 @@ def main() -> int:
     try:
         spec = load_spec(args.spec)
         store = BandflowStore.from_settings()
-        docs = [d for d in store.query_surfaces(protocol=spec.protocol)
-                if d.period_source is None and "planar" not in (d.extra.get("profile") or {})]
+        planned = {e.id for plan in plan_campaign(spec) for e in plan.surfaces}
+        docs = [d for d in store.query_surfaces(protocol=spec.protocol) if d.surface_id in planned
+                and d.period_source is None and "planar" not in (d.extra.get("profile") or {})]
         chosen = [d for d in docs if args.all or slab_centre_issue(d)]
         # smallest slabs first: the most surfaces fixed per hour if the run is stopped
         chosen.sort(key=lambda d: len(d.structure_relaxed["sites"]) if d.structure_relaxed else 0)
