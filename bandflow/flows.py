@@ -233,6 +233,9 @@ def plan_campaign(spec: CampaignSpec) -> list[BulkPlan]:
         nonpolar = [e for e in entries if e.nonpolar]
         if spec.max_atoms:
             nonpolar = [e for e in nonpolar if e.n_atoms <= spec.max_atoms]
+        # smallest slabs first (stable: enumeration order among equals), so that a campaign stopped at any
+        # point has finished the most surfaces it could: the runner goes surface by surface in this order
+        nonpolar.sort(key=lambda e: e.n_atoms)
         if not nonpolar:
             raise BandflowError(f"{bulk.name}: no nonpolar surface up to Miller index "
                                 f"{selection.max_index or spec.max_index} (within the size limit)")

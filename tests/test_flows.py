@@ -511,3 +511,17 @@ def test_a_recompute_whose_alignment_fails_keeps_the_old_document(store, tmp_pat
     (kept,) = store.query_surfaces(protocol="fast", surface_id=first.surface_id)
     assert kept.state == "successful" and kept.ip == first.ip and "recomputed_slab_potential" not in kept.extra
 
+
+def test_a_plan_lists_each_bulks_smallest_slabs_first(tmp_path):
+    """So that a campaign stopped at any point has finished the most surfaces it could."""
+    from bandflow.bulk import load_bulk
+    from bandflow.surfaces import enumerate_surfaces
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nprotocol: fast\nengine: cp2k\nmax_index: 2\nbulks: [CuGaO2]\n")
+    (plan,) = plan_campaign(load_spec(path))
+    sizes = [e.n_atoms for e in plan.surfaces]
+    listed = [e.n_atoms for e in enumerate_surfaces(load_bulk("CuGaO2"), max_index=2, min_thickness=8.0,
+                                                    vacuum=12.0) if e.nonpolar]
+    assert sizes == sorted(listed) and listed != sorted(listed)
+
