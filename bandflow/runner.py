@@ -187,6 +187,17 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     return restored
 
 
+def _run_setting(store: BandflowStore | None, work_dir: Path | None) -> tuple[BandflowStore, Path]:
+    """The store (the configured one by default) and the job folder root (made) of a run of jobs, with
+    jobflow's per-job logging and monty's cd() deprecation notice silenced."""
+    store = store or BandflowStore.from_settings()
+    work_dir = Path(work_dir or store.settings.data_dir / "runs")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("jobflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
+    return store, work_dir
+
+
 def _run_job(job: Job, store: BandflowStore, work_dir: Path):
     """Run one job with ``run_locally`` (its parents' outputs read from the store); its response."""
     job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
@@ -239,16 +250,13 @@ def recompute_slab_potentials(
     """
     from bandflow.alignment import surface_document
 
-    store = store or BandflowStore.from_settings()
-    work_dir = Path(work_dir or store.settings.data_dir / "runs")
-    work_dir.mkdir(parents=True, exist_ok=True)
+    store, work_dir = _run_setting(store, work_dir)
     started = time.perf_counter()
     plans = [replace(plan, surfaces=[s for s in plan.surfaces if s.id in set(surface_ids)])
              for plan in plan_campaign(spec)]
     ordered = run_order(campaign_flow(spec, [plan for plan in plans if plan.surfaces]))
     steps, wanted = _surface_steps(ordered), expected_job_uuids(ordered)
     summary = RunSummary(total=len(surface_ids))
-    logging.getLogger("jobflow").setLevel(logging.WARNING)
     for surface_id in tqdm(surface_ids, desc="slab potentials", unit="surface", disable=not progress):
         found = store.query_surfaces(protocol=spec.protocol, surface_id=surface_id)
         jobs = steps.get(surface_id, {})
@@ -339,9 +347,7 @@ def run_campaign(
     store: the surface documents are re-taken from them without an engine step, after a change in how
     an alignment is taken (:func:`realignable`).
     """
-    store = store or BandflowStore.from_settings()
-    work_dir = Path(work_dir or store.settings.data_dir / "runs")
-    work_dir.mkdir(parents=True, exist_ok=True)
+    store, work_dir = _run_setting(store, work_dir)
     started = time.perf_counter()
     flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
     ordered = run_order(flow)
@@ -352,8 +358,6 @@ def run_campaign(
     if realign:
         done -= realignable(store, ordered)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
-    logging.getLogger("jobflow").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")  # monty's cd() notice
     bar = tqdm(total=len(ordered), desc="jobs", unit="job", disable=not progress)
     for job, parents in ordered:
         step = job.metadata.get("bandflow_step", job.name)
