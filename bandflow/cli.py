@@ -402,7 +402,8 @@ def status(
         per = "" if progress.seconds_per_surface is None else \
             f", {progress.seconds_per_surface:.0f} s per surface"
         if progress.timed_from == "documents":
-            per += " (the wall times recorded in the finished documents: no surface of this campaign was computed here)"
+            per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
+                    "all its steps on this machine)")
         outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
         typer.echo(f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
                    f"{progress.remaining} remaining{outdated} of {progress.total}{per}; estimated time left {eta}")
