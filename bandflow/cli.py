@@ -32,9 +32,13 @@ def bulk_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON l
     if as_json:
         _print_json(rows)
         return
-    typer.echo(f"{'name':<17}{'formula':<10}{'space group':<16}{'atoms/prim.':>11}")
-    for r in rows:
-        typer.echo(f"{r['name']:<17}{r['formula']:<10}{r['spacegroup'] + ' (' + str(r['spacegroup_number']) + ')':<16}"
+    groups = [f"{r['spacegroup']} ({r['spacegroup_number']})" for r in rows]
+    name_width = max(len("name"), *(len(r["name"]) for r in rows)) + 2  # columns as wide as the longest entry
+    formula_width = max(len("formula"), *(len(r["formula"]) for r in rows)) + 2
+    group_width = max(len("space group"), *map(len, groups)) + 2
+    typer.echo(f"{'name':<{name_width}}{'formula':<{formula_width}}{'space group':<{group_width}}{'atoms/prim.':>11}")
+    for r, group in zip(rows, groups, strict=True):
+        typer.echo(f"{r['name']:<{name_width}}{r['formula']:<{formula_width}}{group:<{group_width}}"
                    f"{r['n_atoms_primitive']:>11}")
 
 

@@ -324,3 +324,17 @@ def test_cli_error_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown bulk 'Unobtainium'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bulk_list_columns_fit_long_names(monkeypatch):
+    long_name = "MgSiO3-ilmenite-with-a-long-name"
+    rows = [bulk_module.BulkSummary(long_name, "MgSiO3", "R-3", 148, 10),
+            bulk_module.BulkSummary("MgO", "MgO", "Fm-3m", 225, 2)]
+    monkeypatch.setattr(bulk_module, "library_summaries", lambda: rows)
+    result = CliRunner().invoke(app, ["bulk", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split() for line in lines[1:]] == [[long_name, "MgSiO3", "R-3", "(148)", "10"],
+                                                    ["MgO", "MgO", "Fm-3m", "(225)", "2"]]
+    assert len({len(line) for line in lines}) == 1  # the right-aligned last column lines up under its header
+    assert lines[1].index("MgSiO3", 1) == lines[2].index("MgO", 3) == lines[0].index("formula")
