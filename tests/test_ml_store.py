@@ -176,7 +176,12 @@ def test_transfer_to_ternaries(store, tmp_path):
                            "--json")
     assert error is None, error
     out = json.loads(result.output)
-    assert [c["method"] for c in out["curves"]] == ["L-SOAP fine-tuned", "L-SOAP from scratch", "SOAP from scratch"]
+    assert [c["method"] for c in out["curves"]] == ["L-SOAP fine-tuned", "L-SOAP from scratch", "SOAP from scratch",
+                                                    "source model, not fine-tuned",
+                                                    "baseline: mean of the target training surfaces"]
+    as_is, baseline = out["curves"][3]["points"], out["curves"][4]["points"]
+    assert as_is[0]["test"] == as_is[1]["test"] and as_is[0]["n_train"] == 0  # no target data: one value
+    assert baseline[0]["n_train"] < baseline[1]["n_train"] and baseline[1]["test"]["ip"]["mae"] > 0
     assert all(len(c["points"]) == 2 for c in out["curves"])
     assert all(p["test"]["ip"]["mae"] is not None for c in out["curves"] for p in c["points"])
     assert out["n_test"] > 0 and not set(out["test_groups"]) & {"MgO", "ZnO"}

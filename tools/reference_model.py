@@ -208,7 +208,12 @@ def page(results: dict) -> str:
         for curve in transfer["curves"]:
             lines.append(f"| {curve['method']} | " + " | ".join(
                 f"{_metric(p['test'], 'ip')} / {_metric(p['test'], 'ea')}" for p in curve["points"]) + " |")
-        lines += ["", "Test MAE IP / EA (eV) against the share of the ternary training pool.", "",
+        lines += ["", "Test MAE IP / EA (eV) against the share of the ternary training pool (in brackets: the surfaces "
+                  "trained on, validation included for the baseline). The last two rows are the references: the "
+                  "binary model with no ternary data, and the mean of the ternary surfaces a point may train on. "
+                  f"A method helps only where it beats both; with {transfer['n_test']} test surfaces of "
+                  f"{len(transfer['test_groups'])} compounds and one network per point, differences below about "
+                  "0.5 eV are not meaningful.", "",
                   "![transfer](images/reference_transfer.png)"]
     else:
         compounds = ", ".join(results["ternary_compounds"]) or "none"

@@ -8,6 +8,9 @@ fixed target test set of unseen compounds:
 * ``L-SOAP from scratch``: the same architecture, fresh weights;
 * ``SOAP from scratch``: one fixed channel per element (its descriptor grows with the element count and
   cannot reuse a model trained on other elements).
+
+Two references go beside them, so that a curve can be judged: the source model as it is (no target
+data) and the baseline, the mean IP/EA of the target surfaces each point may train on.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import numpy as np
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabFeatures, SlabRecord, split_indices
 from bandflow.ml.model import SlabEnsemble
-from bandflow.ml.train import TrainConfig, train_model
+from bandflow.ml.train import TrainConfig, predict_features, regression_metrics, train_model
 
 METHODS = ("L-SOAP fine-tuned", "L-SOAP from scratch", "SOAP from scratch")
+SOURCE_AS_IS = "source model, not fine-tuned"
+BASELINE = "baseline: mean of the target training surfaces"
 
 
 def transfer_curves(
@@ -53,7 +58,10 @@ def transfer_curves(
         METHODS[1]: ({"hyperparameters": hp}, config),
         METHODS[2]: ({"hyperparameters": replace(hp, descriptor="soap", soap_species=())}, config),
     }
-    curves = {method: [] for method in METHODS}
+    curves = {method: [] for method in (*METHODS, SOURCE_AS_IS, BASELINE)}
+    true = {name: np.array([getattr(records[i], name) for i in test], float) for name in ("ip", "ea")}
+    as_is = predict_features(source, features, np.asarray(test))
+    as_is_metrics = {name: regression_metrics(true[name], as_is[name]) for name in ("ip", "ea")}
     for fraction in sorted(fractions):
         chosen = shuffled[: max(2, int(round(fraction * len(pool))))]
         n_val = max(1, int(round(config.val_fraction * len(chosen))))
@@ -62,6 +70,10 @@ def transfer_curves(
             result = train_model(records, config=method_config, features=features, split=split, **arguments)
             curves[method].append({"fraction": float(fraction), "n_train": int(len(split["train"])),
                                    "test": result.metrics["test"], "train": result.metrics["train"]})
+        curves[SOURCE_AS_IS].append({"fraction": float(fraction), "n_train": 0, "test": as_is_metrics})
+        mean = {name: float(np.mean([getattr(records[i], name) for i in chosen])) for name in ("ip", "ea")}
+        curves[BASELINE].append({"fraction": float(fraction), "n_train": int(len(chosen)), "test": {
+            name: regression_metrics(true[name], np.full(len(test), mean[name])) for name in ("ip", "ea")}})
     return {
         "n_target": len(records),
         "n_test": int(len(test)),
