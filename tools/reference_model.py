@@ -212,7 +212,7 @@ def page(results: dict) -> str:
                   "trained on, validation included for the baseline). The last two rows are the references: the "
                   "binary model with no ternary data, and the mean of the ternary surfaces a point may train on. "
                   f"A method helps only where it beats both; with {transfer['n_test']} test surfaces of "
-                  f"{len(transfer['test_groups'])} compounds and one network per point, differences below about "
+                  f"{len(transfer['test_groups'])} compound{'s' if len(transfer['test_groups']) > 1 else ''} and one network per point, differences below about "
                   "0.5 eV are not meaningful.", "",
                   "![transfer](images/reference_transfer.png)"]
     else:
