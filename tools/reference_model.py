@@ -201,6 +201,7 @@ def page(results: dict) -> str:
     lines += ["", "![binary model parity](images/reference_binary_parity.png)", "", "## Binary → ternary transfer", ""]
     if "transfer" in results:
         transfer = results["transfer"]
+        n_groups = len(transfer["test_groups"])
         lines += [f"{transfer['n_target']} ternary surfaces; test compounds {', '.join(transfer['test_groups'])}.", "",
                   "| method | " + " | ".join(f"{p['fraction']:.0%} ({p['n_train']})" for p in
                                              transfer["curves"][0]["points"]) + " |",
@@ -212,8 +213,8 @@ def page(results: dict) -> str:
                   "trained on, validation included for the baseline). The last two rows are the references: the "
                   "binary model with no ternary data, and the mean of the ternary surfaces a point may train on. "
                   f"A method helps only where it beats both; with {transfer['n_test']} test surfaces of "
-                  f"{len(transfer['test_groups'])} compound{'s' if len(transfer['test_groups']) > 1 else ''} and one network per point, differences below about "
-                  "0.5 eV are not meaningful.", "",
+                  f"{n_groups} compound{'s' if n_groups > 1 else ''} and one network per point, differences below "
+                  "about 0.5 eV are not meaningful.", "",
                   "![transfer](images/reference_transfer.png)"]
     else:
         compounds = ", ".join(results["ternary_compounds"]) or "none"

@@ -59,9 +59,9 @@ def transfer_curves(
         METHODS[2]: ({"hyperparameters": replace(hp, descriptor="soap", soap_species=())}, config),
     }
     curves = {method: [] for method in (*METHODS, SOURCE_AS_IS, BASELINE)}
-    true = {name: np.array([getattr(records[i], name) for i in test], float) for name in ("ip", "ea")}
+    targets = {name: np.array([getattr(r, name) for r in records], float) for name in ("ip", "ea")}
     as_is = predict_features(source, features, np.asarray(test))
-    as_is_metrics = {name: regression_metrics(true[name], as_is[name]) for name in ("ip", "ea")}
+    as_is_metrics = {name: regression_metrics(values[test], as_is[name]) for name, values in targets.items()}
     for fraction in sorted(fractions):
         chosen = shuffled[: max(2, int(round(fraction * len(pool))))]
         n_val = max(1, int(round(config.val_fraction * len(chosen))))
@@ -71,9 +71,9 @@ def transfer_curves(
             curves[method].append({"fraction": float(fraction), "n_train": int(len(split["train"])),
                                    "test": result.metrics["test"], "train": result.metrics["train"]})
         curves[SOURCE_AS_IS].append({"fraction": float(fraction), "n_train": 0, "test": as_is_metrics})
-        mean = {name: float(np.mean([getattr(records[i], name) for i in chosen])) for name in ("ip", "ea")}
         curves[BASELINE].append({"fraction": float(fraction), "n_train": int(len(chosen)), "test": {
-            name: regression_metrics(true[name], np.full(len(test), mean[name])) for name in ("ip", "ea")}})
+            name: regression_metrics(values[test], np.full(len(test), values[chosen].mean()))
+            for name, values in targets.items()}})
     return {
         "n_target": len(records),
         "n_test": int(len(test)),
