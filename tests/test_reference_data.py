@@ -58,3 +58,16 @@ def test_committed_checkpoints_name_jobs_of_their_specs(flows):
         orphans = [d["uuid"] for d in docs if d["uuid"] not in steps]
         assert not orphans, f"{path.name}: {len(orphans)} job documents not in the present flow"
         assert not [d for d in docs if steps[d["uuid"]] == "alignment"], "alignments travel as surface documents"
+
+
+def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gaps = {"MgSiO3": 7.96, "MgTiO3": 5.23, "Mg2SiO4": 6.41, "BeO": 9.29}
+    outside = module._gap_ranges(gaps, ["MgSiO3"], ["MgSiO3", "MgTiO3", "Mg2SiO4"])
+    assert "other ternary compounds 5.23–6.41 eV" in outside and "binary ones 9.29–9.29 eV" in outside
+    assert outside.endswith("MgSiO3 lies outside the ternary training range.")
+    assert module._gap_ranges({**gaps, "MgSiO3": 6.0}, ["MgSiO3"], ["MgSiO3", "MgTiO3", "Mg2SiO4"]).endswith("into EA.")

@@ -87,6 +87,7 @@ def main() -> int:
         print("transfer binary -> ternary")
         curves = transfer_curves(trained.model, surface_records(ternary), config=TrainConfig(n_members=1,
                                  max_epochs=args.max_epochs))
+        curves["bulk_gaps"] = {d.formula: d.bulk_gap for d in ternary + binary if d.bulk_gap is not None}
         results["transfer"] = curves
         transfer_plot(curves["curves"], IMAGES / "reference_transfer.png", title="binary → ternary")
     results["seconds"] = round(time.perf_counter() - started, 1)
@@ -94,6 +95,22 @@ def main() -> int:
     PAGE.write_text(page(results))
     print(f"wrote {PAGE.relative_to(ROOT)}, data/reference/model_metrics.json and figures in {results['seconds']:.0f} s")
     return 0
+
+
+def _gap_ranges(gaps: dict[str, float], test: list[str], ternary: list[str]) -> str:
+    """One sentence: the test compounds' bulk gaps against those of the compounds a transfer point learns from."""
+    def span(names: list[str]) -> str:
+        values = [gaps[f] for f in names if f in gaps]
+        return f"{min(values):.2f}–{max(values):.2f} eV" if values else "none"
+
+    pool = [f for f in ternary if f not in test]
+    pool_values = [gaps[f] for f in pool if f in gaps]
+    outside = [f for f in test if f in gaps and pool_values and not min(pool_values) <= gaps[f] <= max(pool_values)]
+    binary = [f for f in gaps if f not in ternary]
+    sentence = (f"Bulk HSE06 gaps: test {', '.join(f'{f} {gaps[f]:.2f} eV' for f in test if f in gaps)}; the other "
+                f"ternary compounds {span(pool)}; the binary ones {span(binary)}. The network predicts IP and the gap "
+                "and gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
+    return sentence + (f": {', '.join(outside)} lies outside the ternary training range." if outside else ".")
 
 
 def too_few_page(results: dict) -> str:
@@ -216,6 +233,8 @@ def page(results: dict) -> str:
                   f"{n_groups} compound{'s' if n_groups > 1 else ''} and one network per point, differences below "
                   "about 0.5 eV are not meaningful.", "",
                   "![transfer](images/reference_transfer.png)"]
+        if gaps := transfer.get("bulk_gaps"):
+            lines += ["", _gap_ranges(gaps, transfer["test_groups"], results["ternary_compounds"])]
     else:
         compounds = ", ".join(results["ternary_compounds"]) or "none"
         lines.append(f"Not yet measurable: the ternary campaign has {results['n_ternary']} surfaces "
