@@ -165,6 +165,14 @@ def test_a_sloshing_scf_with_occasional_dips_is_stagnant(tmp_path):
     assert ScfLadderHandler().stagnant_convergence(tmp_path) is None
 
 
+def test_a_scf_stuck_just_below_1e_2_is_stagnant(tmp_path):
+    write_input(tmp_path, max_scf=60)
+    # SnO bulk, PBE on a k-mesh, 24 atoms (2026-12-04), steps 51-60 of 60; it went on like this to step 120
+    stuck = [0.01008, 0.01003, 0.01004, 0.01001, 0.00999, 0.00908, 0.00805, 0.00840, 0.00724, 0.00807]
+    (tmp_path / "cp2k.out").write_text(scf_output([0.0101] * 50 + stuck))
+    assert ScfLadderHandler().stagnant_convergence(tmp_path) == pytest.approx(0.009535)
+
+
 def test_a_slow_but_converging_scf_gets_more_steps_first(tmp_path):
     write_input(tmp_path, max_scf=60)
     handler = ScfLadderHandler()
