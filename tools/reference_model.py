@@ -99,14 +99,12 @@ def main() -> int:
 
 def _gap_ranges(gaps: dict[str, float], test: list[str], ternary: list[str]) -> str:
     """One sentence: the test compounds' bulk gaps against those of the compounds a transfer point learns from."""
-    def span(names: list[str]) -> str:
-        values = [gaps[f] for f in names if f in gaps]
+    def span(values: list[float]) -> str:
         return f"{min(values):.2f}–{max(values):.2f} eV" if values else "none"
 
-    pool = [f for f in ternary if f not in test]
-    pool_values = [gaps[f] for f in pool if f in gaps]
-    outside = [f for f in test if f in gaps and pool_values and not min(pool_values) <= gaps[f] <= max(pool_values)]
-    binary = [f for f in gaps if f not in ternary]
+    pool = [gap for f, gap in gaps.items() if f in ternary and f not in test]
+    binary = [gap for f, gap in gaps.items() if f not in ternary]
+    outside = [f for f in test if f in gaps and pool and not min(pool) <= gaps[f] <= max(pool)]
     sentence = (f"Bulk HSE06 gaps: test {', '.join(f'{f} {gaps[f]:.2f} eV' for f in test if f in gaps)}; the other "
                 f"ternary compounds {span(pool)}; the binary ones {span(binary)}. The network predicts IP and the gap "
                 "and gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
