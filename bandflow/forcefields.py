@@ -9,6 +9,8 @@ import numpy as np
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker
 from pymatgen.core import Structure
 
+from bandflow.settings import get_settings
+
 #: Fraction of the slab thickness around its centre held fixed during relaxation (bulk-like layers).
 DEFAULT_FIXED_FRACTION = 1.0 / 3.0
 
@@ -28,6 +30,24 @@ def fix_central_layers(slab: Structure, fixed_fraction: float = DEFAULT_FIXED_FR
     out = slab.copy()
     out.add_site_property("selective_dynamics", [[not f] * 3 for f in fixed])
     return out
+
+
+def limit_torch_threads() -> int | None:
+    """Give torch (the CHGNet relaxations run in this process) the engines' thread budget.
+
+    With ``omp_num_threads`` set (``BANDFLOW_OMP_NUM_THREADS``), torch's intra-op threads are set to it and
+    that number is returned; unset, torch keeps its default (every core) and ``None`` is returned. Needed when several runners share the cores: a torch
+    pool of 2 threads beside a busy CP2K on 2 cores spins on the descheduled thread, and a 36-atom
+    CHGNet relaxation (56 FIRE steps) took 137–143 s with 2 threads against 16–17 s with 1
+    (``benchmarks/chgnet_threads.py``).
+    """
+    configured = get_settings().omp_num_threads
+    if not configured:
+        return None
+    import torch
+
+    torch.set_num_threads(int(configured))
+    return int(configured)
 
 
 def chgnet_relax_maker(fmax: float = 0.05, steps: int = 300) -> ForceFieldRelaxMaker:

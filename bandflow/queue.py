@@ -364,7 +364,10 @@ def launch(
     """
     import jobflow
 
+    from bandflow.forcefields import limit_torch_threads
+
     settings = get_settings()
+    limit_torch_threads()  # CHGNet relaxations run in this process, beside other workers' engines
     launchpad = launchpad if launchpad is not None else get_launchpad(settings)
     fworker = fworker or FWorker(name=socket.gethostname())
     launch_dir = Path(launch_dir or Path(settings.data_dir).expanduser() / "launches").resolve()

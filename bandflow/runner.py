@@ -347,7 +347,10 @@ def run_campaign(
     store: the surface documents are re-taken from them without an engine step, after a change in how
     an alignment is taken (:func:`realignable`).
     """
+    from bandflow.forcefields import limit_torch_threads  # atomate2's force fields: a slow import
+
     store, work_dir = _run_setting(store, work_dir)
+    limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
     flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
     ordered = run_order(flow)

@@ -5,7 +5,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
-from bandflow.forcefields import chgnet_relax_maker, fix_central_layers
+from bandflow.forcefields import chgnet_relax_maker, fix_central_layers, limit_torch_threads
+from bandflow.settings import get_settings
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,31 @@ def test_fixed_fraction_bounds(mgo_slab):
         fix_central_layers(mgo_slab, fixed_fraction=1.0)
     free = fix_central_layers(mgo_slab, fixed_fraction=0.0)
     assert sum(not all(sd) for sd in free.site_properties["selective_dynamics"]) <= 2
+
+
+@pytest.fixture
+def torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_torch_gets_the_engine_thread_setting(monkeypatch, torch_threads):
+    torch_threads.set_num_threads(2)
+    monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
+    get_settings.cache_clear()
+    assert limit_torch_threads() == 1
+    assert torch_threads.get_num_threads() == 1
+
+
+def test_torch_keeps_its_default_without_a_thread_setting(monkeypatch, torch_threads):
+    torch_threads.set_num_threads(2)
+    monkeypatch.delenv("BANDFLOW_OMP_NUM_THREADS", raising=False)
+    get_settings.cache_clear()
+    assert limit_torch_threads() is None
+    assert torch_threads.get_num_threads() == 2
 
 
 @pytest.mark.slow
