@@ -36,10 +36,10 @@ def limit_torch_threads() -> int | None:
     """Give torch (the CHGNet relaxations run in this process) the engines' thread budget.
 
     With ``omp_num_threads`` set (``BANDFLOW_OMP_NUM_THREADS``), torch's intra-op threads are set to it and
-    that number is returned; unset, torch keeps its default (every core) and ``None`` is returned. Needed when several runners share the cores: a torch
-    pool of 2 threads beside a busy CP2K on 2 cores spins on the descheduled thread, and a 36-atom
-    CHGNet relaxation (56 FIRE steps) took 137–143 s with 2 threads against 16–17 s with 1
-    (``benchmarks/chgnet_threads.py``).
+    that number is returned; unset, torch keeps its default (every core) and ``None`` is returned.
+    Needed when several runners share the cores: with torch's pool of 2 threads beside a busy CP2K on
+    2 cores, the threads wait on each other, and a 36-atom CHGNet relaxation (56 FIRE steps) took
+    137–143 s against 16–17 s with 1 thread (``benchmarks/chgnet_threads.py``).
     """
     configured = get_settings().omp_num_threads
     if not configured:
