@@ -15,3 +15,13 @@ def store(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield BandflowStore.from_settings()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def torch_threads():
+    """torch, with its intra-op thread count restored after the test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch
+    torch.set_num_threads(before)

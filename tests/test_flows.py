@@ -112,19 +112,13 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
     assert len(store.query_surfaces(protocol="fast")) == len(docs)
 
 
-def test_a_run_gives_torch_the_engine_thread_setting(store, tmp_path, monkeypatch):
+def test_a_run_gives_torch_the_engine_thread_setting(store, tmp_path, monkeypatch, torch_threads):
     """CHGNet relaxations run inside the runner: beside another runner they must keep to its threads."""
-    import torch
-
-    before = torch.get_num_threads()
     monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
     get_settings.cache_clear()
-    try:
-        torch.set_num_threads(2)
-        run_campaign(load_spec(write_spec(tmp_path / "s.yaml")), store=store, progress=False)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    torch_threads.set_num_threads(2)
+    run_campaign(load_spec(write_spec(tmp_path / "s.yaml")), store=store, progress=False)
+    assert torch_threads.get_num_threads() == 1
 
 
 def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(store, tmp_path):

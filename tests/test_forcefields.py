@@ -33,15 +33,6 @@ def test_fixed_fraction_bounds(mgo_slab):
     assert sum(not all(sd) for sd in free.site_properties["selective_dynamics"]) <= 2
 
 
-@pytest.fixture
-def torch_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    yield torch
-    torch.set_num_threads(before)
-
-
 def test_torch_gets_the_engine_thread_setting(monkeypatch, torch_threads):
     torch_threads.set_num_threads(2)
     monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
