@@ -74,6 +74,14 @@ class SettingsKeys:
         bulk = _fingerprint({"protocol": protocol.model_dump(), "bulk_maker": maker_settings(bulk_maker)})
         return cls(slab=slab, bulk=bulk, alignment=_fingerprint({"slab": slab, "bulk": bulk}))
 
+    def revised(self, revisions: dict[str, str]) -> SettingsKeys:
+        """These keys for a bulk whose elements carry ``revisions`` (element → engine settings set apart
+        from the family rule); the same keys when there are none."""
+        if not revisions:
+            return self
+        return SettingsKeys(*(_fingerprint({"key": key, "elements": revisions})
+                              for key in (self.slab, self.bulk, self.alignment)))
+
 
 def structure_key(structure: Structure) -> str:
     """A short, machine-independent fingerprint of a structure (species, rounded lattice and positions)."""
@@ -260,6 +268,15 @@ def surface_summary(entry: SurfaceEntry, bulk: BulkOxide) -> dict:
     }
 
 
+def element_revisions(protocol: Protocol, bulk: BulkOxide) -> dict[str, str]:
+    """Engine settings of ``bulk``'s elements set apart from the engine's family rule (CP2K: Li)."""
+    if protocol.engine != "cp2k":
+        return {}
+    from bandflow.cp2k.sets import element_revisions as cp2k_revisions
+
+    return cp2k_revisions(el.symbol for el in bulk.structure.composition.elements)
+
+
 def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Flow:
     """The whole campaign as one jobflow Flow (what ``submit`` sends to FireWorks)."""
     plans = plans if plans is not None else plan_campaign(spec)
@@ -269,11 +286,12 @@ def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Fl
     jobs: list[Job] = []
     for plan in plans:
         bulk_key = f"{plan.bulk.formula}-{structure_key(plan.bulk.structure)}"
+        bulk_keys = keys.revised(element_revisions(protocol, plan.bulk))
         bulk_job = bulk_maker.make(plan.bulk.structure)
-        _tag(bulk_job, "bulk_edges", bulk_key, keys.bulk, {"bulk_name": plan.bulk.name})
+        _tag(bulk_job, "bulk_edges", bulk_key, bulk_keys.bulk, {"bulk_name": plan.bulk.name})
         jobs.append(bulk_job)
         for entry in plan.surfaces:
-            jobs.extend(surface_jobs(entry, plan.bulk, protocol, spec.engine_settings, keys, bulk_job.output))
+            jobs.extend(surface_jobs(entry, plan.bulk, protocol, spec.engine_settings, bulk_keys, bulk_job.output))
     return Flow(jobs, name=f"bandflow {spec.name} ({protocol.name}/{protocol.engine})")
 
 

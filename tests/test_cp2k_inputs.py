@@ -33,9 +33,12 @@ from bandflow.cp2k.sets import (
     Cp2kSlabRelaxSetGenerator,
     Cp2kSlabStaticSetGenerator,
     Cp2kStaticSetGenerator,
+    ShellSet,
     _basis_sets,
     _data_file_entries,
+    compact_aux_entry,
     deep_update,
+    element_revisions,
     fixed_atom_indices,
     gamma_centred_kpoints,
     kind_settings,
@@ -279,6 +282,64 @@ def test_input_names_the_fallback_files_and_the_kind_potential_file(tmp_path, da
 
 
 # ------------------------------------------------------------------------------------------- k-points
+# The Li entries of Debian's BASIS_MOLOPT_UZH (q1 in full, q3 by name) and POTENTIAL_UZH (names only).
+LI_UZH_BASIS = """Li DZVP-MOLOPT-PBE-GTH-q1 DZVP-MOLOPT-GGA-GTH-q1
+ 1
+ 2 0 1 4 2 1
+         1.06083469848181    -4.46893670333118E-02     1.51792868264889E-01     1.30322609738977E-02
+         0.22013652131490    -5.96032365738433E-01     2.60028931323526E-01     9.22552680884175E-03
+         0.18273292485940     6.51546096014531E-01    -3.79091684129623E-01     8.80070309524562E-01
+         0.04240106693548     4.67157322788194E-01     8.75004785725444E-01     4.74574862505748E-01
+Li DZVP-MOLOPT-PBE-GTH-q3 DZVP-MOLOPT-GGA-GTH-q3
+"""
+LI_UZH_POTENTIALS = "Li GTH-PBE-q1 GTH-GGA-q1\nLi GTH-PBE-q3 GTH-GGA-q3\n"
+
+
+def test_lithium_takes_its_1s_in_the_core_and_a_compact_auxiliary_basis_in_pbe_and_hybrid_runs(tmp_path, data_dir):
+    """Li: GTH-PBE-q1 with its UZH basis in every run (bulk and slab share one potential reference), and in
+    hybrids the basis's primitives of at least 0.1 bohr⁻² (the Li2O setup that converged) as its
+    auxiliary basis; other elements keep the family rule."""
+    with pytest.raises(BandflowError, match="CP2K data file not found: .*BASIS_MOLOPT_UZH"):
+        kind_settings("Li", data_dir=data_dir)  # no fallback to the q3 setup that diverged
+    (data_dir / "BASIS_MOLOPT_UZH").write_text(LI_UZH_BASIS)
+    (data_dir / "POTENTIAL_UZH").write_text(LI_UZH_POTENTIALS)
+    _basis_sets.cache_clear()
+    _data_file_entries.cache_clear()
+    pbe, hybrid = kind_settings("Li", data_dir=data_dir), kind_settings("Li", hybrid=True, data_dir=data_dir)
+    for li in (pbe, hybrid):
+        assert (li.basis, li.basis_file, li.potential, li.potential_file, li.valence) == (
+            "DZVP-MOLOPT-PBE-GTH-q1", "BASIS_MOLOPT_UZH", "GTH-PBE-q1", "POTENTIAL_UZH", 1)
+    assert (pbe.aux_basis, hybrid.aux_basis_file) == (None, COMPOSED_AUX_FILE)
+    assert kind_settings("Mg", hybrid=True, data_dir=data_dir).aux_basis == "admm-dz-q10"
+    li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.61), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    ci = written(Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir), li2o, tmp_path / "hse")
+    text = (tmp_path / "hse" / "cp2k.inp").read_text()
+    assert sorted(re.findall(r"BASIS_SET AUX_FIT (\S+)", text)) == ["DZVP-MOLOPT-PBE-GTH-q1-compact", "admm-dz-q6"]
+    assert re.findall(r"BASIS_SET_FILE_NAME (\S+)", text) == [
+        "BASIS_MOLOPT", "BASIS_MOLOPT_UZH", "BASIS_ADMM_UZH", COMPOSED_AUX_FILE]
+    li_kind = next(s for s in subsections(ci, "FORCE_EVAL/SUBSYS", "KIND") if s.section_parameters[0] == "Li")
+    assert li_kind.get("POTENTIAL_FILE_NAME").values == ("POTENTIAL_UZH",)
+    composed = _basis_sets.__wrapped__(tmp_path / "hse" / COMPOSED_AUX_FILE)["Li"]["DZVP-MOLOPT-PBE-GTH-q1-compact"]
+    assert [(s.lmin, s.lmax, s.rows) for s in composed] == [
+        (0, 1, ((1.06083469848181, 1.0, 1.0),)), (0, 1, ((0.2201365213149, 1.0, 1.0),)),
+        (0, 1, ((0.1827329248594, 1.0, 1.0),))]  # 0.042 (diffuse) left out, each uncontracted s and p
+    ci = written(Cp2kStaticSetGenerator(data_dir=data_dir), li2o, tmp_path / "pbe")
+    li_kind = next(s for s in subsections(ci, "FORCE_EVAL/SUBSYS", "KIND") if s.section_parameters[0] == "Li")
+    assert li_kind.get("POTENTIAL").values == ("GTH-PBE-q1",)
+    assert not (tmp_path / "pbe" / COMPOSED_AUX_FILE).exists()
+
+
+def test_a_compact_auxiliary_basis_needs_compact_primitives():
+    diffuse = (ShellSet((2, 0, 1, 1, 1, 1), ((0.05, 1.0, 1.0),)),)
+    with pytest.raises(BandflowError, match="Li X: no primitive of exponent >= 0.1"):
+        compact_aux_entry("X", diffuse, "Li")
+
+
+def test_element_revisions_name_only_the_set_apart_elements():
+    assert element_revisions(["Mg", "O", "Ca"]) == {}
+    assert list(element_revisions(["O", "Li", "Ga"])) == ["Li"]
+
+
 def test_kpoint_mesh_follows_the_kspacing_rule_and_keeps_one_kpoint_along_c():
     slab = mgo100_slab()
     assert kpoint_mesh(slab, 0.6, slab=True) == (4, 4, 1)

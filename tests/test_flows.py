@@ -242,6 +242,29 @@ def test_bulk_settings_key_follows_the_makers_defaults():
     assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker()) == grown  # deterministic
 
 
+def test_only_bulks_with_set_apart_elements_get_new_settings_keys(tmp_path):
+    """Li's CP2K settings differ from the family rule: Li2O's jobs get keys of their own, MgO keeps the
+    keys (and so the stored results) it had before."""
+    from bandflow.flows import SettingsKeys, bulk_edges_maker, deterministic_uuid
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nprotocol: fast\nengine: cp2k\nmax_index: 1\nbulks: [MgO, Li2O]\n")
+    spec = load_spec(path)
+    keys = SettingsKeys.of(spec.protocol_settings, spec.engine_settings,
+                           bulk_edges_maker(spec.protocol_settings, spec.engine_settings))
+    assert keys.revised({}) is keys
+    li = keys.revised({"Li": "BASIS_MOLOPT_UZH"})
+    assert all(a != b for a, b in zip(vars(li).values(), vars(keys).values(), strict=True))
+    jobs = {}
+    for j in campaign_flow(spec).jobs:
+        jobs.setdefault((j.metadata["bulk_name"], j.metadata["bandflow_step"]), []).append(j)
+    for (bulk, step), found in jobs.items():
+        plain = {"bulk_edges": keys.bulk, "alignment": keys.alignment}.get(step, keys.slab)
+        key = found[0].metadata["bandflow_key"]
+        same = found[0].uuid == deterministic_uuid(step, key, plain)
+        assert same == (bulk == "MgO"), (bulk, step)
+
+
 def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch):
     """An exported dataset imported into an empty store (a fresh machine) is not recomputed; a surface
     missing from it is, with its bulk step."""

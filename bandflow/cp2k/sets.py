@@ -97,6 +97,19 @@ BASIS_SOURCES = (
     BasisSource("BASIS_MOLOPT_AcPP1", "DZVP-MOLOPT-GTH", "AcPP1_POTENTIALS"),
 )
 
+#: Elements whose basis and pseudopotential come from another source than :data:`BASIS_SOURCES`, in PBE and
+#: hybrid runs alike (the mean electrostatic potential that bulk and slab share depends on the
+#: pseudopotential). Li: with its 1s shell in the valence (GTH-PBE-q3, admm-dz-q3) every Li hybrid diverged
+#: (Li2O 12-atom HSE06: density-matrix change 83.5 in the first step, then energies up to +941,000 Ha); with
+#: 1s in the core (GTH-PBE-q1 and its UZH MOLOPT basis) and a compact auxiliary set
+#: (:data:`COMPACT_AUX_ELEMENTS`) it converged in 7 steps (docs/engines.md).
+ELEMENT_SOURCES = {
+    "Li": (BasisSource("BASIS_MOLOPT_UZH", "DZVP-MOLOPT-PBE-GTH", "POTENTIAL_UZH"),),
+}
+#: Elements whose auxiliary basis is their orbital basis's primitives of exponent at least
+#: :data:`MIN_AUX_EXPONENT`, uncontracted (:func:`compact_aux_entry`), instead of the admm-dz set.
+COMPACT_AUX_ELEMENTS = ("Li",)
+
 PROJECT_NAME = "bandflow"
 COORD_FILE = "structure.xyz"
 
@@ -242,6 +255,25 @@ def d_shell_aux_entry(base_name: str, base: Sequence[ShellSet], d_name: str, d_s
     return name, f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
 
 
+def compact_aux_entry(basis_name: str, basis: Sequence[ShellSet], element: str) -> tuple[str, str]:
+    """Name and basis-file text of an auxiliary set made of the primitives of ``basis`` (an orbital basis)
+    whose exponent is at least :data:`MIN_AUX_EXPONENT`, each uncontracted over its set's l range.
+
+    Composed here because no CP2K data file has an auxiliary set for Li with its 1s in the core: the
+    orbital basis itself as auxiliary basis has a 0.042 bohr⁻² function, and its exchange pair lists did not
+    fit in 3 GB for the 12-atom Li2O cell (docs/engines.md).
+    """
+    primitives = dict.fromkeys((row[0], s.lmin, s.lmax) for s in basis for row in s.rows
+                               if row[0] >= MIN_AUX_EXPONENT)
+    if not primitives:
+        raise BandflowError(f"{element} {basis_name}: no primitive of exponent >= {MIN_AUX_EXPONENT} for an "
+                            "auxiliary basis")
+    sets = [ShellSet((1, lmin, lmax, 1, *[1] * (lmax - lmin + 1)), ((exponent, *[1.0] * (lmax - lmin + 1)),))
+            for exponent, lmin, lmax in primitives]
+    name = f"{basis_name}-compact"
+    return name, f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
+
+
 def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
     """The first of ``wanted`` that names an entry of ``element`` in ``path`` (case-insensitive)."""
     names = {n.upper() for entry in _data_file_entries(path).get(element, []) for n in entry}
@@ -272,17 +304,20 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
     d shell added (written to :data:`COMPOSED_AUX_FILE`; a family set with d functions is kept as it is).
 
     An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
-    as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals.
+    as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals. Elements
+    of :data:`ELEMENT_SOURCES` take their basis and potential from there, and those of
+    :data:`COMPACT_AUX_ELEMENTS` the compact auxiliary set of :func:`compact_aux_entry` (Li).
     """
     data_dir = Path(data_dir or cp2k_data_dir())
-    for index, source in enumerate(BASIS_SOURCES):
+    sources = ELEMENT_SOURCES.get(element, BASIS_SOURCES)
+    for index, source in enumerate(sources):
         path = data_dir / source.basis_file
         if index and not path.is_file():  # the first file must exist (a clear error); the fallbacks may not
             continue
         if (entry := _basis_entry(path, element, source.family)) is not None:
             break
     else:
-        searched = ", ".join(f"{s.family} in {s.basis_file}" for s in BASIS_SOURCES)
+        searched = ", ".join(f"{s.family} in {s.basis_file}" for s in sources)
         raise BandflowError(f"{element}: no basis set in {data_dir} ({searched}); "
                             "the CP2K fast protocol supports elements that have one")
     basis, q = entry
@@ -295,7 +330,12 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
         aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{aux_family}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
             aux, aux_file = basis, source.basis_file
-    if hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
+    if hybrid and element in COMPACT_AUX_ELEMENTS:
+        if not (orbital_sets := _basis_sets(data_dir / source.basis_file).get(element, {}).get(basis)):
+            raise BandflowError(f"{element}: cannot read the sets of {basis} in {data_dir / source.basis_file}")
+        aux, aux_text = compact_aux_entry(basis, orbital_sets, element)
+        aux_file = COMPOSED_AUX_FILE
+    elif hybrid and d_shell_aux and element in D_SHELL_CATIONS and (d_name := _d_shell_aux_basis(data_dir, element)):
         d_sets = _basis_sets(data_dir / D_SHELL_AUX_FILE)[element][d_name]
         if _min_exponent(d_sets) >= MIN_AUX_EXPONENT or aux_file != AUX_BASIS_FILE:
             aux, aux_file = d_name, D_SHELL_AUX_FILE
@@ -309,11 +349,30 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
                         aux_basis_file=aux_file, aux_basis_text=aux_text)
 
 
+def element_revisions(elements: Iterable[str]) -> dict[str, str]:
+    """The elements of ``elements`` whose kind settings are set apart from the family rule
+    (:data:`ELEMENT_SOURCES`, :data:`COMPACT_AUX_ELEMENTS`), each with what it takes instead.
+
+    Part of the settings keys of the bulks that contain them (:meth:`bandflow.flows.SettingsKeys.revised`):
+    their results from before a change are not reused, and every other bulk keeps its keys.
+    """
+    revisions = {}
+    for element in sorted(set(elements)):
+        choice = [f"{s.basis_file}:{s.family}:{s.potential_file}" for s in ELEMENT_SOURCES.get(element, ())]
+        if element in COMPACT_AUX_ELEMENTS:
+            choice.append(f"compact-aux>={MIN_AUX_EXPONENT}")
+        if choice:
+            revisions[element] = " ".join(choice)
+    return revisions
+
+
 def basis_files(kinds: Iterable[KindSettings]) -> list[str]:
     """The basis files ``kinds`` need, in :data:`BASIS_SOURCES` order with the ADMM file last."""
     kinds = list(kinds)
     needed = {k.basis_file for k in kinds} | {k.aux_basis_file for k in kinds if k.aux_basis_file}
-    order = [s.basis_file for s in BASIS_SOURCES] + [AUX_BASIS_FILE, D_SHELL_AUX_FILE, COMPOSED_AUX_FILE]
+    element_files = [s.basis_file for sources in ELEMENT_SOURCES.values() for s in sources]
+    order = ([s.basis_file for s in BASIS_SOURCES] + element_files
+             + [AUX_BASIS_FILE, D_SHELL_AUX_FILE, COMPOSED_AUX_FILE])
     return [name for name in dict.fromkeys(order) if name in needed]
 
 
