@@ -118,6 +118,10 @@ def run(
         help="Also take again the alignments whose bulk and slab outputs are in this store (no engine step "
              "for them), e.g. after a bandflow update changed how they are taken; with --stored-only, "
              "nothing else runs."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed",
+        help="Run again the bulk jobs whose failure an earlier run recorded with the same settings (by "
+             "default they are not: a diverged hybrid fails the same way)."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
@@ -135,7 +139,8 @@ def run(
         if not plans:
             raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
                                 "surfaces")
-    summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign)
+    summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign,
+                           retry_failed=retry_failed)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     rows = _surface_rows(docs)

@@ -307,6 +307,22 @@ def realignable(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> s
     return {job.uuid for job, parents in alignments if parents and all(p in in_store for p in parents)}
 
 
+def recorded_bulk_failures(store: BandflowStore, ordered: list[tuple[Job, list[str]]]) -> dict[str, str]:
+    """Bulk band-edge jobs of this flow whose failure a failed surface document records: uuid → reason.
+
+    A job's UUID carries its settings key, so these failed with the settings of this run: a diverged hybrid
+    would take its hours to diverge again. Changed settings (a new maker default, Li's kinds) give a new
+    UUID, which runs.
+    """
+    bulk_uuids = {j.uuid for j, _ in ordered if j.metadata.get("bandflow_step") == "bulk_edges"}
+    found: dict[str, str] = {}
+    for doc in store.surfaces.query({"failure_reason": {"$ne": None}}, properties=["job_uuids", "failure_reason"]):
+        uuid = (doc.get("job_uuids") or {}).get("bulk_edges")
+        if uuid in bulk_uuids and str(doc["failure_reason"]).startswith("bulk_edges:"):
+            found.setdefault(uuid, doc["failure_reason"])
+    return found
+
+
 def plans_with_documents(plans: list[BulkPlan], store: BandflowStore, protocol: str) -> list[BulkPlan]:
     """``plans`` cut to the surfaces that already have a document of ``protocol`` in ``store`` (any state).
 
@@ -340,8 +356,14 @@ def run_campaign(
     progress: bool = True,
     plans: list[BulkPlan] | None = None,
     realign: bool = False,
+    retry_failed: bool = False,
 ) -> RunSummary:
     """Run every job of ``spec`` not yet done; a failing job fails only the jobs that need its output.
+
+    When a bulk's band-edge job fails, the slab jobs of its surfaces are not started (they would wait for
+    it); its surfaces get failed documents that say why. A bulk job whose failure is recorded from an
+    earlier run with the same settings is not run again unless ``retry_failed``
+    (:func:`recorded_bulk_failures`).
 
     ``realign`` also runs again every alignment whose inputs (bulk and slab outputs) are all in the job
     store: the surface documents are re-taken from them without an engine step, after a change in how
@@ -361,15 +383,26 @@ def run_campaign(
     if realign:
         done -= realignable(store, ordered)
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
+    failed_bulks: dict[str, str] = {}  # bulk name -> why its band-edge job failed
+    recorded = {} if retry_failed else recorded_bulk_failures(store, ordered)
     bar = tqdm(total=len(ordered), desc="jobs", unit="job", disable=not progress)
     for job, parents in ordered:
         step = job.metadata.get("bandflow_step", job.name)
-        bar.set_postfix_str(f"{step} {job.metadata.get('surface_id', job.metadata.get('bulk_name', ''))}"[:60])
+        bulk_name = job.metadata.get("bulk_name")
+        bar.set_postfix_str(f"{step} {job.metadata.get('surface_id', bulk_name or '')}"[:60])
         if job.uuid in done:
             summary.skipped += 1
             bar.update()
             continue
+        if job.uuid in recorded:
+            failed[job.uuid] = failed_bulks[bulk_name] = recorded[job.uuid]
+            summary.failed[job.name] = f"{recorded[job.uuid]} (recorded earlier: not run again; --retry-failed)"
+            tqdm.write(f"not retried: {job.name}: {summary.failed[job.name]}")
+            bar.update()
+            continue
         upstream = [failed[p] for p in parents if p in failed]
+        if not upstream and step not in ("bulk_edges", "alignment") and bulk_name in failed_bulks:
+            upstream = [failed_bulks[bulk_name]]  # a slab job of a bulk without band edges: not started
         if upstream and step != "alignment":
             failed[job.uuid] = upstream[0]
             bar.update()
@@ -383,6 +416,8 @@ def run_campaign(
         except Exception as exc:  # an engine failure: recorded, the other surfaces go on
             failed[job.uuid] = f"{step}: {_reason(exc)}"
             summary.failed[job.name] = failed[job.uuid]
+            if step == "bulk_edges":
+                failed_bulks[bulk_name] = failed[job.uuid]
             tqdm.write(f"failed: {job.name}: {failed[job.uuid]}")
         bar.update()
     bar.close()

@@ -229,6 +229,33 @@ def test_a_failing_new_bulk_method_keeps_the_earlier_results(store, tmp_path):
     assert (status.successful, status.failed, status.outdated) == (0, 0, len(before))
 
 
+def test_a_failed_bulk_starts_no_slab_job_and_is_not_retried_with_the_same_settings(store, tmp_path):
+    """A diverged hybrid fails the same way each time: its surfaces' slab jobs are not started, and a later
+    run with the same settings does not run it again unless asked (--retry-failed); new settings run it."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml", bulk_settings={"fail": True})
+    spec = load_spec(spec_file)
+    n_surfaces = len(plan_campaign(spec)[0].surfaces)
+    first = run_campaign(spec, store=store, progress=False)
+    assert executions(tmp_path) == ["bulk"]  # no relaxation, no slab potential
+    assert list(first.failed) == [j.name for j in campaign_flow(spec).jobs if j.metadata["bandflow_step"] == "bulk_edges"]
+    docs = store.query_surfaces(protocol="fast", state=None)
+    assert len(docs) == n_surfaces and all(d.failure_reason.startswith("bulk_edges: RuntimeError") for d in docs)
+
+    again = run_campaign(spec, store=store, progress=False)
+    assert executions(tmp_path) == ["bulk"]  # not run again
+    assert [r.endswith("(recorded earlier: not run again; --retry-failed)") for r in again.failed.values()] == [True]
+    result = CliRunner().invoke(app, ["run", str(spec_file), "--retry-failed", "--no-progress"])
+    assert result.exit_code == 1 and "1 failed" in result.output  # run again, failed again: no surface
+    assert executions(tmp_path) == ["bulk", "bulk"]
+    other = load_spec(write_spec(tmp_path / "s2.yaml", bulk_settings={"fail": True, "vbm_shift": 0.5}))
+    run_campaign(other, store=store, progress=False)  # other settings: another bulk job, which runs
+    assert executions(tmp_path) == ["bulk", "bulk", "bulk"]
+
+
 def test_bulk_settings_key_follows_the_makers_defaults():
     from bandflow.cp2k import Cp2kBulkHybridMaker
     from bandflow.flows import SettingsKeys

@@ -46,14 +46,16 @@ stoichiometric, nonpolar; thickness ≥ 8 Å and ≥ 2 interlayer periods, 12 Å
 1. **Slab relaxation**: CHGNet 0.4.2 (pretrained weights of its wheel) with the central layers fixed
    (`bandflow.forcefields.fix_central_layers`), FIRE to 0.05 eV/Å.
 2. **Slab potential**: CP2K PBE, DZVP-MOLOPT-SR-GTH basis sets (La–Lu from `BASIS_MOLOPT_UCL`, Th:
-   DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
+   DZVP-MOLOPT-GTH-q12 of `BASIS_MOLOPT_AcPP1`, Li: GTH-PBE-q1 with `DZVP-MOLOPT-PBE-GTH-q1` of
+   `BASIS_MOLOPT_UZH`, 1s in the core; docs/engines.md), GTH-PBE pseudopotentials, 400 Ry cutoff
    (REL_CUTOFF 50), Γ-centred in-plane k-points with spacing 0.6 Å⁻¹, diagonalisation; the V_HARTREE
    cube gives the vacuum level (plateau mean of each face) and the macroscopic average at the slab centre,
    taken over the interlayer period of the ideal (unrelaxed) slab (`period`, `center_variation` in each
    document).
 3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; for
    Ca the Ling–Slater cFIT7 set, which has d functions; for K, Rb, Sr, Cs, Ba admm-dz with the d shell of
-   their smallest cFIT set added; the orbital basis itself for elements without an admm-dz set: La, Ce, Th)
+   their smallest cFIT set added; the orbital basis itself for elements without an admm-dz set: La, Ce, Th;
+   for Li its orbital basis's primitives of exponent ≥ 0.1 bohr⁻², uncontracted)
    at Γ, restarted from PBE, with density-matrix mixing and DIIS, in a supercell of any shape grown until its
    PBE energy per atom at Γ is within 0.03 eV/atom of the k-mesh one and it is at least 7 Å wide (at most
    64 atoms; its atom count and PBE Γ-sampling error are in each document's `extra.bulk`); the PBE
