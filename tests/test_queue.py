@@ -73,6 +73,15 @@ def test_launch_stops_after_n_jobs(data_dir, tmp_path):
         launch(0)
 
 
+def test_a_worker_gives_torch_the_engine_thread_setting(data_dir, monkeypatch, torch_threads):
+    """CHGNet relaxations run inside the worker: beside other workers' engines they keep to its threads."""
+    monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
+    get_settings.cache_clear()
+    torch_threads.set_num_threads(2)
+    assert launch(strm_lvl="ERROR") == 0  # nothing to run: the setting is applied before any job
+    assert torch_threads.get_num_threads() == 1
+
+
 def test_submit_rejects_what_is_not_a_flow(data_dir):
     with pytest.raises(BandflowError, match="expected jobflow Flow or Job"):
         submit_flows(["not a flow"])
