@@ -71,3 +71,8 @@ def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
     assert "other ternary compounds 5.23–6.41 eV" in outside and "binary ones 9.29–9.29 eV" in outside
     assert outside.endswith("MgSiO3 lies outside the ternary training range.")
     assert module._gap_ranges({**gaps, "MgSiO3": 6.0}, ["MgSiO3"], ["MgSiO3", "MgTiO3", "Mg2SiO4"]).endswith("into EA.")
+    # polymorphs keep a gap each: both TiO2 gaps count in the binary span, both are shown for a test formula
+    polymorphs = module._gap_ranges({**gaps, "TiO2": [3.05, 3.60]}, ["MgSiO3"], ["MgSiO3", "MgTiO3", "Mg2SiO4"])
+    assert "binary ones 3.05–9.29 eV" in polymorphs
+    shown = module._gap_ranges({"MgTiO3": [4.0, 6.0], "Mg2SiO4": [5.0]}, ["MgTiO3"], ["MgTiO3", "Mg2SiO4"])
+    assert "test MgTiO3 4.00 / 6.00 eV" in shown and shown.endswith("MgTiO3 lies outside the ternary training range.")

@@ -87,7 +87,11 @@ def main() -> int:
         print("transfer binary -> ternary")
         curves = transfer_curves(trained.model, surface_records(ternary), config=TrainConfig(n_members=1,
                                  max_epochs=args.max_epochs))
-        curves["bulk_gaps"] = {d.formula: d.bulk_gap for d in ternary + binary if d.bulk_gap is not None}
+        gaps: dict[str, set[float]] = {}  # per formula: every polymorph's gap (TiO2 rutile and anatase)
+        for d in ternary + binary:
+            if d.bulk_gap is not None:
+                gaps.setdefault(d.formula, set()).add(round(d.bulk_gap, 4))
+        curves["bulk_gaps"] = {formula: sorted(values) for formula, values in gaps.items()}
         results["transfer"] = curves
         transfer_plot(curves["curves"], IMAGES / "reference_transfer.png", title="binary → ternary")
     results["seconds"] = round(time.perf_counter() - started, 1)
@@ -97,15 +101,18 @@ def main() -> int:
     return 0
 
 
-def _gap_ranges(gaps: dict[str, float], test: list[str], ternary: list[str]) -> str:
-    """One sentence: the test compounds' bulk gaps against those of the compounds a transfer point learns from."""
+def _gap_ranges(gaps: dict[str, list[float] | float], test: list[str], ternary: list[str]) -> str:
+    """One sentence: the test compounds' bulk gaps against those of the compounds a transfer point learns from
+    (``gaps``: formula → the gaps of its polymorphs; a single number from an older metrics file)."""
     def span(values: list[float]) -> str:
         return f"{min(values):.2f}–{max(values):.2f} eV" if values else "none"
 
-    pool = [gap for f, gap in gaps.items() if f in ternary and f not in test]
-    binary = [gap for f, gap in gaps.items() if f not in ternary]
-    outside = [f for f in test if f in gaps and pool and not min(pool) <= gaps[f] <= max(pool)]
-    sentence = (f"Bulk HSE06 gaps: test {', '.join(f'{f} {gaps[f]:.2f} eV' for f in test if f in gaps)}; the other "
+    gaps = {f: [g] if isinstance(g, int | float) else list(g) for f, g in gaps.items()}
+    pool = [gap for f, values in gaps.items() if f in ternary and f not in test for gap in values]
+    binary = [gap for f, values in gaps.items() if f not in ternary for gap in values]
+    outside = [f for f in test if f in gaps and pool and any(not min(pool) <= g <= max(pool) for g in gaps[f])]
+    shown = ", ".join(f"{f} {' / '.join(f'{g:.2f}' for g in gaps[f])} eV" for f in test if f in gaps)
+    sentence = (f"Bulk HSE06 gaps: test {shown}; the other "
                 f"ternary compounds {span(pool)}; the binary ones {span(binary)}. The network predicts IP and the gap "
                 "and gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
     return sentence + (f": {', '.join(outside)} lies outside the ternary training range." if outside else ".")
