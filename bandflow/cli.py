@@ -122,6 +122,10 @@ def run(
         False, "--retry-failed",
         help="Run again the bulk jobs whose failure an earlier run recorded with the same settings (by "
              "default they are not: a diverged hybrid fails the same way)."),
+    slabs_only: bool = typer.Option(
+        False, "--slabs-only",
+        help="Run only the slab steps (relaxation, slab potential) of unfinished surfaces, which need no bulk "
+             "result: for an allocation too short for a bulk hybrid. A later full run does the rest."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
@@ -140,7 +144,7 @@ def run(
             raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
                                 "surfaces")
     summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign,
-                           retry_failed=retry_failed)
+                           retry_failed=retry_failed, slabs_only=slabs_only)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     rows = _surface_rows(docs)
@@ -149,7 +153,8 @@ def run(
     else:
         typer.echo(f"{summary.ran} jobs run, {summary.skipped} already done, {len(summary.failed)} failed "
                    f"in {summary.seconds:.0f} s")
-        typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>9}{'EA (eV)':>9}  state")
+        if rows:
+            typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>9}{'EA (eV)':>9}  state")
         for r in rows:
             hkl = "".join(str(i) for i in r["miller_index"])
             ip = f"{r['ip']:.2f}" if r["ip"] is not None else "-"
@@ -162,7 +167,11 @@ def run(
 
         plot_alignment(good, plot)
         typer.echo(f"band-alignment diagram written to {plot}")
-    if not good:
+    if slabs_only:
+        typer.echo("--slabs-only: the bulk steps and alignments are left for a full run")
+        if summary.failed and not summary.ran:
+            raise BandflowError("no slab step finished; see the failures above")
+    elif not good:
         raise BandflowError("no surface finished successfully; see the failure reasons above")
 
 

@@ -357,6 +357,7 @@ def run_campaign(
     plans: list[BulkPlan] | None = None,
     realign: bool = False,
     retry_failed: bool = False,
+    slabs_only: bool = False,
 ) -> RunSummary:
     """Run every job of ``spec`` not yet done; a failing job fails only the jobs that need its output.
 
@@ -368,6 +369,10 @@ def run_campaign(
     ``realign`` also runs again every alignment whose inputs (bulk and slab outputs) are all in the job
     store: the surface documents are re-taken from them without an engine step, after a change in how
     an alignment is taken (:func:`realignable`).
+
+    ``slabs_only`` runs only the slab steps (relaxation, slab potential), which need no bulk output: work
+    that fits a short allocation, where a bulk hybrid of hours would be cut off. Bulk steps and alignments
+    are left for a later full run (not failed).
     """
     from bandflow.forcefields import limit_torch_threads  # atomate2's force fields: a slow import
 
@@ -392,6 +397,9 @@ def run_campaign(
         bar.set_postfix_str(f"{step} {job.metadata.get('surface_id', bulk_name or '')}"[:60])
         if job.uuid in done:
             summary.skipped += 1
+            bar.update()
+            continue
+        if slabs_only and step in ("bulk_edges", "alignment"):
             bar.update()
             continue
         if job.uuid in recorded:

@@ -256,6 +256,26 @@ def test_a_failed_bulk_starts_no_slab_job_and_is_not_retried_with_the_same_setti
     assert executions(tmp_path) == ["bulk", "bulk", "bulk"]
 
 
+def test_slabs_only_runs_the_slab_steps_and_a_full_run_reuses_them(store, tmp_path):
+    """For an allocation too short for a bulk hybrid: only relaxations and slab potentials run, nothing is
+    failed, and the full run after it adds only the bulk and the alignments."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml")
+    n_surfaces = len(plan_campaign(load_spec(spec_file))[0].surfaces)
+    result = CliRunner().invoke(app, ["run", str(spec_file), "--slabs-only", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"{3 * n_surfaces} jobs run" in result.output  # relaxation, its structure, slab potential
+    assert "left for a full run" in result.output
+    assert sorted(executions(tmp_path)) == ["relax"] * n_surfaces + ["slab"] * n_surfaces
+    assert store.query_surfaces(protocol="fast", state=None) == []  # no document, failed or not
+    summary = run_campaign(load_spec(spec_file), store=store, progress=False)
+    assert not summary.failed and summary.ran == 1 + n_surfaces  # the bulk, then one alignment per surface
+    assert executions(tmp_path).count("slab") == n_surfaces
+
+
 def test_bulk_settings_key_follows_the_makers_defaults():
     from bandflow.cp2k import Cp2kBulkHybridMaker
     from bandflow.flows import SettingsKeys
