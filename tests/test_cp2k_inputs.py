@@ -338,6 +338,7 @@ def test_a_compact_auxiliary_basis_needs_compact_primitives():
 def test_element_revisions_name_only_the_set_apart_elements():
     assert element_revisions(["Mg", "O", "Ca"]) == {}
     assert list(element_revisions(["O", "Li", "Ga"])) == ["Li"]
+    assert element_revisions(["Al", "O"]) == {"Al": "compact-aux>=0.1"}  # its basis and potential stay
 
 
 def test_kpoint_mesh_follows_the_kspacing_rule_and_keeps_one_kpoint_along_c():

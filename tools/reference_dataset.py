@@ -55,7 +55,7 @@ stoichiometric, nonpolar; thickness ≥ 8 Å and ≥ 2 interlayer periods, 12 Å
 3. **Bulk band edges**: CP2K HSE06 (25 % short-range exchange, ω = 0.11 bohr⁻¹) with ADMM (admm-dz; for
    Ca the Ling–Slater cFIT7 set, which has d functions; for K, Rb, Sr, Cs, Ba admm-dz with the d shell of
    their smallest cFIT set added; the orbital basis itself for elements without an admm-dz set: La, Ce, Th;
-   for Li its orbital basis's primitives of exponent ≥ 0.1 bohr⁻², uncontracted)
+   for Li and Al their orbital basis's primitives of exponent ≥ 0.1 bohr⁻², uncontracted)
    at Γ, restarted from PBE, with density-matrix mixing and DIIS, in a supercell of any shape grown until its
    PBE energy per atom at Γ is within 0.03 eV/atom of the k-mesh one and it is at least 7 Å wide (at most
    64 atoms; its atom count and PBE Γ-sampling error are in each document's `extra.bulk`); the PBE
