@@ -269,7 +269,7 @@ def surface_summary(entry: SurfaceEntry, bulk: BulkOxide) -> dict:
 
 
 def element_revisions(protocol: Protocol, bulk: BulkOxide) -> dict[str, str]:
-    """Engine settings of ``bulk``'s elements set apart from the engine's family rule (CP2K: Li)."""
+    """Engine settings of ``bulk``'s elements set apart from the engine's family rule (CP2K: Li, Al)."""
     if protocol.engine != "cp2k":
         return {}
     from bandflow.cp2k.sets import element_revisions as cp2k_revisions

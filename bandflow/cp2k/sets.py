@@ -264,7 +264,7 @@ def compact_aux_entry(basis_name: str, basis: Sequence[ShellSet], element: str) 
 
     Composed here because no CP2K data file has an auxiliary set for Li with its 1s in the core: the
     orbital basis itself as auxiliary basis has a 0.042 bohr⁻² function, and its exchange pair lists did not
-    fit in 3 GB for the 12-atom Li2O cell (docs/engines.md).
+    fit in 3 GB for the 12-atom Li2O cell (docs/engines.md). Al's admm-dz-q3 set made its hybrids diverge.
     """
     primitives = dict.fromkeys((row[0], s.lmin, s.lmax) for s in basis for row in s.rows
                                if row[0] >= MIN_AUX_EXPONENT)
@@ -309,7 +309,7 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
     An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
     as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals. Elements
     of :data:`ELEMENT_SOURCES` take their basis and potential from there, and those of
-    :data:`COMPACT_AUX_ELEMENTS` the compact auxiliary set of :func:`compact_aux_entry` (Li).
+    :data:`COMPACT_AUX_ELEMENTS` the compact auxiliary set of :func:`compact_aux_entry` (Li, Al).
     """
     data_dir = Path(data_dir or cp2k_data_dir())
     sources = ELEMENT_SOURCES.get(element, BASIS_SOURCES)
