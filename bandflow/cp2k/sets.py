@@ -243,6 +243,11 @@ def _min_exponent(shells: Iterable[ShellSet]) -> float:
     return min((row[0] for s in shells for row in s.rows), default=math.inf)
 
 
+def _entry_text(element: str, name: str, sets: Sequence[ShellSet]) -> str:
+    """A basis-file entry of ``element`` called ``name`` made of ``sets``, in CP2K's format."""
+    return f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
+
+
 def d_shell_aux_entry(base_name: str, base: Sequence[ShellSet], d_name: str, d_source: Sequence[ShellSet],
                       element: str) -> tuple[str, str]:
     """Name and basis-file text of ``base`` (an admm-dz set) with the d-only sets of ``d_source`` added.
@@ -255,7 +260,7 @@ def d_shell_aux_entry(base_name: str, base: Sequence[ShellSet], d_name: str, d_s
         raise BandflowError(f"{element} {d_name}: no set of d functions only to add to {base_name}")
     name = f"{base_name}-d-{d_name}"
     sets = [*base, *d_sets]
-    return name, f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
+    return name, _entry_text(element, name, sets)
 
 
 def compact_aux_entry(basis_name: str, basis: Sequence[ShellSet], element: str) -> tuple[str, str]:
@@ -274,7 +279,7 @@ def compact_aux_entry(basis_name: str, basis: Sequence[ShellSet], element: str) 
     sets = [ShellSet((1, lmin, lmax, 1, *[1] * (lmax - lmin + 1)), ((exponent, *[1.0] * (lmax - lmin + 1)),))
             for exponent, lmin, lmax in primitives]
     name = f"{basis_name}-compact"
-    return name, f"{element} {name}\n {len(sets)}\n" + "\n".join(s.text() for s in sets) + "\n"
+    return name, _entry_text(element, name, sets)
 
 
 def _find_name(path: Path, element: str, wanted: Sequence[str]) -> str | None:
