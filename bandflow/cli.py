@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Annotated
 
@@ -13,6 +14,17 @@ from bandflow.errors import BandflowError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Band alignment of nonpolar oxide surfaces.")
 bulk_app = typer.Typer(no_args_is_help=True, help="The bulk oxide library.")
 app.add_typer(bulk_app, name="bulk")
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill PID``) end this process as Ctrl-C does, through Python's exception path, so that
+    a running CP2K is stopped with it (``run_cp2k``) instead of running on as an orphan and ``finally``
+    clean-ups run; exit code 143."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def _print_json(obj: object) -> None:
@@ -690,6 +702,7 @@ def retrain(
 
 def main() -> None:
     """Entry point: bad input or environment gives one line on stderr and exit code 2."""
+    exit_on_sigterm()
     try:
         app()
     except BandflowError as exc:

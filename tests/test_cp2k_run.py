@@ -7,9 +7,12 @@ The ``slow`` tests run the real CP2K on tiny systems.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -230,6 +233,41 @@ time.sleep(120)  # a real run would go on diverging until MAX_SCF
         run_cp2k(run_dir, monitor_seconds=2)
     assert time.perf_counter() - started < 60  # stopped by the monitor, not by the 120 s sleep
     assert (run_dir / "calls.txt").read_text().split() == ["run"]  # and not retried
+
+
+def test_a_runner_stopped_by_sigterm_stops_its_cp2k(tmp_path):
+    """`kill PID` on a runner inside a CP2K run: the runner exits with 143 and takes CP2K with it (before,
+    the CP2K process ran on as an orphan, holding a core)."""
+    script = tmp_path / "bin" / "cp2k.slow"
+    script.parent.mkdir()
+    script.write_text(f"""#!{sys.executable}
+import os, time
+from pathlib import Path
+Path("cp2k.pid").write_text(str(os.getpid()))
+time.sleep(120)
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    run_dir = tmp_path / "run"
+    write_input(run_dir)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", "from bandflow.cli import exit_on_sigterm; from bandflow.cp2k import run_cp2k; "
+         f"exit_on_sigterm(); run_cp2k({str(run_dir)!r})"],
+        env={**os.environ, "BANDFLOW_CP2K_COMMAND": str(script)})
+    pid_file = run_dir / "cp2k.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.is_file() and time.monotonic() < deadline and runner.poll() is None:
+        time.sleep(0.2)
+    assert pid_file.is_file(), "the stand-in CP2K never started"
+    time.sleep(0.2)  # the pid is written: the child exists
+    cp2k_pid = int(pid_file.read_text())
+    runner.send_signal(signal.SIGTERM)
+    try:
+        assert runner.wait(timeout=60) == 143
+        with pytest.raises(ProcessLookupError):
+            os.kill(cp2k_pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(cp2k_pid, signal.SIGKILL)
 
 
 def test_cp2k_that_cannot_start_is_a_run_error(tmp_path, cp2k_command):

@@ -340,6 +340,11 @@ def run_cp2k(
         raise Cp2kRunError(f"CP2K run in {directory} failed: {reason}") from None
     except OSError as exc:
         raise Cp2kRunError(f"CP2K could not be started in {directory}: {exc}") from None
+    except BaseException:
+        # interrupted (Ctrl-C, or SIGTERM through `bandflow run`): custodian leaves its job running, and an
+        # orphaned CP2K would hold a core for hours; stop it with its runner
+        job.terminate()
+        raise
     summary = parse_output(directory / OUTPUT_FILE)
     # every attempt counts: CP2K's own timing covers only the last one (an SnO2 slab that climbed the SCF
     # ladder for 25 min recorded 274 s)
