@@ -254,20 +254,24 @@ time.sleep(120)
          f"exit_on_sigterm(); run_cp2k({str(run_dir)!r})"],
         env={**os.environ, "BANDFLOW_CP2K_COMMAND": str(script)})
     pid_file = run_dir / "cp2k.pid"
-    deadline = time.monotonic() + 60
-    while not pid_file.is_file() and time.monotonic() < deadline and runner.poll() is None:
-        time.sleep(0.2)
-    assert pid_file.is_file(), "the stand-in CP2K never started"
-    time.sleep(0.2)  # the pid is written: the child exists
-    cp2k_pid = int(pid_file.read_text())
-    runner.send_signal(signal.SIGTERM)
+    cp2k_pid = None
     try:
+        deadline = time.monotonic() + 60
+        while not pid_file.is_file() and time.monotonic() < deadline and runner.poll() is None:
+            time.sleep(0.2)
+        assert pid_file.is_file(), "the stand-in CP2K never started"
+        time.sleep(0.2)  # the pid is written: the child exists
+        cp2k_pid = int(pid_file.read_text())
+        runner.send_signal(signal.SIGTERM)
         assert runner.wait(timeout=60) == 143
         with pytest.raises(ProcessLookupError):
             os.kill(cp2k_pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(cp2k_pid, signal.SIGKILL)
+    finally:  # nothing of this test outlives it, whatever failed
+        if runner.poll() is None:
+            runner.kill()
+        if cp2k_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(cp2k_pid, signal.SIGKILL)
 
 
 def test_cp2k_that_cannot_start_is_a_run_error(tmp_path, cp2k_command):
