@@ -30,8 +30,7 @@ from bandflow.settings import get_settings
 
 DATA = Path(__file__).parent / "data" / "cp2k"
 
-FAKE_CP2K = """#!{python}
-import os, re, shutil, sys, time
+FAKE_CP2K = """import os, re, shutil, sys, time
 from pathlib import Path
 if "--version" in sys.argv:
     print(" CP2K version 2023.1")
@@ -58,12 +57,17 @@ def cp2k_command(monkeypatch):
     get_settings.cache_clear()
 
 
-def fake_cp2k(tmp_path: Path, needed_max_scf: int) -> Path:
-    script = tmp_path / "bin" / "cp2k.fake"
+def stand_in_cp2k(tmp_path: Path, name: str, body: str) -> Path:
+    """An executable Python script ``tmp_path/bin/name`` that stands in for CP2K."""
+    script = tmp_path / "bin" / name
     script.parent.mkdir()
-    script.write_text(FAKE_CP2K.format(python=sys.executable, needed=needed_max_scf, data=DATA))
+    script.write_text(f"#!{sys.executable}\n{body}")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
+
+
+def fake_cp2k(tmp_path: Path, needed_max_scf: int) -> Path:
+    return stand_in_cp2k(tmp_path, "cp2k.fake", FAKE_CP2K.format(needed=needed_max_scf, data=DATA))
 
 
 def mgo_primitive() -> Structure:
@@ -213,10 +217,7 @@ def test_divergence_monitor_flags_the_real_diverging_hybrid_and_not_a_converging
 
 
 def test_a_diverging_run_is_stopped_early_with_the_reason(tmp_path, cp2k_command):
-    script = tmp_path / "bin" / "cp2k.diverging"
-    script.parent.mkdir()
-    script.write_text(f"""#!{sys.executable}
-import sys, time
+    script = stand_in_cp2k(tmp_path, "cp2k.diverging", f"""import sys, time
 from pathlib import Path
 with open("calls.txt", "a") as log:
     log.write("run\\n")
@@ -224,7 +225,6 @@ sys.stdout.write(Path("{DATA}", "li2o_hse06_diverging.out").read_text())
 sys.stdout.flush()
 time.sleep(120)  # a real run would go on diverging until MAX_SCF
 """)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
     cp2k_command(str(script))
     run_dir = tmp_path / "run"
     write_input(run_dir, max_scf=60)
@@ -238,15 +238,11 @@ time.sleep(120)  # a real run would go on diverging until MAX_SCF
 def test_a_runner_stopped_by_sigterm_stops_its_cp2k(tmp_path):
     """`kill PID` on a runner inside a CP2K run: the runner exits with 143 and takes CP2K with it (before,
     the CP2K process ran on as an orphan, holding a core)."""
-    script = tmp_path / "bin" / "cp2k.slow"
-    script.parent.mkdir()
-    script.write_text(f"""#!{sys.executable}
-import os, time
+    script = stand_in_cp2k(tmp_path, "cp2k.slow", """import os, time
 from pathlib import Path
 Path("cp2k.pid").write_text(str(os.getpid()))
 time.sleep(120)
 """)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
     run_dir = tmp_path / "run"
     write_input(run_dir)
     runner = subprocess.Popen(
@@ -260,7 +256,7 @@ time.sleep(120)
         while not pid_file.is_file() and time.monotonic() < deadline and runner.poll() is None:
             time.sleep(0.2)
         assert pid_file.is_file(), "the stand-in CP2K never started"
-        time.sleep(0.2)  # the pid is written: the child exists
+        time.sleep(0.2)  # let the stand-in finish writing its pid
         cp2k_pid = int(pid_file.read_text())
         runner.send_signal(signal.SIGTERM)
         assert runner.wait(timeout=60) == 143
