@@ -42,6 +42,12 @@ class BandflowSettings(BaseSettings):
     )
     vasp_command: str = Field(default="vasp_std", description="VASP executable for the accurate protocol.")
     omp_num_threads: int | None = Field(default=None, description="OMP_NUM_THREADS for engines; default all cores.")
+    hfx_memory_mb: int | None = Field(
+        default=None, gt=0,
+        description="MAX_MEMORY (MiB per CP2K process) for stored exact-exchange integrals; default the hybrid "
+        "input set's own (2000). Integrals that do not fit are recomputed at every SCF step. A resource "
+        "setting: it changes no result and no settings key.",
+    )
     launchpad_file: Path | None = Field(
         default=None,
         description="FireWorks LaunchPad file (my_launchpad.yaml format); default ./launchpad.yaml, then "

@@ -666,6 +666,10 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
     eps_scf: float = 1e-5
     hf_fraction: float = HSE06_FRACTION
     omega: float = HSE06_OMEGA
+    #: MAX_MEMORY (MiB) for the exchange integrals kept in memory; beyond it CP2K recomputes the rest at every
+    #: SCF step (54-atom Li2O: half of them, so each step would cost half the 97-min integral pass). The
+    #: ``hfx_memory_mb`` setting (``BANDFLOW_HFX_MEMORY_MB``) overrides it at input-writing time, outside the
+    #: maker's fields, so raising it keeps every settings key and stored bulk.
     max_memory_mb: int = 2000
     screen_on_initial_p: bool = True
     aux_basis_family: str = AUX_BASIS_FAMILY
@@ -710,7 +714,7 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
                             "SCREENING": {"EPS_SCHWARZ": self.eps_schwarz,
                                           "SCREEN_ON_INITIAL_P": bool(self.screen_on_initial_p and self.wfn_restart)},
                             "INTERACTION_POTENTIAL": {"POTENTIAL_TYPE": "SHORTRANGE", "OMEGA": self.omega},
-                            "MEMORY": {"MAX_MEMORY": self.max_memory_mb},
+                            "MEMORY": {"MAX_MEMORY": get_settings().hfx_memory_mb or self.max_memory_mb},
                         },
                     },
                 }
