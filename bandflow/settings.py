@@ -46,7 +46,7 @@ class BandflowSettings(BaseSettings):
         default=None, gt=0,
         description="MAX_MEMORY (MiB per CP2K process) for stored exact-exchange integrals; default the hybrid "
         "input set's own (2000). Integrals that do not fit are recomputed at every SCF step. A resource "
-        "setting: it changes no result and no settings key.",
+        "setting: it changes no settings key, and results only within CP2K's storage precision.",
     )
     launchpad_file: Path | None = Field(
         default=None,

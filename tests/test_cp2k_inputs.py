@@ -542,7 +542,7 @@ def test_makers_validate_their_settings():
 
 def test_the_exchange_memory_setting_is_written_without_changing_the_bulk_settings_key(tmp_path, data_dir, monkeypatch):
     """BANDFLOW_HFX_MEMORY_MB sets MAX_MEMORY of the hybrid input; the bulk maker, and so every stored
-    bulk's settings key, stays the same (the integrals kept in memory change no result, only the time)."""
+    bulk's settings key, stays the same (which integrals are kept in memory changes the time, not the method)."""
     from bandflow.flows import SettingsKeys
     from bandflow.protocols import get_protocol
     from bandflow.settings import get_settings
