@@ -18,6 +18,23 @@ def store(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def settings_env(monkeypatch):
+    """Set (or, with None, unset) ``BANDFLOW_*`` variables for one test; the cached settings are read again
+    after each change and after the test."""
+
+    def set_env(**values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield set_env
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def torch_threads():
     """torch, with its intra-op thread count restored after the test."""
     import torch

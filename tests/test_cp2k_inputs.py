@@ -540,26 +540,20 @@ def test_makers_validate_their_settings():
         Cp2kBulkHybridMaker(max_atoms=0)
 
 
-def test_the_exchange_memory_setting_is_written_without_changing_the_bulk_settings_key(tmp_path, data_dir, monkeypatch):
+def test_the_exchange_memory_setting_is_written_without_changing_the_bulk_settings_key(tmp_path, data_dir, settings_env):
     """BANDFLOW_HFX_MEMORY_MB sets MAX_MEMORY of the hybrid input; the bulk maker, and so every stored
     bulk's settings key, stays the same (which integrals are kept in memory changes the time, not the method)."""
     from bandflow.flows import SettingsKeys
     from bandflow.protocols import get_protocol
-    from bandflow.settings import get_settings
 
     def max_memory(directory: Path) -> int:
         ci = written(Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", data_dir=data_dir), rocksalt(), directory)
         return value(ci, "FORCE_EVAL/DFT/XC/HF/MEMORY", "MAX_MEMORY")[0]
 
     fast = get_protocol("fast")
-    get_settings.cache_clear()
-    try:
-        monkeypatch.delenv("BANDFLOW_HFX_MEMORY_MB", raising=False)
-        default_key = SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker())
-        assert max_memory(tmp_path / "default") == 2000
-        monkeypatch.setenv("BANDFLOW_HFX_MEMORY_MB", "6000")
-        get_settings.cache_clear()
-        assert max_memory(tmp_path / "raised") == 6000
-        assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker()) == default_key
-    finally:
-        get_settings.cache_clear()
+    settings_env(BANDFLOW_HFX_MEMORY_MB=None)
+    default_key = SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker())
+    assert max_memory(tmp_path / "default") == 2000
+    settings_env(BANDFLOW_HFX_MEMORY_MB="6000")
+    assert max_memory(tmp_path / "raised") == 6000
+    assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker()) == default_key
