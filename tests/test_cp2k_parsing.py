@@ -50,6 +50,17 @@ def test_abort_message_is_read_from_the_box():
     assert out.failure_reason() == "CP2K aborted: ADMM: MO-based purification requires OT."
 
 
+def test_exchange_integral_memory_is_read_from_the_hfx_block():
+    short = parse_output(DATA / "li2o_hse06_on_the_fly.out").hfx_memory
+    assert (short.calculated, short.in_core, short.on_the_fly, short.ram_mib) == (
+        6284077697, 3100954384, 3090260097, 1999)
+    assert short.on_the_fly_fraction == pytest.approx(0.4918, abs=1e-4)
+    assert short.needed_mib == 4051  # 1999 MiB × 6.284e9 / 3.101e9
+    in_core = parse_output(DATA / "na2o_hse06_converged.out").hfx_memory
+    assert in_core.on_the_fly == 0 and in_core.in_core == 287788696 and in_core.ram_mib == 182
+    assert parse_output(DATA / "mgo16_pbe_gamma.out").hfx_memory is None  # PBE: no exchange integrals
+
+
 def test_missing_output_is_a_clear_error(tmp_path):
     with pytest.raises(BandflowError, match="CP2K output not found"):
         parse_output(tmp_path / "cp2k.out")

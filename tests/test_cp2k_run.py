@@ -23,10 +23,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cp2k.inputs import Cp2kInput
 
 from bandflow.cp2k import Cp2kRunError, check_cp2k, run_cp2k
-from bandflow.cp2k.run import ScfDivergenceMonitor, ScfLadderHandler
+from bandflow.cp2k.run import HfxMemoryMonitor, ScfDivergenceMonitor, ScfLadderHandler
 from bandflow.cp2k.sets import Cp2kStaticSetGenerator
 from bandflow.errors import BandflowError
-from bandflow.settings import get_settings
 
 DATA = Path(__file__).parent / "data" / "cp2k"
 
@@ -46,15 +45,9 @@ sys.stdout.write(Path("{data}", "mgo16_pbe_gamma.out" if ok else "mgo_scf_not_co
 
 
 @pytest.fixture
-def cp2k_command(monkeypatch):
+def cp2k_command(settings_env):
     """Point the cp2k_command setting somewhere for one test."""
-
-    def use(command: str) -> None:
-        monkeypatch.setenv("BANDFLOW_CP2K_COMMAND", command)
-        get_settings.cache_clear()
-
-    yield use
-    get_settings.cache_clear()
+    return lambda command: settings_env(BANDFLOW_CP2K_COMMAND=command)
 
 
 def stand_in_cp2k(tmp_path: Path, name: str, body: str) -> Path:
@@ -233,6 +226,36 @@ time.sleep(120)  # a real run would go on diverging until MAX_SCF
         run_cp2k(run_dir, monitor_seconds=2)
     assert time.perf_counter() - started < 60  # stopped by the monitor, not by the 120 s sleep
     assert (run_dir / "calls.txt").read_text().split() == ["run"]  # and not retried
+
+
+def test_memory_monitor_warns_once_about_integrals_on_the_fly_and_never_stops_the_run(tmp_path, caplog):
+    monitor = HfxMemoryMonitor()
+    (tmp_path / "cp2k.out").write_text((DATA / "na2o_hse06_converged.out").read_text())  # all in core
+    assert not monitor.check(tmp_path) and monitor.warning is None
+    (tmp_path / "cp2k.out").write_text((DATA / "li2o_hse06_on_the_fly.out").read_text())
+    with caplog.at_level("WARNING", logger="bandflow.cp2k.run"):
+        assert not monitor.check(tmp_path)  # a warning, not a correction
+        assert not monitor.check(tmp_path)
+    assert len(caplog.records) == 1
+    assert "keeps 3.1e+09 of 6.28e+09 exchange integrals in memory (1999 MiB)" in monitor.warning
+    assert "recomputes 49% of them at every SCF step" in monitor.warning
+    assert "about 4051 MiB would hold them all: raise BANDFLOW_HFX_MEMORY_MB" in monitor.warning
+
+
+def test_a_run_short_of_exchange_memory_is_reported_while_it_runs(tmp_path, cp2k_command, caplog):
+    script = stand_in_cp2k(tmp_path, "cp2k.short_of_memory", f"""import sys
+from pathlib import Path
+sys.stdout.write(Path("{DATA}", "li2o_hse06_on_the_fly.out").read_text())
+sys.stdout.write(Path("{DATA}", "mgo16_pbe_gamma.out").read_text())
+""")
+    cp2k_command(str(script))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    with caplog.at_level("WARNING", logger="bandflow.cp2k.run"):
+        summary = run_cp2k(run_dir, monitor_seconds=0.1)
+    assert summary.failure_reason() is None  # slow, not wrong: the run completes
+    assert [r.message for r in caplog.records if "exchange integrals" in r.message]
+    assert summary.hfx_memory.on_the_fly == 3090260097
 
 
 def test_a_runner_stopped_by_sigterm_stops_its_cp2k(tmp_path):

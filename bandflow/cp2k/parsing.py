@@ -31,6 +31,8 @@ _GEO_CONVERGED = re.compile(r"GEOMETRY OPTIMIZATION COMPLETED")
 _GEO_NOT_CONVERGED = re.compile(r"MAXIMUM NUMBER OF OPTIMIZATION STEPS REACHED")
 _TOTAL_TIME = re.compile(r"^ CP2K\s+1\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s*$")
 _ENDED = "PROGRAM ENDED AT"
+_HFX_INFO = re.compile(r"HFX_MEM_INFO\| (Number of sph\. ERI's (?:calculated|stored in-core|calculated on the fly)"
+                       r"|Total memory consumption ERI's RAM \[MiB\]):\s+(\d+)")
 
 
 @dataclass
@@ -49,6 +51,34 @@ class BandEdges:
 
 
 @dataclass
+class HfxMemory:
+    """Where CP2K put the exact-exchange integrals (ERIs) of a hybrid run, from its ``HFX_MEM_INFO`` lines.
+
+    Integrals that do not fit within ``&HF/&MEMORY/MAX_MEMORY`` are recomputed at every SCF step ("calculated
+    on the fly"); each such step then costs a part of the first step's integral pass.
+    """
+
+    calculated: int = 0  # spherical ERIs in all
+    in_core: int = 0  # of which stored in memory
+    on_the_fly: int = 0  # of which recomputed at every step
+    ram_mib: int = 0  # memory the stored ones take
+
+    @property
+    def on_the_fly_fraction(self) -> float:
+        return self.on_the_fly / self.calculated if self.calculated else 0.0
+
+    @property
+    def needed_mib(self) -> int | None:
+        """MiB that would hold all integrals at the stored ones' compression (None when none was stored)."""
+        return round(self.ram_mib * self.calculated / self.in_core) if self.in_core else None
+
+
+_HFX_FIELDS = {"Number of sph. ERI's calculated": "calculated", "Number of sph. ERI's stored in-core": "in_core",
+               "Number of sph. ERI's calculated on the fly": "on_the_fly",
+               "Total memory consumption ERI's RAM [MiB]": "ram_mib"}
+
+
+@dataclass
 class Cp2kOutputSummary:
     """What bandflow reads from one CP2K output file."""
 
@@ -62,6 +92,7 @@ class Cp2kOutputSummary:
     wall_time: float | None = None  # s, CP2K's own timing of the whole run
     abort_message: str | None = None
     eigenvalues: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # k → (eV, occ.)
+    hfx_memory: HfxMemory | None = None  # the last HFX_MEM_INFO block (hybrid runs only)
 
     def band_edges(self) -> BandEdges:
         """VBM = highest occupied eigenvalue over all k-points, CBM = lowest empty one (occupation < ½ max)."""
@@ -186,6 +217,11 @@ def parse_output(path: str | Path) -> Cp2kOutputSummary:
             out.wall_time = float(m.group(1))
         elif _ENDED in line:
             out.completed = True
+        elif "HFX_MEM_INFO|" in line and (m := _HFX_INFO.search(line)):
+            name = _HFX_FIELDS[m.group(1)]
+            if name == "calculated" or out.hfx_memory is None:  # a block's first line starts a new record
+                out.hfx_memory = HfxMemory()
+            setattr(out.hfx_memory, name, int(m.group(2)))
     if block is not None:
         out.eigenvalues[block[0]] = (np.array(block[1]), np.array(block[2]))
     out.abort_message = _abort_message(lines)
