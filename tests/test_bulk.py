@@ -41,12 +41,9 @@ HARMLESS_CIF_WARNING = "fractional coordinates rounded to ideal values"
 
 
 @pytest.fixture(autouse=True)
-def isolated_data_dir(tmp_path_factory, monkeypatch):
+def isolated_data_dir(tmp_path_factory, settings_env):
     """Keep the summary cache of these tests out of the user's ~/.bandflow."""
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path_factory.mktemp("bandflow-data")))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path_factory.mktemp("bandflow-data")))
 
 
 def _cif_block(name: str) -> dict:
@@ -267,7 +264,7 @@ def test_summaries_are_cached_and_stale_entries_recomputed(small_library):
     assert json.loads(cache_path.read_text())["entries"]["MgO"]["summary"]["n_atoms_primitive"] == 2
 
 
-def test_corrupt_or_unwritable_cache_is_harmless(small_library, tmp_path, monkeypatch):
+def test_corrupt_or_unwritable_cache_is_harmless(small_library, tmp_path, settings_env):
     cache_path = get_settings().data_dir / "cache" / "bulk_summaries.json"
     cache_path.parent.mkdir(parents=True)
     cache_path.write_text("{not json")
@@ -276,8 +273,7 @@ def test_corrupt_or_unwritable_cache_is_harmless(small_library, tmp_path, monkey
 
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the data folder should be")
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(blocked))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(blocked))
     assert library_summaries() == expected
 
 

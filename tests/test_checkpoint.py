@@ -17,16 +17,14 @@ from bandflow.checkpoint import (
 from bandflow.cli import app
 from bandflow.errors import BandflowError
 from bandflow.runner import run_campaign
-from bandflow.settings import get_settings
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
 from tests.engines_for_tests import EXPECTED_EA, EXPECTED_IP
 from tests.test_flows import executions, write_spec
 
 
-def fresh_store(tmp_path: Path, monkeypatch, name: str) -> BandflowStore:
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / name))
-    get_settings.cache_clear()
+def fresh_store(tmp_path: Path, settings_env, name: str) -> BandflowStore:
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / name))
     return BandflowStore.from_settings()
 
 
@@ -36,7 +34,7 @@ def stop_before_alignment(store: BandflowStore) -> None:
     store.surfaces.remove_docs({})
 
 
-def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, monkeypatch):
+def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, settings_env):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     run_campaign(spec, store=store, progress=False)
     first = {d.surface_id: d for d in store.query_surfaces(protocol="fast")}
@@ -54,7 +52,7 @@ def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, m
     assert steps == ["bulk_edges"] + ["slab_potential"] * n_surfaces + ["slab_structure"] * n_surfaces
     assert save_checkpoint(spec, store, tmp_path / "ckpt.jsonl.gz") == len(docs)
 
-    fresh = fresh_store(tmp_path, monkeypatch, "fresh")
+    fresh = fresh_store(tmp_path, settings_env, "fresh")
     ran_before = executions(tmp_path)
     assert load_checkpoint(fresh, read_checkpoint(tmp_path / "ckpt.jsonl.gz")) == len(docs)
     summary = run_campaign(spec, store=fresh, progress=False)
@@ -66,7 +64,6 @@ def test_checkpoint_carries_bulk_and_slab_work_to_a_new_store(store, tmp_path, m
         assert doc.ip == pytest.approx(first[surface_id].ip) and doc.ea == pytest.approx(first[surface_id].ea)
         assert doc.ip == pytest.approx(EXPECTED_IP, abs=0.05) and doc.ea == pytest.approx(EXPECTED_EA, abs=0.05)
         assert doc.extra["wall_time"] == first[surface_id].extra["wall_time"]
-    get_settings.cache_clear()
 
 
 def test_a_finished_alignment_without_its_document_is_not_carried(store, tmp_path):
@@ -78,7 +75,7 @@ def test_a_finished_alignment_without_its_document_is_not_carried(store, tmp_pat
     assert "alignment" not in steps and "bulk_edges" in steps and "slab_potential" in steps
 
 
-def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, monkeypatch):
+def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, settings_env):
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     run_campaign(spec, store=store, progress=False)
     stop_before_alignment(store)
@@ -91,14 +88,13 @@ def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, monkeypat
     carried = next(d for d in checkpoint_documents(spec, store) if d["uuid"] == potential["uuid"])
     assert carried[BLOB_LOCATIONS] == {"data": [["output", key]]}
     assert carried["output"][key] == potential["output"][key]  # the value itself travels in the file
-    other = fresh_store(tmp_path, monkeypatch, "other")
+    other = fresh_store(tmp_path, settings_env, "other")
     load_checkpoint(other, [carried])
     assert "blob_uuid" in other.job_store.query_one({"uuid": potential["uuid"]}, load=False)["output"][key]
     assert other.job_store.query_one({"uuid": potential["uuid"]}, load=True)["output"][key] == potential["output"][key]
-    get_settings.cache_clear()
 
 
-def test_a_carried_relaxation_keeps_only_its_final_ionic_step(store, tmp_path, monkeypatch):
+def test_a_carried_relaxation_keeps_only_its_final_ionic_step(store, tmp_path, settings_env):
     """A run killed between a relaxation and its structure job: the trajectory does not travel, the result does."""
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     run_campaign(spec, store=store, progress=False)
@@ -124,12 +120,11 @@ def test_a_carried_relaxation_keeps_only_its_final_ionic_step(store, tmp_path, m
                ["ionic_steps"]) == 3  # the origin store keeps the whole trajectory
 
     save_checkpoint(spec, store, tmp_path / "ckpt.jsonl.gz")
-    fresh = fresh_store(tmp_path, monkeypatch, "fresh")
+    fresh = fresh_store(tmp_path, settings_env, "fresh")
     load_checkpoint(fresh, read_checkpoint(tmp_path / "ckpt.jsonl.gz"))
     assert not run_campaign(spec, store=fresh, progress=False).failed
     for doc in fresh.query_surfaces(protocol="fast"):  # the structure job read the carried final structure
         assert doc.ip == pytest.approx(first[doc.surface_id].ip)
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -154,7 +149,7 @@ def test_an_unreadable_checkpoint_is_one_error(tmp_path):
         read_checkpoint(damaged)
 
 
-def test_checkpoint_commands(store, tmp_path, monkeypatch, capsys):
+def test_checkpoint_commands(store, tmp_path, monkeypatch, settings_env, capsys):
     from bandflow.cli import main
 
     spec_path = write_spec(tmp_path / "s.yaml")
@@ -169,17 +164,15 @@ def test_checkpoint_commands(store, tmp_path, monkeypatch, capsys):
     n = len(read_checkpoint(tmp_path / "c.jsonl.gz"))
     assert f"wrote {n} job documents" in saved.output
 
-    other = fresh_store(tmp_path, monkeypatch, "other")
+    other = fresh_store(tmp_path, settings_env, "other")
     loaded = runner.invoke(app, ["checkpoint", "load", str(tmp_path / "c.jsonl.gz")])
     assert loaded.exit_code == 0 and f"loaded {n} job documents" in loaded.output, loaded.output
     assert other.job_store.count() == n
 
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "never"))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "never"))
     monkeypatch.setattr("sys.argv", ["bandflow", "checkpoint", "load", str(tmp_path / "none.jsonl.gz")])
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: checkpoint not found: {tmp_path / 'none.jsonl.gz'}"
     assert not (tmp_path / "never").exists()  # the store was not even created
-    get_settings.cache_clear()
