@@ -6,7 +6,6 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
 from bandflow.forcefields import chgnet_relax_maker, fix_central_layers, limit_torch_threads
-from bandflow.settings import get_settings
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +32,16 @@ def test_fixed_fraction_bounds(mgo_slab):
     assert sum(not all(sd) for sd in free.site_properties["selective_dynamics"]) <= 2
 
 
-def test_torch_gets_the_engine_thread_setting(monkeypatch, torch_threads):
+def test_torch_gets_the_engine_thread_setting(settings_env, torch_threads):
     torch_threads.set_num_threads(2)
-    monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_OMP_NUM_THREADS="1")
     assert limit_torch_threads() == 1
     assert torch_threads.get_num_threads() == 1
 
 
-def test_torch_keeps_its_default_without_a_thread_setting(monkeypatch, torch_threads):
+def test_torch_keeps_its_default_without_a_thread_setting(settings_env, torch_threads):
     torch_threads.set_num_threads(2)
-    monkeypatch.delenv("BANDFLOW_OMP_NUM_THREADS", raising=False)
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_OMP_NUM_THREADS=None)
     assert limit_torch_threads() is None
     assert torch_threads.get_num_threads() == 2
 

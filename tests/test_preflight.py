@@ -11,16 +11,13 @@ from bandflow.bulk import load_bulk
 from bandflow.cli import app
 from bandflow.errors import BandflowError
 from bandflow.preflight import check_campaign, check_insulating
-from bandflow.settings import get_settings
 from bandflow.spec import load_spec
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
+def data_dir(tmp_path, settings_env):
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 def spec_file(tmp_path: Path, bulk: str) -> Path:
@@ -38,9 +35,8 @@ def test_odd_electron_bulk_is_refused(tmp_path):
     check_insulating(load_bulk("MgO"))
 
 
-def test_missing_cp2k_stops_the_run_before_anything_is_written(tmp_path, data_dir, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_CP2K_COMMAND", "no-such-cp2k-binary")
-    get_settings.cache_clear()
+def test_missing_cp2k_stops_the_run_before_anything_is_written(tmp_path, data_dir, settings_env):
+    settings_env(BANDFLOW_CP2K_COMMAND="no-such-cp2k-binary")
     with pytest.raises(BandflowError, match="no-such-cp2k-binary"):
         check_campaign(load_spec(spec_file(tmp_path, "MgO")))
     result = CliRunner().invoke(app, ["run", str(spec_file(tmp_path, "MgO"))])
@@ -54,7 +50,7 @@ def test_polar_only_bulk_is_refused_before_the_engine_runs(tmp_path, data_dir):
     assert not data_dir.exists()
 
 
-def test_bulks_with_elements_outside_the_cp2k_basis_files_are_named(tmp_path, monkeypatch):
+def test_bulks_with_elements_outside_the_cp2k_basis_files_are_named(tmp_path, settings_env):
     from bandflow.preflight import unsupported_bulks
 
     data = tmp_path / "cp2k_data"
@@ -63,14 +59,12 @@ def test_bulks_with_elements_outside_the_cp2k_basis_files_are_named(tmp_path, mo
                                        " Mg DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q10\n")
     (data / "GTH_POTENTIALS").write_text("O GTH-PBE-q6 GTH-PBE\nMg GTH-PBE-q10 GTH-PBE\nLa GTH-PBE-q11 GTH-PBE\n")
     (data / "BASIS_ADMM_UZH").write_text("O admm-dz-q6\nMg admm-dz-q10\n")
-    monkeypatch.setenv("BANDFLOW_CP2K_DATA_DIR", str(data))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_CP2K_DATA_DIR=str(data))
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({"name": "t", "bulks": ["MgO", "La2O3"], "max_index": 1, "protocol": "fast"}))
     spec = load_spec(spec_path)
     plans = check_campaign(spec, need_engine=False)
     reasons = unsupported_bulks(spec, plans)
-    get_settings.cache_clear()
     assert list(reasons) == ["La2O3"]
     assert reasons["La2O3"].startswith("La: no basis set in")
     assert unsupported_bulks(spec.model_copy(update={"engine": "vasp"}), plans) == {}

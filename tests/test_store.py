@@ -23,12 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("BANDFLOW_STORE_URI", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
+def data_dir(tmp_path, settings_env):
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"), BANDFLOW_STORE_URI=None)
+    return tmp_path / "data"
 
 
 @pytest.fixture(params=["montydb", "mongomock"])
@@ -212,10 +209,9 @@ def test_counts_and_query_cli(data_dir):
     assert isinstance(bad.exception, BandflowError)
 
 
-def test_unreachable_mongodb_gives_one_clear_error_without_password(data_dir, monkeypatch):
+def test_unreachable_mongodb_gives_one_clear_error_without_password(data_dir, monkeypatch, settings_env):
     monkeypatch.setattr("bandflow.store.MONGO_TIMEOUT_MS", 300)
-    monkeypatch.setenv("BANDFLOW_STORE_URI", "mongodb://bandflow:Sup3r%40Secret@127.0.0.1:1/results?authSource=admin")
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_STORE_URI="mongodb://bandflow:Sup3r%40Secret@127.0.0.1:1/results?authSource=admin")
     start = time.perf_counter()
     with pytest.raises(BandflowError) as info:
         BandflowStore.from_settings()
