@@ -51,16 +51,14 @@ with open("../calls.txt", "a") as log:
 
 
 @pytest.fixture
-def fake_cp2k(tmp_path, monkeypatch):
+def fake_cp2k(tmp_path, settings_env):
     script = tmp_path / "cp2k.fake"
     script.write_text(FAKE_CP2K.format(python=sys.executable, data=DATA))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("BANDFLOW_CP2K_COMMAND", str(script))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_CP2K_COMMAND=str(script))
     if not Path("/usr/share/cp2k/BASIS_MOLOPT").is_file():
         pytest.skip("CP2K data files not installed")
-    yield script
-    get_settings.cache_clear()
+    return script
 
 
 def store() -> JobStore:

@@ -27,7 +27,6 @@ from bandflow.dataset import (
 from bandflow.errors import BandflowError
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.schemas import SurfaceDoc
-from bandflow.settings import get_settings
 from bandflow.store import BandflowStore
 
 SLAB = Structure(Lattice.tetragonal(2.98, 20.0), ["Mg", "O"], [[0, 0, 0.5], [0.5, 0.5, 0.5]]).as_dict()
@@ -131,9 +130,8 @@ def test_corrupt_dataset_line_is_named(tmp_path):
         read_surfaces(path)
 
 
-def test_export_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
+def test_export_command(tmp_path, settings_env):
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))
     runner = CliRunner()
     empty = runner.invoke(app, ["export", str(tmp_path / "x.jsonl.gz")])
     assert empty.exit_code != 0 and not (tmp_path / "x.jsonl.gz").exists()
@@ -143,7 +141,6 @@ def test_export_command(tmp_path, monkeypatch):
     result = runner.invoke(app, ["export", str(tmp_path / "x.jsonl.gz"), "--protocol", "fast"])
     assert result.exit_code == 0, result.output
     assert [d.surface_id for d in read_surfaces(tmp_path / "x.jsonl.gz")] == ["a"]
-    get_settings.cache_clear()
 
 
 def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):

@@ -112,10 +112,9 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
     assert len(store.query_surfaces(protocol="fast")) == len(docs)
 
 
-def test_a_run_gives_torch_the_engine_thread_setting(store, tmp_path, monkeypatch, torch_threads):
+def test_a_run_gives_torch_the_engine_thread_setting(store, tmp_path, settings_env, torch_threads):
     """CHGNet relaxations run inside the runner: beside another runner they must keep to its threads."""
-    monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_OMP_NUM_THREADS="1")
     torch_threads.set_num_threads(2)
     run_campaign(load_spec(write_spec(tmp_path / "s.yaml")), store=store, progress=False)
     assert torch_threads.get_num_threads() == 1
@@ -312,7 +311,7 @@ def test_only_bulks_with_set_apart_elements_get_new_settings_keys(tmp_path):
         assert same == (bulk == "MgO"), (bulk, step)
 
 
-def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch):
+def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, settings_env):
     """An exported dataset imported into an empty store (a fresh machine) is not recomputed; a surface
     missing from it is, with its bulk step."""
     from bandflow.dataset import export_surfaces
@@ -324,8 +323,7 @@ def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch)
     export_surfaces(docs[1:], tmp_path / "partial.jsonl.gz")
     ran_first = len(executions(tmp_path))
 
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "fresh"))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "fresh"))
     fresh = BandflowStore.from_settings()
     assert import_surfaces(fresh, tmp_path / "partial.jsonl.gz").imported
     summary = run_campaign(spec, store=fresh, progress=False)
@@ -336,8 +334,7 @@ def test_imported_dataset_resumes_on_a_fresh_store(store, tmp_path, monkeypatch)
     assert {d.surface_id for d in fresh.query_surfaces(protocol="fast")} == {d.surface_id for d in docs}
 
     export_surfaces(docs, tmp_path / "all.jsonl.gz")
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "fresh2"))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "fresh2"))
     fresh2 = BandflowStore.from_settings()
     import_surfaces(fresh2, tmp_path / "all.jsonl.gz")
     again = run_campaign(spec, store=fresh2, progress=False)

@@ -15,7 +15,6 @@ from bandflow.errors import BandflowError
 from bandflow.ml.synthetic import perturbed, synthetic_band_edges
 from bandflow.ml.workflow import parse_query
 from bandflow.schemas import SurfaceDoc
-from bandflow.settings import get_settings
 from bandflow.store import BandflowStore
 from bandflow.surfaces import nonpolar_surfaces
 
@@ -43,13 +42,10 @@ def surface_docs(bulks, protocol="fast", variants=2, seed=0) -> list[SurfaceDoc]
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("BANDFLOW_STORE_URI", raising=False)
-    get_settings.cache_clear()
+def store(tmp_path, settings_env):
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"), BANDFLOW_STORE_URI=None)
     with BandflowStore.from_settings() as opened:
         yield opened
-    get_settings.cache_clear()
 
 
 def invoke(*args: str):

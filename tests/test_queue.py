@@ -26,14 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    for variable in ("BANDFLOW_STORE_URI", "BANDFLOW_LAUNCHPAD_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
-        monkeypatch.delenv(variable, raising=False)
+def data_dir(tmp_path, monkeypatch, settings_env):
     monkeypatch.chdir(tmp_path)  # no ./launchpad.yaml here
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"), BANDFLOW_STORE_URI=None, BANDFLOW_LAUNCHPAD_FILE=None,
+                 MONGOMOCK_SERVERSTORE_FILE=None)
+    return tmp_path / "data"
 
 
 def line_counts(path: Path) -> collections.Counter:
@@ -73,10 +70,9 @@ def test_launch_stops_after_n_jobs(data_dir, tmp_path):
         launch(0)
 
 
-def test_a_worker_gives_torch_the_engine_thread_setting(data_dir, monkeypatch, torch_threads):
+def test_a_worker_gives_torch_the_engine_thread_setting(data_dir, settings_env, torch_threads):
     """CHGNet relaxations run inside the worker: beside other workers' engines they keep to its threads."""
-    monkeypatch.setenv("BANDFLOW_OMP_NUM_THREADS", "1")
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_OMP_NUM_THREADS="1")
     torch_threads.set_num_threads(2)
     assert launch(strm_lvl="ERROR") == 0  # nothing to run: the setting is applied before any job
     assert torch_threads.get_num_threads() == 1
@@ -172,26 +168,23 @@ def test_file_keeps_fireworks_file_mode_format(data_dir, tmp_path):
     assert data["bandflow_fireworks"]["fw_id_assigner"]["documents"][0][1]["next_fw_id"] == 2
 
 
-def test_launchpad_file_settings(data_dir, tmp_path, monkeypatch):
+def test_launchpad_file_settings(data_dir, tmp_path, settings_env):
     config = tmp_path / "lp" / "launchpad.yaml"
     config.parent.mkdir()
     config.write_text("host: null\nname: mine\nmongomock_serverstore_file: db/fw.json\n")
-    monkeypatch.setenv("BANDFLOW_LAUNCHPAD_FILE", str(config))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_LAUNCHPAD_FILE=str(config))
     launchpad = get_launchpad()
     assert launchpad.path == (config.parent / "db" / "fw.json").resolve() and launchpad.name == "mine"
 
     (tmp_path / "launchpad.yaml").write_text("host: null\nmongomock_serverstore_file: here.json\n")
-    monkeypatch.delenv("BANDFLOW_LAUNCHPAD_FILE")
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_LAUNCHPAD_FILE=None)
     assert get_launchpad().path == (tmp_path / "here.json").resolve()  # ./launchpad.yaml
 
     for text, message in [("hots: localhost\n", "unknown key"), ("- a\n", "YAML mapping"), ("a: [\n", "cannot read")]:
         (tmp_path / "launchpad.yaml").write_text(text)
         with pytest.raises(BandflowError, match=message):
             get_launchpad()
-    monkeypatch.setenv("BANDFLOW_LAUNCHPAD_FILE", str(tmp_path / "missing.yaml"))
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_LAUNCHPAD_FILE=str(tmp_path / "missing.yaml"))
     with pytest.raises(BandflowError, match="does not exist"):
         get_launchpad()
 
