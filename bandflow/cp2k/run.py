@@ -290,9 +290,9 @@ class HfxMemoryMonitor(ErrorHandler):
     CP2K prints where the integrals went after the first hybrid step (``HFX_MEM_INFO``); those beyond
     ``MAX_MEMORY`` are "calculated on the fly" at every step. Measured case: Li2O HSE06 in 54 atoms kept
     3.10e9 of 6.28e9 integrals within 2000 MiB, after a 97-min integral pass, and its second step had not
-    ended after 5 min where a stored step takes ~25 s: about 8 h in all (docs/engines.md). The results stay
-    right, so the run goes on; the warning names the setting that would have held them all. Never asks
-    custodian for a correction.
+    ended after 5 min; with all of them in memory (3818 MiB) its steps took 50–70 s (docs/engines.md). The
+    results stay right, so the run goes on; the warning names the setting that would have held them all.
+    Never asks custodian for a correction.
     """
 
     is_monitor = True
@@ -353,8 +353,8 @@ def run_cp2k(
     is the seconds of all attempts.
 
     The default handlers are the SCF retry ladder and, every ``monitor_seconds`` while CP2K runs, the
-    divergence and exchange-memory monitors. Raises :class:`Cp2kRunError` (a BandflowError) with the reason when the run fails
-    for good.
+    divergence and exchange-memory monitors. Raises :class:`Cp2kRunError` (a BandflowError) with the reason
+    when the run fails for good.
     """
     directory = Path(directory).resolve()
     if not (directory / INPUT_FILE).is_file():
