@@ -7,14 +7,11 @@ from bandflow.store import BandflowStore
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(tmp_path, monkeypatch, settings_env):
     """An embedded store in ``tmp_path/data``; the test engines log their executions to ``executions.log``."""
-    monkeypatch.setenv("BANDFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BANDFLOW_TEST_LOG", str(tmp_path / "executions.log"))
     monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield BandflowStore.from_settings()
-    get_settings.cache_clear()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"), BANDFLOW_TEST_LOG=str(tmp_path / "executions.log"))
+    return BandflowStore.from_settings()
 
 
 @pytest.fixture

@@ -31,8 +31,6 @@ _GEO_CONVERGED = re.compile(r"GEOMETRY OPTIMIZATION COMPLETED")
 _GEO_NOT_CONVERGED = re.compile(r"MAXIMUM NUMBER OF OPTIMIZATION STEPS REACHED")
 _TOTAL_TIME = re.compile(r"^ CP2K\s+1\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s*$")
 _ENDED = "PROGRAM ENDED AT"
-_HFX_INFO = re.compile(r"HFX_MEM_INFO\| (Number of sph\. ERI's (?:calculated|stored in-core|calculated on the fly)"
-                       r"|Total memory consumption ERI's RAM \[MiB\]):\s+(\d+)")
 
 
 @dataclass
@@ -76,6 +74,7 @@ class HfxMemory:
 _HFX_FIELDS = {"Number of sph. ERI's calculated": "calculated", "Number of sph. ERI's stored in-core": "in_core",
                "Number of sph. ERI's calculated on the fly": "on_the_fly",
                "Total memory consumption ERI's RAM [MiB]": "ram_mib"}
+_HFX_INFO = re.compile(rf"HFX_MEM_INFO\| ({'|'.join(map(re.escape, _HFX_FIELDS))}):\s+(\d+)")
 
 
 @dataclass
