@@ -14,7 +14,7 @@ import os
 import statistics
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -39,6 +39,12 @@ MAX_CENTRE_VARIATION = 0.5
 #: A period detected from relaxed atoms this far (relative) from a whole multiple of the ideal slab's one
 #: leaves part of the interlayer ripple in the centre average.
 MAX_PERIOD_MISMATCH = 0.02
+#: eV: a surface whose IP is this far from the median of its bulk's surfaces (at least MIN_SURFACES_FOR_MEDIAN
+#: of them) has a surface dipole of its own; the flag gives its broken-bond density beside the others', which
+#: tells a cut through molecular units (Sb2O3 (111) t1: +2.1 eV, 5.6 bonds/nm² against 0–3.2) from a
+#: termination whose outermost cations differ (MgSiO3 (001) t0: −3.8 eV at the same density as t1).
+MAX_IP_FROM_MEDIAN = 2.0
+MIN_SURFACES_FOR_MEDIAN = 3
 
 
 class PublishedValue(BaseModel):
@@ -160,8 +166,11 @@ def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
     return docs
 
 
-def outlier_reason(doc: SurfaceDoc) -> str | None:
-    """Why a computed surface deserves a second look (reasons joined by "; "), or None."""
+def outlier_reason(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = ()) -> str | None:
+    """Why a computed surface deserves a second look (reasons joined by "; "), or None.
+
+    ``siblings``: the successful surfaces of the same bulk (``doc`` may be among them), for the IP spread.
+    """
     reasons = []
     if doc.ip is not None and not IP_RANGE[0] <= doc.ip <= IP_RANGE[1]:
         reasons.append(f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV")
@@ -171,7 +180,37 @@ def outlier_reason(doc: SurfaceDoc) -> str | None:
         reasons.append(issue)
     if issue := slab_centre_issue(doc):
         reasons.append(issue)
+    if issue := ip_spread_issue(doc, siblings):
+        reasons.append(issue)
     return "; ".join(reasons) or None
+
+
+def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | None:
+    """Why the IP of ``doc`` stands apart from those of the other surfaces of its bulk, or None."""
+    others = [d for d in siblings if d.surface_id != doc.surface_id and d.ip is not None]
+    if doc.ip is None or len(others) + 1 < MIN_SURFACES_FOR_MEDIAN:
+        return None
+    median = statistics.median([doc.ip] + [d.ip for d in others])
+    if abs(doc.ip - median) <= MAX_IP_FROM_MEDIAN:
+        return None
+    side = "above" if doc.ip > median else "below"
+    reason = (f"IP {doc.ip:.2f} eV, {abs(doc.ip - median):.2f} eV {side} the median of its bulk's {len(others) + 1} "
+              f"surfaces ({median:.2f} eV; more than {MAX_IP_FROM_MEDIAN} eV): a surface dipole of its own")
+    try:
+        own, *theirs = (_broken_bond_density(d) for d in [doc, *others])
+    except BandflowError:  # a bulk outside the library, or a slab that is not a cut of it
+        return reason
+    return (f"{reason}; its unrelaxed cut breaks {own:.1f} cation–O bonds per nm² of face, the others "
+            f"{min(theirs):.1f}–{max(theirs):.1f}")
+
+
+def _broken_bond_density(doc: SurfaceDoc) -> float:
+    from pymatgen.core import Structure
+
+    from bandflow.bulk import load_bulk
+    from bandflow.coordination import broken_bond_density
+
+    return broken_bond_density(Structure.from_dict(doc.structure_unrelaxed), load_bulk(doc.bulk_name).structure)
 
 
 def slab_centre_issue(doc: SurfaceDoc) -> str | None:
@@ -233,8 +272,10 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
     """Counts, value ranges and per-formula statistics for a datasheet."""
     good = [d for d in docs if d.state == "successful"]
     by_formula: dict[str, list[SurfaceDoc]] = defaultdict(list)
+    by_bulk: dict[str, list[SurfaceDoc]] = defaultdict(list)  # polymorphs apart (TiO2 rutile and anatase)
     for doc in good:
         by_formula[doc.formula].append(doc)
+        by_bulk[doc.bulk_name].append(doc)
 
     def spread(values: list[float]) -> dict:
         return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)} if values else {}
@@ -255,7 +296,8 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
                       "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
             for formula, items in sorted(by_formula.items())
         },
-        "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good if (r := outlier_reason(d))],
+        "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good
+                     if (r := outlier_reason(d, by_bulk[d.bulk_name]))],
         "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
     }
 
@@ -391,7 +433,14 @@ def datasheet_markdown(
               "|E(Γ) − E(k-mesh)| per atom."]
     if references:
         lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
-    lines += ["", "## Outliers (flagged, kept)", ""]
+    lines += ["", "## Outliers (flagged, kept)", "",
+              f"Flagged: IP outside {IP_RANGE[0]}–{IP_RANGE[1]} eV or EA below {EA_MIN} eV; bulk edges from a Γ cell "
+              f"whose PBE energy misses the k-mesh one by more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f} meV/atom or "
+              f"whose gap the k-point correction moves by more than {MAX_GAP_K_CORRECTION} eV; a slab centre "
+              f"without a bulk-like interior; an IP more than {MAX_IP_FROM_MEDIAN} eV from the median of its bulk's "
+              f"surfaces (at least {MIN_SURFACES_FOR_MEDIAN}), given with the cation–O bonds its unrelaxed cut "
+              "breaks per nm² of face (`bandflow.coordination`): many more than the others point to a cut "
+              "through molecular units, as many to a termination of other outermost atoms.", ""]
     lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["outliers"]] or ["none"]
     lines += ["", "## Failures (not in the files)", ""]
     lines += [f"- `{f['surface_id']}`: {f['reason']}" for f in summary["failures"]] or ["none"]

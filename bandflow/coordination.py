@@ -1,0 +1,56 @@
+"""Broken cation–oxygen bonds of a slab: how many bonds the cut of a surface breaks, per area of a face.
+
+The descriptor tells a cut between molecular units (the Sb4O6 cages of senarmontite Sb2O3: none broken)
+from one through them (several per nm²), which moves the surface dipole and so the IP. pymatgen's
+local-environment classes give coordination numbers site by site at far higher cost and do not compare a
+slab with its bulk, so the count here is a few lines over pymatgen's neighbour list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pymatgen.core import Structure
+
+from bandflow.errors import BandflowError
+
+#: A cation–O pair is a bond when it is at most this many times the cation's shortest O distance in the bulk.
+BOND_TOLERANCE = 1.2
+
+
+def bond_cutoffs(bulk: Structure, tolerance: float = BOND_TOLERANCE) -> dict[str, float]:
+    """Per cation element of ``bulk``: ``tolerance`` × its shortest distance to an oxygen (Å)."""
+    centres, neighbours, _, distances = bulk.get_neighbor_list(5.0)
+    symbols = np.array([site.specie.symbol for site in bulk])
+    shortest: dict[str, float] = {}
+    for centre, neighbour, distance in zip(centres, neighbours, distances, strict=True):
+        if symbols[centre] != "O" and symbols[neighbour] == "O":
+            shortest[symbols[centre]] = min(shortest.get(symbols[centre], np.inf), float(distance))
+    missing = sorted({s for s in symbols if s != "O"} - set(shortest))
+    if missing:
+        raise BandflowError(f"{bulk.composition.reduced_formula}: no oxygen within 5 Å of {', '.join(missing)}")
+    return {element: tolerance * distance for element, distance in shortest.items()}
+
+
+def count_bonds(structure: Structure, cutoffs: dict[str, float]) -> int:
+    """Cation–oxygen pairs of ``structure`` within the cation's cutoff, periodic images included."""
+    centres, neighbours, _, distances = structure.get_neighbor_list(max(cutoffs.values()))
+    symbols = np.array([site.specie.symbol for site in structure])
+    is_bond = (symbols[neighbours] == "O") & (symbols[centres] != "O")
+    limit = np.array([cutoffs.get(s, 0.0) for s in symbols])[centres]
+    return int(np.count_nonzero(is_bond & (distances <= limit)))
+
+
+def broken_bond_density(slab: Structure, bulk: Structure, tolerance: float = BOND_TOLERANCE) -> float:
+    """Cation–O bonds per nm² that cutting ``slab`` out of ``bulk`` broke on each of its two faces.
+
+    ``slab`` must be stoichiometric (its bonds are compared with the bulk's per atom) and have its surface
+    normal along c with the vacuum inside the cell, as bandflow's slabs do.
+    """
+    if slab.composition.reduced_formula != bulk.composition.reduced_formula:
+        raise BandflowError(f"slab {slab.composition.reduced_formula} is not stoichiometric with its bulk "
+                            f"{bulk.composition.reduced_formula}: broken bonds are counted per bulk atom")
+    cutoffs = bond_cutoffs(bulk, tolerance)
+    broken = count_bonds(bulk, cutoffs) / len(bulk) * len(slab) - count_bonds(slab, cutoffs)
+    a, b = slab.lattice.matrix[:2]
+    face_nm2 = float(np.linalg.norm(np.cross(a, b))) / 100.0
+    return round(broken, 9) / (2.0 * face_nm2)  # the bulk count per atom is a float
