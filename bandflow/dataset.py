@@ -271,11 +271,11 @@ def k_correction_of_gap(doc: SurfaceDoc) -> float | None:
 def dataset_summary(docs: list[SurfaceDoc]) -> dict:
     """Counts, value ranges and per-formula statistics for a datasheet."""
     good = [d for d in docs if d.state == "successful"]
-    by_formula: dict[str, list[SurfaceDoc]] = defaultdict(list)
     by_bulk: dict[str, list[SurfaceDoc]] = defaultdict(list)  # polymorphs apart (TiO2 rutile and anatase)
+    polymorphs: dict[str, set[str]] = defaultdict(set)
     for doc in good:
-        by_formula[doc.formula].append(doc)
         by_bulk[doc.bulk_name].append(doc)
+        polymorphs[doc.formula].add(doc.bulk_name)
 
     def spread(values: list[float]) -> dict:
         return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)} if values else {}
@@ -291,10 +291,12 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
         "ea": spread([d.ea for d in good]),
         "gap": spread([d.bulk_gap for d in good if d.bulk_gap is not None]),
         "protocols": dict(Counter(d.protocol for d in good)),
+        # one row per bulk, named by its formula unless the formula has polymorphs here (TiO2-rutile, -anatase)
         "per_formula": {
-            formula: {"n": len(items), "ip": spread([d.ip for d in items]), "ea": spread([d.ea for d in items]),
-                      "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
-            for formula, items in sorted(by_formula.items())
+            (items[0].formula if len(polymorphs[items[0].formula]) == 1 else bulk): {
+                "formula": items[0].formula, "n": len(items), "ip": spread([d.ip for d in items]),
+                "ea": spread([d.ea for d in items]), "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
+            for bulk, items in sorted(by_bulk.items(), key=lambda kv: (kv[1][0].formula, kv[0]))
         },
         "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good
                      if (r := outlier_reason(d, by_bulk[d.bulk_name]))],
@@ -410,8 +412,8 @@ def datasheet_markdown(
               "bulk Γ cell: atoms, width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
               "|---|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
-    for formula, row in summary["per_formula"].items():
-        ip, ea = row["ip"], row["ea"]
+    for label, row in summary["per_formula"].items():
+        ip, ea, formula = row["ip"], row["ea"], row["formula"]
         gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
         published, offsets, gaps = [], [], []
         for value in literature.get(formula, []):
@@ -425,12 +427,13 @@ def datasheet_markdown(
             published.append(f"{shown if value.ip is not None or value.ea is not None else ''}{note} [{number}]".strip())
             if value.ip is not None:
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
-        lines.append(f"| {formula} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
+        lines.append(f"| {label} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
                      f"{ea['max']:.2f} | {gap} | {'; '.join(gaps)} | {row['bulk_cell']} | {'; '.join(published)} | "
                      f"{', '.join(offsets)} |")
     lines += ["", "Bulk Γ cell: atoms of the supercell of the bulk hybrid run, its width (shortest distance "
               "between opposite faces; recorded since 2026-12-04) and, in brackets, its PBE Γ-sampling error "
-              "|E(Γ) − E(k-mesh)| per atom."]
+              "|E(Γ) − E(k-mesh)| per atom. A formula with several bulks here (polymorphs) has a row per bulk, "
+              "named by the bulk."]
     if references:
         lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
     lines += ["", "## Outliers (flagged, kept)", "",

@@ -192,6 +192,18 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
         plot_ip_ea_by_formula([], tmp_path / "t.png")
 
 
+def test_polymorphs_get_a_row_each_with_their_own_gap():
+    rutile = [doc(f"r{i}", formula="TiO2", ip=7.0 + i, ea=4.0).model_copy(update={"bulk_name": "TiO2-rutile", "bulk_gap": 3.0})
+              for i in range(2)]
+    anatase = doc("a", formula="TiO2", ip=7.5, ea=4.3).model_copy(update={"bulk_name": "TiO2-anatase", "bulk_gap": 3.2})
+    rows = dataset_summary([*rutile, anatase, doc("m")])["per_formula"]
+    assert list(rows) == ["MgO", "TiO2-anatase", "TiO2-rutile"]  # one bulk of MgO: named by its formula
+    assert rows["TiO2-rutile"]["n"] == 2 and rows["TiO2-anatase"]["gap"] == pytest.approx(3.2)
+    assert rows["TiO2-rutile"]["gap"] == pytest.approx(3.0) and rows["TiO2-anatase"]["formula"] == "TiO2"
+    text = datasheet_markdown("R", [*rutile, anatase], {}, "", literature={"TiO2": [PublishedValue(ip=7.96, source="K")]})
+    assert "| TiO2-anatase | 1 | 7.50 – 7.50 |" in text and "| -0.46 |" in text  # the formula's published IP
+
+
 def test_literature_file_is_read_keyed_by_reduced_formula_and_checked(tmp_path):
     path = tmp_path / "literature.yaml"
     path.write_text("sources: {a: 'Author, J. 1, 2 (2020)'}\n"
