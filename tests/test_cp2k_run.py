@@ -23,7 +23,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cp2k.inputs import Cp2kInput
 
 from bandflow.cp2k import Cp2kRunError, check_cp2k, run_cp2k
-from bandflow.cp2k.run import HfxMemoryMonitor, ScfDivergenceMonitor, ScfLadderHandler
+from bandflow.cp2k.run import HfxMemoryMonitor, ScfDivergenceMonitor, ScfLadderHandler, ScfStagnationMonitor
 from bandflow.cp2k.sets import Cp2kStaticSetGenerator
 from bandflow.errors import BandflowError
 
@@ -181,6 +181,58 @@ def test_a_slow_but_converging_scf_gets_more_steps_first(tmp_path):
     assert handler.correct(str(tmp_path))["errors"] == ["SCF not converged; retrying with more SCF steps"]
     scf = Cp2kInput.from_file(tmp_path / "cp2k.inp").by_path("FORCE_EVAL/DFT/SCF")
     assert scf.get("MAX_SCF").values == (120,) and not [s for s in scf.subsections.values() if s.name.upper() == "SMEAR"]
+
+
+# Ag2O, PBE at Γ in 36 atoms (2026-12-05), steps 2-23 of its first attempt: sloshing from step 4 on
+AG2O_STEPS = [0.4913, 0.1148, 0.0593, 0.0580, 0.0070, 0.0587, 0.0357, 0.0479, 0.0596, 0.0529, 0.0353, 0.0430,
+              0.0512, 0.0451, 0.0472, 0.0396, 0.0454, 0.0302, 0.0445, 0.0520, 0.0463, 0.0466]
+
+
+def test_stagnation_monitor_watches_only_the_first_attempt_after_its_minimum_steps(tmp_path):
+    write_input(tmp_path, max_scf=60)
+    ladder = ScfLadderHandler()
+    monitor = ScfStagnationMonitor(ladder)
+    assert not monitor.check(tmp_path)  # no output yet
+    (tmp_path / "cp2k.out").write_text(scf_output(AG2O_STEPS))
+    assert not monitor.check(tmp_path)  # 22 steps: too early to judge
+    (tmp_path / "cp2k.out").write_text(scf_output(AG2O_STEPS + [0.0412, 0.0498, 0.0455]))
+    assert monitor.check(tmp_path)
+    assert monitor.correct(str(tmp_path))["errors"][0].endswith("gentler mixing and smearing (stagnant at 4.5e-02)")
+    assert ladder.rung == 2 and not monitor.check(tmp_path)  # the smeared retry is left to run its course
+    converging = [0.5 * 0.6 ** i for i in range(40)]  # 0.5 → 1e-9 in 40 steps
+    fresh = ScfStagnationMonitor(ScfLadderHandler())
+    (tmp_path / "cp2k.out").write_text(scf_output(converging))
+    assert not fresh.check(tmp_path)
+    for real in ("mgo16_pbe_gamma.out", "na2o_hse06_converged.out", "cao_pbe_kpoints.out"):
+        (tmp_path / "cp2k.out").write_text((DATA / real).read_text())
+        assert not ScfStagnationMonitor(ScfLadderHandler(), min_steps=5).check(tmp_path), real
+
+
+def test_a_stagnant_first_attempt_is_stopped_and_retried_smeared(tmp_path, cp2k_command):
+    steps = "\n".join(f"    {i} Broy./Diag. 0.40E+00   26.0     {c:.8f}     -1080.2{i:08d}  1.0E-02"
+                      for i, c in enumerate(AG2O_STEPS * 2, 1))
+    script = stand_in_cp2k(tmp_path, "cp2k.sloshing", f"""import re, sys, time
+from pathlib import Path
+smeared = "SMEAR" in Path(sys.argv[sys.argv.index("-i") + 1]).read_text()
+with open("calls.txt", "a") as log:
+    log.write(f"{{'smeared' if smeared else 'plain'}}\\n")
+if smeared:
+    sys.stdout.write(Path("{DATA}", "mgo16_pbe_gamma.out").read_text())
+    sys.exit(0)
+sys.stdout.write(" SCF WAVEFUNCTION OPTIMIZATION\\n\\n" + {steps!r} + "\\n")
+sys.stdout.flush()
+time.sleep(120)  # a real run would slosh on until MAX_SCF
+""")
+    cp2k_command(str(script))
+    run_dir = tmp_path / "run"
+    write_input(run_dir, max_scf=60)
+    started = time.perf_counter()
+    summary = run_cp2k(run_dir, monitor_seconds=2)
+    assert time.perf_counter() - started < 60  # stopped by the monitor, not by the 120 s sleep
+    assert summary.scf_converged and (run_dir / "calls.txt").read_text().split() == ["plain", "smeared"]
+    assert "44 Broy./Diag. 0.40E+00   26.0     0.04660000" in (run_dir / "cp2k.out.attempt1").read_text()  # the stopped attempt's history is kept
+    scf = Cp2kInput.from_file(run_dir / "cp2k.inp").by_path("FORCE_EVAL/DFT/SCF")
+    assert scf.get("MAX_SCF").values == (120,)
 
 
 def test_scf_that_never_converges_fails_with_the_reason(tmp_path, cp2k_command):
