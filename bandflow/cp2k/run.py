@@ -246,11 +246,11 @@ class ScfStagnationMonitor(ErrorHandler):
     Only the unsmeared first attempt is watched: smeared runs may sit above 1e-2 for 28 steps and still
     converge (the Sr2TiO4 (102) slab, at step 61). Measured cases it would have shortened: SnO2 slabs at
     0.06–0.2 for 60 and 94 steps, the SnO bulk k-mesh run at 0.007–0.011 for 120 (≈ 16–18 min lost each),
-    Ag2O PBE at Γ (36 atoms, 2026-12-05) at 0.03–0.06 from step 4 on, 26 s a step (stopped at step 26, it
-    converged in 13 smeared steps). Of the 47
-    SCF loops kept from the campaign's runs of 2026-12-05 (all converged on their first attempt, 25 of them
-    after 25–47 steps), none meets the rule before converging. The correction is the ladder's own (rungs 1
-    and 2 at once, from the last wavefunction).
+    Ag2O PBE (36 atoms, 2026-12-05): at Γ 0.03–0.06 from step 4 on, 26 s a step, stopped at step 26 and
+    converged in 13 smeared steps; on the k-mesh stopped at step 25 (0.006–0.007), converged in 18 smeared
+    ones. Of the 47 SCF loops kept from the campaign's runs of 2026-12-05 (all converged on their first
+    attempt, 25 of them after 25–47 steps), none meets the rule before converging. The correction is the
+    ladder's own (rungs 1 and 2 at once, from the last Γ wavefunction; k-point runs start again).
     """
 
     is_monitor = True
@@ -392,8 +392,8 @@ def run_cp2k(
     is the seconds of all attempts.
 
     The default handlers are the SCF retry ladder and, every ``monitor_seconds`` while CP2K runs, the
-    stagnation, divergence and exchange-memory monitors. Raises :class:`Cp2kRunError` (a BandflowError) with the reason
-    when the run fails for good.
+    stagnation, divergence and exchange-memory monitors. Raises :class:`Cp2kRunError` (a BandflowError) with
+    the reason when the run fails for good.
     """
     directory = Path(directory).resolve()
     if not (directory / INPUT_FILE).is_file():
