@@ -174,10 +174,10 @@ class ScfLadderHandler(ErrorHandler):
         self.rung = 0
         self.attempts = 0  # failed attempts so far (a stagnant SCF climbs two rungs in one attempt)
 
-    def stagnant_convergence(self, directory: str | Path) -> float | None:
+    def stagnant_convergence(self, directory: str | Path, min_steps: int = 0) -> float | None:
         """The median SCF convergence of the last :attr:`STAGNANT_WINDOW` steps when it is above
         :attr:`STAGNANT_CONVERGENCE` and the later half of those steps is not below half the earlier one's
-        median (the SCF is sloshing, not slowly converging), else None.
+        median (the SCF is sloshing, not slowly converging), else None; also None before ``min_steps`` steps.
 
         The median, not the best step: a sloshing SCF dips now and then (Sr2TiO4 (111) slab, 49 atoms: the
         energy swinging by ±0.43 Ha every step while the convergence sat at 0.22 with single steps at 0.016
@@ -185,7 +185,7 @@ class ScfLadderHandler(ErrorHandler):
         """
         path = Path(directory) / self.output_file
         steps = last_scf_steps(path.read_text(errors="replace")) if path.is_file() else []
-        if len(steps) < self.STAGNANT_WINDOW:
+        if len(steps) < max(self.STAGNANT_WINDOW, min_steps):
             return None
         window = [step[1] for step in steps[-self.STAGNANT_WINDOW:]]
         half = len(window) // 2
@@ -261,12 +261,7 @@ class ScfStagnationMonitor(ErrorHandler):
 
     def check(self, directory: str = "./") -> bool:
         """True when the first attempt's SCF loop has run ``min_steps`` steps and is stagnant."""
-        if self.ladder.rung:
-            return False
-        path = Path(directory) / self.ladder.output_file
-        if not path.is_file() or len(last_scf_steps(path.read_text(errors="replace"))) < self.min_steps:
-            return False
-        return self.ladder.stagnant_convergence(directory) is not None
+        return not self.ladder.rung and self.ladder.stagnant_convergence(directory, self.min_steps) is not None
 
     def correct(self, directory: str = "./") -> dict[str, Any]:
         """The ladder's next rungs, applied to the stopped run's input."""
