@@ -8,6 +8,8 @@ slab with its bulk, so the count here is a few lines over pymatgen's neighbour l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pymatgen.core import Structure
 
@@ -40,17 +42,30 @@ def count_bonds(structure: Structure, cutoffs: dict[str, float]) -> int:
     return int(np.count_nonzero(is_bond & (distances <= limit)))
 
 
-def broken_bond_density(slab: Structure, bulk: Structure, tolerance: float = BOND_TOLERANCE) -> float:
-    """Cation–O bonds per nm² that cutting ``slab`` out of ``bulk`` broke on each of its two faces.
+def broken_bond_densities(slabs: Sequence[Structure], bulk: Structure,
+                          tolerance: float = BOND_TOLERANCE) -> list[float]:
+    """Cation–O bonds per nm² that cutting each slab out of ``bulk`` broke on each of its two faces (the
+    bulk's cutoffs and bonds per atom counted once for all of them).
 
-    ``slab`` must be stoichiometric (its bonds are compared with the bulk's per atom) and have its surface
+    Each slab must be stoichiometric (its bonds are compared with the bulk's per atom) and have its surface
     normal along c with the vacuum inside the cell, as bandflow's slabs do.
     """
-    if slab.composition.reduced_formula != bulk.composition.reduced_formula:
-        raise BandflowError(f"slab {slab.composition.reduced_formula} is not stoichiometric with its bulk "
-                            f"{bulk.composition.reduced_formula}: broken bonds are counted per bulk atom")
+    formula = bulk.composition.reduced_formula
+    for slab in slabs:
+        if slab.composition.reduced_formula != formula:
+            raise BandflowError(f"slab {slab.composition.reduced_formula} is not stoichiometric with its bulk "
+                                f"{formula}: broken bonds are counted per bulk atom")
     cutoffs = bond_cutoffs(bulk, tolerance)
-    broken = count_bonds(bulk, cutoffs) / len(bulk) * len(slab) - count_bonds(slab, cutoffs)
-    a, b = slab.lattice.matrix[:2]
-    face_nm2 = float(np.linalg.norm(np.cross(a, b))) / 100.0
-    return round(broken, 9) / (2.0 * face_nm2)  # the bulk count per atom is a float
+    per_atom = count_bonds(bulk, cutoffs) / len(bulk)
+    densities = []
+    for slab in slabs:
+        broken = per_atom * len(slab) - count_bonds(slab, cutoffs)
+        a, b = slab.lattice.matrix[:2]
+        face_nm2 = float(np.linalg.norm(np.cross(a, b))) / 100.0
+        densities.append(round(broken, 9) / (2.0 * face_nm2))  # the bulk count per atom is a float
+    return densities
+
+
+def broken_bond_density(slab: Structure, bulk: Structure, tolerance: float = BOND_TOLERANCE) -> float:
+    """:func:`broken_bond_densities` of one slab."""
+    return broken_bond_densities([slab], bulk, tolerance)[0]

@@ -196,21 +196,18 @@ def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | No
     side = "above" if doc.ip > median else "below"
     reason = (f"IP {doc.ip:.2f} eV, {abs(doc.ip - median):.2f} eV {side} the median of its bulk's {len(others) + 1} "
               f"surfaces ({median:.2f} eV; more than {MAX_IP_FROM_MEDIAN} eV): a surface dipole of its own")
-    try:
-        own, *theirs = (_broken_bond_density(d) for d in [doc, *others])
+    from pymatgen.core import Structure
+
+    from bandflow.bulk import load_bulk
+    from bandflow.coordination import broken_bond_densities
+
+    try:  # the siblings are cuts of the same bulk
+        own, *theirs = broken_bond_densities([Structure.from_dict(d.structure_unrelaxed) for d in [doc, *others]],
+                                             load_bulk(doc.bulk_name).structure)
     except BandflowError:  # a bulk outside the library, or a slab that is not a cut of it
         return reason
     return (f"{reason}; its unrelaxed cut breaks {own:.1f} cation–O bonds per nm² of face, the others "
             f"{min(theirs):.1f}–{max(theirs):.1f}")
-
-
-def _broken_bond_density(doc: SurfaceDoc) -> float:
-    from pymatgen.core import Structure
-
-    from bandflow.bulk import load_bulk
-    from bandflow.coordination import broken_bond_density
-
-    return broken_bond_density(Structure.from_dict(doc.structure_unrelaxed), load_bulk(doc.bulk_name).structure)
 
 
 def slab_centre_issue(doc: SurfaceDoc) -> str | None:
