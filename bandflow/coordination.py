@@ -1,9 +1,11 @@
-"""Broken cation–oxygen bonds of a slab: how many bonds the cut of a surface breaks, per area of a face.
+"""What the cut of a slab leaves at its faces: the cation–oxygen bonds it breaks per area of a face, and how
+far the outermost cation stands out of the outermost oxygen plane.
 
-The descriptor tells a cut between molecular units (the Sb4O6 cages of senarmontite Sb2O3: none broken)
+The broken-bond count tells a cut between molecular units (the Sb4O6 cages of senarmontite Sb2O3: none broken)
 from one through them (several per nm²), which moves the surface dipole and so the IP. pymatgen's
 local-environment classes give coordination numbers site by site at far higher cost and do not compare a
-slab with its bulk, so the count here is a few lines over pymatgen's neighbour list.
+slab with its bulk, so the count here is a few lines over pymatgen's neighbour list. The cation height tells
+the faces of one cut apart (MgSiO3 (001): Mg or Si outermost), whose outward cation layer lowers the IP.
 """
 
 from __future__ import annotations
@@ -69,3 +71,25 @@ def broken_bond_densities(slabs: Sequence[Structure], bulk: Structure,
 def broken_bond_density(slab: Structure, bulk: Structure, tolerance: float = BOND_TOLERANCE) -> float:
     """:func:`broken_bond_densities` of one slab."""
     return broken_bond_densities([slab], bulk, tolerance)[0]
+
+
+def outermost_cation_height(slab: Structure) -> float:
+    """How far the outermost cation stands above the outermost oxygen along the surface normal (Å), the mean
+    of the two faces: positive where a cation layer is outermost, negative where oxygen is.
+
+    The slab may wrap across the cell's c boundary; its vacuum is the widest gap between atoms along c.
+    """
+    symbols = np.array([site.specie.symbol for site in slab])
+    if not (symbols == "O").any() or (symbols == "O").all():
+        raise BandflowError(f"slab {slab.composition.reduced_formula} has no cation or no oxygen to compare")
+    a, b, c = slab.lattice.matrix
+    normal = np.cross(a, b) / np.linalg.norm(np.cross(a, b))
+    fractional = np.mod(slab.frac_coords[:, 2], 1.0)
+    ordered = np.sort(fractional)
+    gaps = np.diff(np.append(ordered, ordered[0] + 1.0))
+    start = ordered[(int(np.argmax(gaps)) + 1) % len(ordered)]  # the lowest atom above the vacuum
+    heights = np.mod(fractional - start, 1.0) * float(np.dot(c, normal))
+    oxygen = symbols == "O"
+    top = heights[~oxygen].max() - heights[oxygen].max()
+    bottom = heights[oxygen].min() - heights[~oxygen].min()
+    return float((top + bottom) / 2.0)

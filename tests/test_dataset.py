@@ -126,20 +126,21 @@ def test_a_doubtful_slab_centre_is_flagged():
     assert "varies by 0.90 eV" in outlier_reason(given)  # whatever the period's source
 
 
-def test_an_ip_far_from_the_median_of_its_bulk_is_flagged_with_the_broken_bonds():
+def test_an_ip_far_from_the_median_of_its_bulk_is_flagged_with_cation_heights_and_broken_bonds():
     cuts = {(e.miller_index, e.termination): e.slab for e in enumerate_surfaces(load_bulk("Sb2O3"), 1) if e.nonpolar}
     ips = {((1, 0, 0), 0): 6.6, ((1, 1, 0), 0): 6.6, ((1, 1, 1), 0): 6.5, ((1, 1, 1), 1): 8.7}
     docs = [doc(f"{hkl}{t}", formula="Sb2O3", ip=ip, ea=2.0).model_copy(update={
-        "bulk_name": "Sb2O3", "structure_unrelaxed": cuts[hkl, t].as_dict()}) for (hkl, t), ip in ips.items()]
+        "bulk_name": "Sb2O3", "structure_unrelaxed": cuts[hkl, t].as_dict(), "structure_relaxed": cuts[hkl, t].as_dict()}) for (hkl, t), ip in ips.items()]
     reason = ip_spread_issue(docs[3], docs)
     assert reason.startswith("IP 8.70 eV, 2.10 eV above the median of its bulk's 4 surfaces (6.60 eV")
     assert "breaks 5.6 cation–O bonds per nm² of face, the others 0.0–3.2" in reason  # a cut through Sb4O6 cages
+    assert "its outermost cation lies -0.99 Å over the outermost O (relaxed; the others -0.48 to +0.59 Å)" in reason
     assert [o["surface_id"] for o in dataset_summary(docs)["outliers"]] == [docs[3].surface_id]
     assert ip_spread_issue(docs[3], docs[2:]) is None  # two surfaces: no median to stand apart from
     near = docs[3].model_copy(update={"ip": 8.5})
     assert ip_spread_issue(near, [*docs[:3], near]) is None  # 1.9 eV above: within MAX_IP_FROM_MEDIAN
     elsewhere = [d.model_copy(update={"bulk_name": "no-such-file"}) for d in docs]
-    assert ip_spread_issue(elsewhere[3], elsewhere).endswith("a surface dipole of its own")  # no bulk: no bonds
+    assert ip_spread_issue(elsewhere[3], elsewhere).endswith("to +0.59 Å)")  # no bulk: no bonds, still heights
     polymorph = [d.model_copy(update={"bulk_name": "Sb2O3-other"}) for d in docs[:3]]
     assert not dataset_summary([docs[3], *polymorph])["outliers"]  # another bulk of the formula is not a sibling
 
