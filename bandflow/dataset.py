@@ -269,14 +269,33 @@ def k_correction_of_gap(doc: SurfaceDoc) -> float | None:
     return bulk["gap"] - (bulk["cbm_gamma"] - bulk["vbm_gamma"])
 
 
+def bulk_labels(docs: Iterable[SurfaceDoc]) -> dict[str, str]:
+    """A row label per bulk name: the formula as the bulk's name spells it (BiVO4, where the documents'
+    reduced formula is pymatgen's VBiO4), or the whole bulk name where the formula has several bulks among
+    ``docs`` (TiO2-anatase, TiO2-rutile)."""
+    docs = list(docs)
+    polymorphs: dict[str, set[str]] = defaultdict(set)
+    for doc in docs:
+        polymorphs[doc.formula].add(doc.bulk_name)
+    labels = {}
+    for doc in docs:
+        spelled = doc.bulk_name.split("-")[0]
+        try:
+            same = Composition(spelled).reduced_formula == doc.formula
+        except (ValueError, KeyError):  # a bulk name that is not a formula
+            same = False
+        labels[doc.bulk_name] = (doc.bulk_name if len(polymorphs[doc.formula]) > 1
+                                 else spelled if same else doc.formula)
+    return labels
+
+
 def dataset_summary(docs: list[SurfaceDoc]) -> dict:
     """Counts, value ranges and per-formula statistics for a datasheet."""
     good = [d for d in docs if d.state == "successful"]
     by_bulk: dict[str, list[SurfaceDoc]] = defaultdict(list)  # polymorphs apart (TiO2 rutile and anatase)
-    polymorphs: dict[str, set[str]] = defaultdict(set)
     for doc in good:
         by_bulk[doc.bulk_name].append(doc)
-        polymorphs[doc.formula].add(doc.bulk_name)
+    labels = bulk_labels(good)
 
     def spread(values: list[float]) -> dict:
         return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)} if values else {}
@@ -294,7 +313,7 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
         "protocols": dict(Counter(d.protocol for d in good)),
         # one row per bulk, named by its formula unless the formula has polymorphs here (TiO2-rutile, -anatase)
         "per_formula": {
-            (items[0].formula if len(polymorphs[items[0].formula]) == 1 else bulk): {
+            labels[bulk]: {
                 "formula": items[0].formula, "n": len(items), "ip": spread([d.ip for d in items]),
                 "ea": spread([d.ea for d in items]), "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
             for bulk, items in sorted(by_bulk.items(), key=lambda kv: (kv[1][0].formula, kv[0]))
@@ -442,9 +461,11 @@ def datasheet_markdown(
               f"whose PBE energy misses the k-mesh one by more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f} meV/atom or "
               f"whose gap the k-point correction moves by more than {MAX_GAP_K_CORRECTION} eV; a slab centre "
               f"without a bulk-like interior; an IP more than {MAX_IP_FROM_MEDIAN} eV from the median of its bulk's "
-              f"surfaces (at least {MIN_SURFACES_FOR_MEDIAN}), given with the cation–O bonds its unrelaxed cut "
-              "breaks per nm² of face (`bandflow.coordination`): many more than the others point to a cut "
-              "through molecular units, as many to a termination of other outermost atoms.", ""]
+              f"surfaces (at least {MIN_SURFACES_FOR_MEDIAN}), given with two descriptors of its face "
+              "(`bandflow.coordination`) beside the other surfaces': the height of its outermost cation over the "
+              "outermost O in the relaxed slab (an outward cation layer lowers the IP, an outward O layer raises "
+              "it) and the cation–O bonds its unrelaxed cut breaks per nm² of face (many more than the others "
+              "point to a cut through molecular units).", ""]
     lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["outliers"]] or ["none"]
     lines += ["", "## Failures (not in the files)", ""]
     lines += [f"- `{f['surface_id']}`: {f['reason']}" for f in summary["failures"]] or ["none"]

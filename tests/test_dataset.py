@@ -15,6 +15,7 @@ from bandflow.dataset import (
     PLANAR_PROFILE,
     PublishedValue,
     bulk_cell,
+    bulk_labels,
     dataset_summary,
     datasheet_markdown,
     export_surfaces,
@@ -180,11 +181,11 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
     # mean IP (7.5 + 13.0) / 2 = 10.25, 2.55 above the published 7.7; references numbered once each
     assert ("| MgO | 2 | 7.50 – 13.00 | 1.20 – 6.00 | – | 7.80 (optical) [2] | 54 (18) | 7.70 / – [1]; (sign only) [2]; "
             "– / 0.50 (film) [1] | +2.55 |") in text  # a published gap has its own column
-    assert "| Al2ZnO4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – |  | – |" in text  # no bulk output recorded
+    assert "| ZnAl2O4 | 1 | 8.00 – 8.00 | 3.00 – 3.00 | – |  | – |" in text  # no bulk output recorded
     docs[0].extra["bulk"]["gamma_cell_width"] = 8.327
     assert bulk_cell(docs[0]) == "54, 8.33 Å (18)"
     assert "Published values: [1] Ref A; [2] Ref B." in text
-    assert "| Al2ZnO4 | 1 |" in text  # formulas are normalised by the schema
+    assert "| ZnAl2O4 | 1 |" in text and "Al2ZnO4" not in text  # the bulk name's spelling, not pymatgen's
     assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text
     png = plot_ip_ea_by_formula([d.model_dump() for d in docs if d.state == "successful"], tmp_path / "s.png",
                                 published={"MgO": [(7.7, None), (None, 0.5)], "CaO": [(7.5, 0.7)]})
@@ -203,6 +204,14 @@ def test_polymorphs_get_a_row_each_with_their_own_gap():
     assert rows["TiO2-rutile"]["gap"] == pytest.approx(3.0) and rows["TiO2-anatase"]["formula"] == "TiO2"
     text = datasheet_markdown("R", [*rutile, anatase], {}, "", literature={"TiO2": [PublishedValue(ip=7.96, source="K")]})
     assert "| TiO2-anatase | 1 | 7.50 – 7.50 |" in text and "| -0.46 |" in text  # the formula's published IP
+
+
+def test_rows_are_labelled_with_the_formula_as_the_bulk_name_spells_it():
+    bivo4 = doc("b", formula="VBiO4").model_copy(update={"bulk_name": "BiVO4"})  # pymatgen's order: V before Bi
+    alpha = doc("a", formula="Bi2O3").model_copy(update={"bulk_name": "Bi2O3-alpha"})
+    other = doc("o", formula="MgO").model_copy(update={"bulk_name": "periclase"})  # a name that is no formula
+    assert bulk_labels([bivo4, alpha, other]) == {"BiVO4": "BiVO4", "Bi2O3-alpha": "Bi2O3", "periclase": "MgO"}
+    assert list(dataset_summary([bivo4, alpha, other])["per_formula"]) == ["Bi2O3", "MgO", "BiVO4"]
 
 
 def test_literature_file_is_read_keyed_by_reduced_formula_and_checked(tmp_path):

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from bandflow.checkpoint import save_checkpoint
-from bandflow.dataset import PLANAR_PROFILE, datasheet_markdown, export_surfaces, load_literature
+from bandflow.dataset import PLANAR_PROFILE, bulk_labels, datasheet_markdown, export_surfaces, load_literature
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
@@ -165,9 +165,12 @@ def main() -> int:
     if not successful:
         print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
         return 2
-    plot_ip_ea_by_formula([d.model_dump() for d in successful], OUT / "ip_ea_by_formula.png",
-                          title="bandflow reference surfaces (fast protocol)",
-                          published={f: [(v.ip, v.ea) for v in values] for f, values in literature.items()})
+    labels = bulk_labels(successful)  # the datasheet's row names: BiVO4 (not VBiO4), TiO2-anatase, TiO2-rutile
+    formula_of = {labels[d.bulk_name]: d.formula for d in successful}
+    plot_ip_ea_by_formula([{**d.model_dump(), "formula": labels[d.bulk_name]} for d in successful],
+                          OUT / "ip_ea_by_formula.png", title="bandflow reference surfaces (fast protocol)",
+                          published={label: [(v.ip, v.ea) for v in literature.get(formula, [])]
+                                     for label, formula in formula_of.items()})
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
                               timing=timing, remaining=remaining, literature=literature)
     text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
