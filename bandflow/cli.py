@@ -138,14 +138,18 @@ def run(
         False, "--slabs-only",
         help="Run only the slab steps (relaxation, slab potential) of unfinished surfaces, which need no bulk "
              "result: for an allocation too short for a bulk hybrid. A later full run does the rest."),
+    bulks: list[str] | None = typer.Option(
+        None, "--bulk",
+        help="Only this bulk of the campaign (repeatable): two runners with one thread each "
+             "(BANDFLOW_OMP_NUM_THREADS=1) on disjoint bulks share a 2-core machine."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
     from bandflow.runner import plans_with_documents, run_campaign
-    from bandflow.spec import load_spec
+    from bandflow.spec import load_spec, select_bulks
     from bandflow.store import BandflowStore
 
-    spec = load_spec(spec_file)
+    spec = select_bulks(load_spec(spec_file), bulks or [])
     plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
     for name, reason in unsupported_bulks(spec, plans).items():
         typer.echo(f"warning: {name} will fail: {reason}", err=True)
@@ -414,17 +418,21 @@ def export(
 def status(
     spec_file: str | None = typer.Argument(None, help="A campaign YAML: show its progress and time left."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    bulks: list[str] | None = typer.Option(None, "--bulk", help="Only this bulk of the campaign (repeatable)."),
 ) -> None:
     """FireWorks states of submitted jobs and what the results store holds (or one campaign's progress)."""
     from bandflow.queue import describe_launchpad, firework_state_counts, get_launchpad
     from bandflow.store import BandflowStore
 
+    if bulks and spec_file is None:
+        raise BandflowError("--bulk needs a campaign YAML to pick the bulk from")
     if spec_file is not None:
         from bandflow.runner import campaign_status
-        from bandflow.spec import load_spec
+        from bandflow.spec import load_spec, select_bulks
 
+        spec = select_bulks(load_spec(spec_file), bulks or [])
         with BandflowStore.from_settings() as store:
-            progress = campaign_status(load_spec(spec_file), store)
+            progress = campaign_status(spec, store)
         if as_json:
             _print_json(vars(progress))
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,17 @@ def load_spec(path: str | Path) -> CampaignSpec:
         raise BandflowError(f"{path}: {where}: {err['msg']}") from None
     spec.protocol_settings  # noqa: B018 - validates the protocol/engine pair early
     return spec
+
+
+def select_bulks(spec: CampaignSpec, names: Sequence[str]) -> CampaignSpec:
+    """``spec`` restricted to the named bulks, each with its own selection (Miller index) kept; no names keep
+    them all. Several runners can so share one campaign on disjoint bulks, each writing the documents of the
+    whole campaign's name."""
+    if not names:
+        return spec
+    known = [selection.bulk for selection in spec.bulks]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise BandflowError(f"{', '.join(unknown)}: not a bulk of campaign {spec.name!r} (its bulks: "
+                            f"{', '.join(known)})")
+    return spec.model_copy(update={"bulks": [s for s in spec.bulks if s.bulk in names]})

@@ -1,5 +1,6 @@
 """The campaign flow and the resumable local runner, with test-only engines (seconds, no DFT)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -273,6 +274,30 @@ def test_slabs_only_runs_the_slab_steps_and_a_full_run_reuses_them(store, tmp_pa
     summary = run_campaign(load_spec(spec_file), store=store, progress=False)
     assert not summary.failed and summary.ran == 1 + n_surfaces  # the bulk, then one alignment per surface
     assert executions(tmp_path).count("slab") == n_surfaces
+
+
+def test_run_with_bulk_runs_only_that_bulk_of_the_campaign(store, tmp_path):
+    """Two runners share a machine on disjoint bulks of one campaign: each ``--bulk`` run computes only its
+    own bulk's surfaces, and ``status --bulk`` counts only them."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml")
+    text = spec_file.read_text().replace("- MgO", "- MgO\n- CaO")
+    spec_file.write_text(text)
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["run", str(spec_file), "--bulk", "ZnO", "--no-progress"])
+    assert wrong.exit_code != 0 and "ZnO: not a bulk of campaign 'test' (its bulks: MgO, CaO)" in str(wrong.exception)
+    assert executions(tmp_path) == [] and store.query_surfaces(state=None) == []  # refused before any work
+    result = runner.invoke(app, ["run", str(spec_file), "--bulk", "CaO", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert {d.formula for d in store.query_surfaces(protocol="fast")} == {"CaO"}
+    status = runner.invoke(app, ["status", str(spec_file), "--bulk", "CaO", "--json"])
+    assert status.exit_code == 0 and json.loads(status.output)["remaining"] == 0
+    everything = runner.invoke(app, ["status", str(spec_file), "--json"])
+    assert json.loads(everything.output)["remaining"] == len(plan_campaign(load_spec(spec_file))[0].surfaces)
+    assert runner.invoke(app, ["status", "--bulk", "CaO"]).exit_code != 0  # no campaign to pick from
 
 
 def test_bulk_settings_key_follows_the_makers_defaults():

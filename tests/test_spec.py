@@ -6,7 +6,7 @@ import pytest
 
 from bandflow.errors import BandflowError
 from bandflow.protocols import get_protocol
-from bandflow.spec import load_spec
+from bandflow.spec import load_spec, select_bulks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +57,12 @@ def test_protocol_lookup():
     assert get_protocol("accurate", "vasp").slab_functional == "PBEsol"
     with pytest.raises(BandflowError):
         get_protocol("fast", "vasp")
+
+
+def test_select_bulks_keeps_each_bulks_own_selection():
+    spec = load_spec(ROOT / "workflows" / "ternary_oxides.yaml")
+    picked = select_bulks(spec, ["LiGaO2", "Mg2SiO4"])
+    assert [(b.bulk, b.max_index) for b in picked.bulks] == [("LiGaO2", 2), ("Mg2SiO4", None)]
+    assert picked.name == spec.name and select_bulks(spec, []) is spec
+    with pytest.raises(BandflowError, match="^ZnO: not a bulk of campaign 'ternary_oxides'"):
+        select_bulks(spec, ["ZnO"])
