@@ -154,9 +154,15 @@ def main() -> int:
                             "until re-aligned)" if status.outdated else "")
                 waiting = (f"; bulks with only pending results: {', '.join(sorted(pending_names))}"
                            if pending_names else "")
+                # surfaces left per bulk, to plan the next allocation (HfO2-monoclinic's 48 are not Ag2O's 1)
+                total = {p.bulk.name: len(p.surfaces) for p in plans}
+                left = {n: total[n] - sum(d.bulk_name == n for d in good) for n in total}
+                untouched = ", ".join(f"{n} ({left[n]})" for n in sorted(names - done_names - pending_names))
+                partly = ", ".join(f"{n} ({left[n]} of {total[n]})" for n in sorted(done_names & names) if left[n])
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
-                                 f"result yet: {', '.join(sorted(names - done_names - pending_names)) or 'none'}"
-                                 f"{waiting}")
+                                 f"result yet (surfaces): {untouched or 'none'}"
+                                 + (f"; bulks partly done (surfaces left): {partly}" if partly else "")
+                                 + waiting)
     timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
                   "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the "
                   "throughput; docs/engines.md), so a wall time recorded since is that of one thread beside "
