@@ -201,16 +201,19 @@ def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | No
     from bandflow.bulk import load_bulk
     from bandflow.coordination import broken_bond_densities, outermost_cation_height
 
-    relaxed = [d.structure_relaxed or d.structure_unrelaxed for d in [doc, *others]]
-    height, *heights = [outermost_cation_height(Structure.from_dict(s)) for s in relaxed]
-    where = (f"its outermost cation lies {height:+.2f} Å over the outermost O (relaxed; the others "
-             f"{min(heights):+.2f} to {max(heights):+.2f} Å)")
+    try:  # a datasheet is written whatever the slabs: a descriptor that cannot be taken is left out
+        relaxed = [d.structure_relaxed or d.structure_unrelaxed for d in [doc, *others]]
+        height, *heights = [outermost_cation_height(Structure.from_dict(s)) for s in relaxed]
+        reason += (f"; its outermost cation lies {height:+.2f} Å over the outermost O (relaxed; the others "
+                   f"{min(heights):+.2f} to {max(heights):+.2f} Å)")
+    except BandflowError:  # a slab without oxygen
+        pass
     try:  # the siblings are cuts of the same bulk
         own, *theirs = broken_bond_densities([Structure.from_dict(d.structure_unrelaxed) for d in [doc, *others]],
                                              load_bulk(doc.bulk_name).structure)
     except BandflowError:  # a bulk outside the library, or a slab that is not a cut of it
-        return f"{reason}; {where}"
-    return (f"{reason}; {where}; its unrelaxed cut breaks {own:.1f} cation–O bonds per nm² of face, the others "
+        return reason
+    return (f"{reason}; its unrelaxed cut breaks {own:.1f} cation–O bonds per nm² of face, the others "
             f"{min(theirs):.1f}–{max(theirs):.1f}")
 
 

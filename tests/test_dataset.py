@@ -142,6 +142,9 @@ def test_an_ip_far_from_the_median_of_its_bulk_is_flagged_with_cation_heights_an
     assert ip_spread_issue(near, [*docs[:3], near]) is None  # 1.9 eV above: within MAX_IP_FROM_MEDIAN
     elsewhere = [d.model_copy(update={"bulk_name": "no-such-file"}) for d in docs]
     assert ip_spread_issue(elsewhere[3], elsewhere).endswith("to +0.59 Å)")  # no bulk: no bonds, still heights
+    metal = Structure(Lattice.tetragonal(3.0, 20.0), ["Mg", "Mg"], [[0, 0, 0.4], [0.5, 0.5, 0.5]]).as_dict()
+    no_oxygen = [elsewhere[0].model_copy(update={"structure_relaxed": metal}), *elsewhere[1:]]
+    assert ip_spread_issue(elsewhere[3], no_oxygen).endswith("a surface dipole of its own")  # no height either
     polymorph = [d.model_copy(update={"bulk_name": "Sb2O3-other"}) for d in docs[:3]]
     assert not dataset_summary([docs[3], *polymorph])["outliers"]  # another bulk of the formula is not a sibling
 
