@@ -79,8 +79,8 @@ def outermost_cation_height(slab: Structure) -> float:
 
     The slab may wrap across the cell's c boundary; its vacuum is the widest gap between atoms along c.
     """
-    symbols = np.array([site.specie.symbol for site in slab])
-    if not (symbols == "O").any() or (symbols == "O").all():
+    oxygen = np.array([site.specie.symbol == "O" for site in slab])
+    if not oxygen.any() or oxygen.all():
         raise BandflowError(f"slab {slab.composition.reduced_formula} has no cation or no oxygen to compare")
     a, b, c = slab.lattice.matrix
     normal = np.cross(a, b) / np.linalg.norm(np.cross(a, b))
@@ -89,7 +89,6 @@ def outermost_cation_height(slab: Structure) -> float:
     gaps = np.diff(np.append(ordered, ordered[0] + 1.0))
     start = ordered[(int(np.argmax(gaps)) + 1) % len(ordered)]  # the lowest atom above the vacuum
     heights = np.mod(fractional - start, 1.0) * float(np.dot(c, normal))
-    oxygen = symbols == "O"
     top = heights[~oxygen].max() - heights[oxygen].max()
     bottom = heights[oxygen].min() - heights[~oxygen].min()
     return float((top + bottom) / 2.0)

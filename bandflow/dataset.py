@@ -276,19 +276,16 @@ def bulk_labels(docs: Iterable[SurfaceDoc]) -> dict[str, str]:
     """A row label per bulk name: the formula as the bulk's name spells it (BiVO4, where the documents'
     reduced formula is pymatgen's VBiO4), or the whole bulk name where the formula has several bulks among
     ``docs`` (TiO2-anatase, TiO2-rutile)."""
-    docs = list(docs)
-    polymorphs: dict[str, set[str]] = defaultdict(set)
-    for doc in docs:
-        polymorphs[doc.formula].add(doc.bulk_name)
+    formula_of = {doc.bulk_name: doc.formula for doc in docs}
+    bulks_of = Counter(formula_of.values())
     labels = {}
-    for doc in docs:
-        spelled = doc.bulk_name.split("-")[0]
+    for bulk, formula in formula_of.items():
+        spelled = bulk.split("-")[0]
         try:
-            same = Composition(spelled).reduced_formula == doc.formula
+            same = Composition(spelled).reduced_formula == formula
         except (ValueError, KeyError):  # a bulk name that is not a formula
             same = False
-        labels[doc.bulk_name] = (doc.bulk_name if len(polymorphs[doc.formula]) > 1
-                                 else spelled if same else doc.formula)
+        labels[bulk] = bulk if bulks_of[formula] > 1 else spelled if same else formula
     return labels
 
 
