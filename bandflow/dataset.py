@@ -166,17 +166,18 @@ def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
     return docs
 
 
-def outlier_reason(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = ()) -> str | None:
+def outlier_reason(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = (), with_bulk: bool = True) -> str | None:
     """Why a computed surface deserves a second look (reasons joined by "; "), or None.
 
     ``siblings``: the successful surfaces of the same bulk (``doc`` may be among them), for the IP spread.
+    ``with_bulk=False`` leaves out what concerns the bulk's band edges, which all its surfaces share.
     """
     reasons = []
     if doc.ip is not None and not IP_RANGE[0] <= doc.ip <= IP_RANGE[1]:
         reasons.append(f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV")
     if doc.ea is not None and doc.ea < EA_MIN:
         reasons.append(f"EA {doc.ea:.2f} eV below {EA_MIN} eV")
-    if issue := bulk_edges_issue(doc):
+    if with_bulk and (issue := bulk_edges_issue(doc)):
         reasons.append(issue)
     if issue := slab_centre_issue(doc):
         reasons.append(issue)
@@ -320,6 +321,12 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
         },
         "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good
                      if (r := outlier_reason(d, by_bulk[d.bulk_name]))],
+        # the same flags grouped for reading: a bulk's band-edge issue once, then what is each surface's own
+        "bulk_flags": [{"bulk": labels[bulk], "n": n, "reason": reason}
+                       for bulk, items in sorted(by_bulk.items(), key=lambda kv: labels[kv[0]])
+                       for reason, n in Counter(filter(None, map(bulk_edges_issue, items))).items()],
+        "surface_flags": [{"surface_id": d.surface_id, "reason": r} for d in good
+                          if (r := outlier_reason(d, by_bulk[d.bulk_name], with_bulk=False))],
         "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
     }
 
@@ -466,7 +473,11 @@ def datasheet_markdown(
               "outermost O in the relaxed slab (an outward cation layer lowers the IP, an outward O layer raises "
               "it) and the cation–O bonds its unrelaxed cut breaks per nm² of face (many more than the others "
               "point to a cut through molecular units).", ""]
-    lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["outliers"]] or ["none"]
+    if summary["bulk_flags"]:
+        lines += ["Bulks whose band edges are in doubt (every one of their surfaces is flagged for it):", ""]
+        lines += [f"- {f['bulk']} ({f['n']} surface{'s' * (f['n'] > 1)}): {f['reason']}" for f in summary["bulk_flags"]]
+        lines += ["", "Surfaces flagged for reasons of their own:", ""]
+    lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["surface_flags"]] or ["none"]
     lines += ["", "## Failures (not in the files)", ""]
     lines += [f"- `{f['surface_id']}`: {f['reason']}" for f in summary["failures"]] or ["none"]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from bandflow.dataset import (
     PLANAR_PROFILE,
     PublishedValue,
     bulk_cell,
+    bulk_edges_issue,
     bulk_labels,
     dataset_summary,
     datasheet_markdown,
@@ -255,3 +256,17 @@ def test_recorded_times_spread_each_bulk_job_over_its_surfaces():
     assert "| MgO | 3 | 30.0 | 50 | 10.8 |" in lines and "| ZnO | 1 | 60.0 | 400 | 66.7 |" in lines
     text = datasheet_markdown("Reference", docs, {"b.jsonl.gz": 4}, "Method.", timing=["- from the job store"])
     assert "## Time\n\n- from the job store\n\nComputing time recorded" in text
+
+
+def test_datasheet_names_a_bulk_issue_once_and_keeps_each_surface_reason():
+    docs = [doc("a"), doc("b", ip=13.0, ea=6.0), doc("c", formula="CaO")]
+    for d in docs[:2]:  # the two MgO surfaces share a bulk output from a too small Γ cell
+        d.extra["bulk"] = {"gamma_sampling_error": 0.183}
+    summary = dataset_summary(docs)
+    assert [o["surface_id"] for o in summary["outliers"]] == ["a", "b"]  # each still carries the bulk reason
+    assert summary["bulk_flags"] == [{"bulk": "MgO", "n": 2, "reason": bulk_edges_issue(docs[0])}]
+    assert summary["surface_flags"] == [{"surface_id": "b", "reason": "IP 13.00 eV outside 3.0–12.0 eV"}]
+    text = datasheet_markdown("R", docs, {}, "")
+    assert text.count("183.0 meV/atom") == 1 and "- MgO (2 surfaces): the Γ-only PBE energy" in text
+    assert "- `b`: IP 13.00 eV outside 3.0–12.0 eV\n" in text and "`a`" not in text
+    assert "Bulks whose band edges" not in datasheet_markdown("R", docs[2:], {}, "")  # nothing to group
