@@ -1,0 +1,51 @@
+"""tools/relaxation_check.py: what it can do without running CP2K (document and job lookup, errors)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from bandflow.cp2k import Cp2kSlabStaticMaker
+from bandflow.errors import BandflowError
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "relaxation_check.py"
+TERNARY = ROOT / "data" / "reference" / "ternary_oxides_fast.jsonl.gz"
+SURFACE = "MgTiO3-148-001-t1-29dc8518"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("relaxation_check", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_finds_the_document_and_the_campaign_job_that_made_its_potential(tool):
+    doc = tool.find_documents([TERNARY], [SURFACE])[SURFACE]
+    assert doc.bulk_name == "MgTiO3" and doc.structure_relaxed
+    jobs = tool.campaign_jobs(str(ROOT / "workflows" / "ternary_oxides.yaml"), doc)
+    maker = jobs["slab_potential"].function.__self__
+    assert isinstance(maker, Cp2kSlabStaticMaker) and maker.cutoff == 400.0  # the campaign's own settings
+    with pytest.raises(BandflowError, match="MgTiO3: not a bulk of campaign .binary_oxides."):
+        tool.campaign_jobs(str(ROOT / "workflows" / "binary_oxides.yaml"), doc)
+    with pytest.raises(BandflowError, match="MgO-nothing"):
+        tool.find_documents([TERNARY], [SURFACE, "MgO-nothing"])
+
+
+def test_displacements_use_the_minimum_image(tool):
+    a = Structure(Lattice.cubic(10.0), ["O", "O"], [[0.01, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    b = Structure(Lattice.cubic(10.0), ["O", "O"], [[0.99, 0.5, 0.5], [0.5, 0.5, 0.6]])
+    assert np.allclose(tool.displacements(a, b), [0.2, 1.0])
+
+
+def test_unknown_surface_is_one_error_line_and_nothing_written(tmp_path):
+    result = subprocess.run([sys.executable, str(TOOL), str(ROOT / "workflows" / "ternary_oxides.yaml"),
+                             "MgO-nothing", "--work-dir", str(tmp_path / "w")], capture_output=True, text=True)
+    assert result.returncode == 2 and not (tmp_path / "w").exists()
+    assert result.stderr.strip().splitlines()[-1].startswith("error: not in ")
