@@ -49,3 +49,20 @@ def test_unknown_surface_is_one_error_line_and_nothing_written(tmp_path):
                              "MgO-nothing", "--work-dir", str(tmp_path / "w")], capture_output=True, text=True)
     assert result.returncode == 2 and not (tmp_path / "w").exists()
     assert result.stderr.strip().splitlines()[-1].startswith("error: not in ")
+
+
+def test_the_campaign_potential_aligned_again_gives_the_stored_ip(tool):
+    """The alignment path of the check: the document's own potential profile and relaxed slab, aligned
+    again with the bulk edges it holds, give back its IP and EA."""
+    doc = tool.find_documents([TERNARY], [SURFACE])[SURFACE]
+    jobs = tool.campaign_jobs(str(ROOT / "workflows" / "ternary_oxides.yaml"), doc)
+    profile = doc.extra["profile"]
+    potential = {"potential": {"vacuum_level_top": doc.vacuum_level_top, "vacuum_level_bottom": doc.vacuum_level_bottom,
+                               "slab_center_average": 0.0, "z": profile["z"], "planar": profile["planar"],
+                               "slab_center": profile["slab_center"], "period": None}}
+    again = tool.align_again(doc, jobs, Structure.from_dict(doc.structure_relaxed), potential)
+    assert again.ip == pytest.approx(doc.ip, abs=1e-6) and again.ea == pytest.approx(doc.ea, abs=1e-6)
+    assert again.slab_center_average != 0.0  # re-taken over the ideal slab's period, not the value given
+    with pytest.raises(BandflowError, match=SURFACE):
+        tool.align_again(doc.model_copy(update={"bulk_vbm": 50.0}), jobs, Structure.from_dict(doc.structure_relaxed),
+                         potential)

@@ -62,9 +62,25 @@ def displacements(a: Structure, b: Structure) -> np.ndarray:
     return np.array([a[i].distance(b[i]) for i in range(len(a))])
 
 
+def align_again(doc, jobs: dict, relaxed: Structure, potential_output):
+    """The surface document of a new slab potential, aligned with the bulk edges ``doc`` holds, as the
+    campaign's alignment job would make it."""
+    from bandflow.alignment import surface_document
+
+    bulk_edges = {**((doc.extra or {}).get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
+                  "bulk_average_potential": doc.bulk_average_potential}
+    surface, protocol = jobs["alignment"].function_args[:2]
+    try:
+        new = surface_document(surface, protocol, bulk_edges, relaxed, potential_output)
+    except BandflowError as exc:
+        raise BandflowError(f"{doc.surface_id}: {exc}") from None
+    if new.state != "successful":
+        raise BandflowError(f"{doc.surface_id}: {new.failure_reason}")
+    return new
+
+
 def check(doc, jobs: dict, work: Path, start: str, max_steps: int) -> dict:
     """Relax with CP2K, take the slab potential, align; the report of one surface."""
-    from bandflow.alignment import surface_document
     from bandflow.coordination import outermost_cation_height
     from bandflow.cp2k import Cp2kSlabRelaxMaker
 
@@ -85,13 +101,7 @@ def check(doc, jobs: dict, work: Path, start: str, max_steps: int) -> dict:
         potential = potential_maker.make.original(potential_maker, dft)
     finally:
         os.chdir(here)
-    extra = doc.extra or {}
-    bulk_edges = {**(extra.get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
-                  "bulk_average_potential": doc.bulk_average_potential}
-    surface, protocol = jobs["alignment"].function_args[:2]
-    new = surface_document(surface, protocol, bulk_edges, dft, potential)
-    if new.state != "successful":
-        raise BandflowError(f"{doc.surface_id}: {new.failure_reason}")
+    new = align_again(doc, jobs, dft, potential)
     moved = displacements(chgnet, dft)
     return {
         "surface_id": doc.surface_id, "start": start, "n_atoms": len(dft), "geo_steps": relaxed.n_steps,
