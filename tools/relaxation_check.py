@@ -87,7 +87,7 @@ def check(doc, jobs: dict, work: Path, start: str, max_steps: int) -> dict:
     chgnet = Structure.from_dict(doc.structure_relaxed)
     unrelaxed = Structure.from_dict(doc.structure_unrelaxed)
     potential_maker = jobs["slab_potential"].function.__self__
-    relax_maker = Cp2kSlabRelaxMaker(kspacing=potential_maker.kspacing,
+    relax_maker = Cp2kSlabRelaxMaker(kspacing=potential_maker.kspacing, kpoints=potential_maker.kpoints,
                                      user_input_settings=dict(potential_maker.user_input_settings),
                                      max_geo_steps=max_steps)
     work.mkdir(parents=True, exist_ok=True)
