@@ -454,7 +454,7 @@ def test_relax_input_fixes_the_frozen_sites_in_their_order(tmp_path, data_dir):
     assert fixed_atom_indices(slab) == [5, 6]
     ci = written(Cp2kSlabRelaxSetGenerator(data_dir=data_dir), slab, tmp_path)
     assert value(ci, "GLOBAL", "RUN_TYPE") == ("GEO_OPT",)
-    assert value(ci, "MOTION/GEO_OPT", "OPTIMIZER") == ("BFGS",)
+    assert value(ci, "MOTION/GEO_OPT", "OPTIMIZER") == ("LBFGS",)
     assert value(ci, "MOTION/CONSTRAINT/FIXED_ATOMS", "LIST") == (5, 6)
     xyz = (tmp_path / COORD_FILE).read_text().splitlines()[2:]
     assert [line.split()[0] for line in xyz] == [site.specie.symbol for site in slab]

@@ -484,7 +484,7 @@ class Cp2kSlabStaticMaker(_Cp2kSlabMaker):
 
 @dataclass
 class Cp2kSlabRelaxMaker(_Cp2kSlabMaker):
-    """PBE relaxation of a slab (GEO_OPT, BFGS, fixed cell) for the ``accurate`` protocol.
+    """PBE relaxation of a slab (GEO_OPT, L-BFGS, fixed cell) for the ``accurate`` protocol.
 
     Sites whose ``selective_dynamics`` flags are all False stay fixed (``FIXED_ATOMS``); a slab without the
     flags gets its central third fixed (:func:`bandflow.forcefields.fix_central_layers`).
