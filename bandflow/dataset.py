@@ -166,24 +166,29 @@ def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
     return docs
 
 
-def outlier_reason(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = (), with_bulk: bool = True) -> str | None:
+def outlier_reason(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = ()) -> str | None:
     """Why a computed surface deserves a second look (reasons joined by "; "), or None.
 
     ``siblings``: the successful surfaces of the same bulk (``doc`` may be among them), for the IP spread.
-    ``with_bulk=False`` leaves out what concerns the bulk's band edges, which all its surfaces share.
     """
+    return "; ".join(reason for _, reason in outlier_reasons(doc, siblings)) or None
+
+
+def outlier_reasons(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = ()) -> list[tuple[bool, str]]:
+    """The reasons of :func:`outlier_reason`, in its order, each with whether it concerns the bulk's band
+    edges (shared by all surfaces of the bulk) rather than the surface itself."""
     reasons = []
     if doc.ip is not None and not IP_RANGE[0] <= doc.ip <= IP_RANGE[1]:
-        reasons.append(f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV")
+        reasons.append((False, f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV"))
     if doc.ea is not None and doc.ea < EA_MIN:
-        reasons.append(f"EA {doc.ea:.2f} eV below {EA_MIN} eV")
-    if with_bulk and (issue := bulk_edges_issue(doc)):
-        reasons.append(issue)
+        reasons.append((False, f"EA {doc.ea:.2f} eV below {EA_MIN} eV"))
+    if issue := bulk_edges_issue(doc):
+        reasons.append((True, issue))
     if issue := slab_centre_issue(doc):
-        reasons.append(issue)
+        reasons.append((False, issue))
     if issue := ip_spread_issue(doc, siblings):
-        reasons.append(issue)
-    return "; ".join(reasons) or None
+        reasons.append((False, issue))
+    return reasons
 
 
 def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | None:
@@ -297,6 +302,7 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
     for doc in good:
         by_bulk[doc.bulk_name].append(doc)
     labels = bulk_labels(good)
+    reasons = {d.surface_id: outlier_reasons(d, by_bulk[d.bulk_name]) for d in good}  # once: some parse slabs
 
     def spread(values: list[float]) -> dict:
         return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)} if values else {}
@@ -319,14 +325,15 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
                 "ea": spread([d.ea for d in items]), "gap": items[0].bulk_gap, "bulk_cell": bulk_cell(items[0])}
             for bulk, items in sorted(by_bulk.items(), key=lambda kv: (kv[1][0].formula, kv[0]))
         },
-        "outliers": [{"surface_id": d.surface_id, "reason": r} for d in good
-                     if (r := outlier_reason(d, by_bulk[d.bulk_name]))],
+        "outliers": [{"surface_id": d.surface_id, "reason": "; ".join(r for _, r in reasons[d.surface_id])}
+                     for d in good if reasons[d.surface_id]],
         # the same flags grouped for reading: a bulk's band-edge issue once, then what is each surface's own
         "bulk_flags": [{"bulk": labels[bulk], "n": n, "reason": reason}
                        for bulk, items in sorted(by_bulk.items(), key=lambda kv: labels[kv[0]])
-                       for reason, n in Counter(filter(None, map(bulk_edges_issue, items))).items()],
-        "surface_flags": [{"surface_id": d.surface_id, "reason": r} for d in good
-                          if (r := outlier_reason(d, by_bulk[d.bulk_name], with_bulk=False))],
+                       for reason, n in Counter(r for d in items for of_bulk, r in reasons[d.surface_id]
+                                                if of_bulk).items()],
+        "surface_flags": [{"surface_id": d.surface_id, "reason": own} for d in good
+                          if (own := "; ".join(r for of_bulk, r in reasons[d.surface_id] if not of_bulk))],
         "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
     }
 
