@@ -106,6 +106,15 @@ def ideal_period_centre(analysis: dict, ideal_slab: dict | Structure | None) -> 
     return retaken
 
 
+def stored_bulk_edges(doc: SurfaceDoc) -> dict[str, Any]:
+    """The bulk band edges a surface document holds, as :func:`surface_document` takes them: to align a new
+    slab potential with them without running the bulk again."""
+    extra = doc.extra or {}
+    return {**(extra.get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
+            "bulk_average_potential": doc.bulk_average_potential,
+            "wall_time": (extra.get("wall_time") or {}).get("bulk_edges")}
+
+
 def surface_document(
     surface: dict,
     protocol: dict,

@@ -248,7 +248,7 @@ def recompute_slab_potentials(
     ``bulk_average_potential``, ``extra.bulk``). Only successful documents of this flow's settings qualify;
     an engine failure leaves the old document as it was.
     """
-    from bandflow.alignment import surface_document
+    from bandflow.alignment import stored_bulk_edges, surface_document
 
     store, work_dir = _run_setting(store, work_dir)
     started = time.perf_counter()
@@ -267,10 +267,7 @@ def recompute_slab_potentials(
         potential = jobs["slab_potential"]
         if "slab_structure" in jobs:
             _store_restored_output(store, jobs["slab_structure"], doc.structure_relaxed, surface_id)
-        extra = doc.extra or {}
-        bulk_edges = {**(extra.get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
-                      "bulk_average_potential": doc.bulk_average_potential,
-                      "wall_time": (extra.get("wall_time") or {}).get("bulk_edges")}
+        bulk_edges = stored_bulk_edges(doc)
         surface, protocol = jobs["alignment"].function_args[:2]  # what the alignment job would be given
         try:
             output = _run_job(potential, store, work_dir).output

@@ -65,13 +65,11 @@ def displacements(a: Structure, b: Structure) -> np.ndarray:
 def align_again(doc, jobs: dict, relaxed: Structure, potential_output):
     """The surface document of a new slab potential, aligned with the bulk edges ``doc`` holds, as the
     campaign's alignment job would make it."""
-    from bandflow.alignment import surface_document
+    from bandflow.alignment import stored_bulk_edges, surface_document
 
-    bulk_edges = {**((doc.extra or {}).get("bulk") or {}), "vbm": doc.bulk_vbm, "cbm": doc.bulk_cbm,
-                  "bulk_average_potential": doc.bulk_average_potential}
     surface, protocol = jobs["alignment"].function_args[:2]
     try:
-        new = surface_document(surface, protocol, bulk_edges, relaxed, potential_output)
+        new = surface_document(surface, protocol, stored_bulk_edges(doc), relaxed, potential_output)
     except BandflowError as exc:
         raise BandflowError(f"{doc.surface_id}: {exc}") from None
     if new.state != "successful":
