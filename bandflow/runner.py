@@ -150,7 +150,7 @@ def restore_slab_outputs(store: BandflowStore, ordered: list[tuple[Job, list[str
     are taken from the document instead, marked ``restored_from`` in the job metadata. Returns the uuids
     now done: the structure and potential jobs, and the relaxation whose only use was the structure.
     """
-    steps = _surface_steps(ordered)
+    steps = surface_steps(ordered)
     candidates = {
         surface_id: jobs for surface_id, jobs in steps.items()
         if "slab_potential" in jobs and jobs["slab_potential"].uuid not in done
@@ -210,7 +210,7 @@ def _run_job(job: Job, store: BandflowStore, work_dir: Path):
     return responses[job.uuid][1]
 
 
-def _surface_steps(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, Job]]:
+def surface_steps(ordered: list[tuple[Job, list[str]]]) -> dict[str, dict[str, Job]]:
     """``{surface_id: {step: job}}`` of a flow's surface jobs."""
     steps: dict[str, dict[str, Job]] = {}
     for job, _ in ordered:
@@ -255,7 +255,7 @@ def recompute_slab_potentials(
     plans = [replace(plan, surfaces=[s for s in plan.surfaces if s.id in set(surface_ids)])
              for plan in plan_campaign(spec)]
     ordered = run_order(campaign_flow(spec, [plan for plan in plans if plan.surfaces]))
-    steps, wanted = _surface_steps(ordered), expected_job_uuids(ordered)
+    steps, wanted = surface_steps(ordered), expected_job_uuids(ordered)
     summary = RunSummary(total=len(surface_ids))
     for surface_id in tqdm(surface_ids, desc="slab potentials", unit="surface", disable=not progress):
         found = store.query_surfaces(protocol=spec.protocol, surface_id=surface_id)

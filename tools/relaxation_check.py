@@ -47,11 +47,11 @@ def find_documents(paths: list[Path], surface_ids: list[str]) -> dict:
 def campaign_jobs(spec_path: str, doc) -> dict:
     """The campaign's jobs of this surface (``slab_potential`` and ``alignment`` are used)."""
     from bandflow.flows import campaign_flow
-    from bandflow.runner import _surface_steps, run_order
+    from bandflow.runner import run_order, surface_steps
     from bandflow.spec import load_spec, select_bulks
 
     spec = select_bulks(load_spec(spec_path), [doc.bulk_name])
-    jobs = _surface_steps(run_order(campaign_flow(spec))).get(doc.surface_id)
+    jobs = surface_steps(run_order(campaign_flow(spec))).get(doc.surface_id)
     if not jobs or "slab_potential" not in jobs:
         raise BandflowError(f"{doc.surface_id} is not a surface of {spec_path}")
     return jobs
