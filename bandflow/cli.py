@@ -510,10 +510,11 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print model_id and metrics as JSON."),
 ) -> None:
     """Train the attention network on stored DFT surfaces and store it as a new model version."""
-    from bandflow.ml.figures import check_figure_path, parity_plot
+    from bandflow.ml.figures import parity_plot
     from bandflow.ml.model import ModelHyperparameters
     from bandflow.ml.train import TrainConfig
     from bandflow.ml.workflow import parse_query, train_from_store
+    from bandflow.plotting import check_figure_path
     from bandflow.store import BandflowStore
 
     if parity:
@@ -549,10 +550,11 @@ def crossval(
     """Leave-one-compound-out cross-validation on stored DFT surfaces, against the training-mean baseline
     (nothing is stored: it measures how far to trust a model on compounds it has not seen)."""
     from bandflow.ml.crossval import compound_cross_validation
-    from bandflow.ml.figures import check_figure_path, crossval_plot
+    from bandflow.ml.figures import crossval_plot
     from bandflow.ml.model import ModelHyperparameters
     from bandflow.ml.train import TrainConfig
     from bandflow.ml.workflow import parse_query, surface_records, training_surfaces
+    from bandflow.plotting import check_figure_path
     from bandflow.store import BandflowStore
 
     if plot:
@@ -655,9 +657,10 @@ def transfer(
     as_json: bool = typer.Option(False, "--json", help="Print the curves as JSON."),
 ) -> None:
     """Compare fine-tuning the source model, L-SOAP from scratch and standard SOAP on the target surfaces."""
-    from bandflow.ml.figures import check_figure_path, transfer_plot
+    from bandflow.ml.figures import transfer_plot
     from bandflow.ml.train import TrainConfig
     from bandflow.ml.workflow import parse_query, transfer_from_store
+    from bandflow.plotting import check_figure_path
     from bandflow.store import BandflowStore
 
     try:

@@ -72,7 +72,7 @@ def plot_alignment(
     rows = [_checked_entry(i, entry) for i, entry in enumerate(entries or [])]
     if not rows:
         raise BandflowError("plot_alignment: no surfaces to plot")
-    path = _checked_path(path)
+    path = check_figure_path(path)
 
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -106,7 +106,7 @@ def plot_alignment(
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Path:
@@ -117,7 +117,7 @@ def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Pat
     z = np.asarray(getattr(analysis, "z", []), dtype=float)
     if z.size < 2:
         raise BandflowError("plot_potential_profile: the analysis has no profile to plot")
-    path = _checked_path(path)
+    path = check_figure_path(path)
 
     from matplotlib.figure import Figure
 
@@ -141,7 +141,7 @@ def plot_potential_profile(analysis: PotentialAnalysis, path: str | Path) -> Pat
     ax.set_xlabel(f"z along the surface normal (lattice vector {'abc'[analysis.axis]}) (Å)")
     ax.set_ylabel("electrostatic potential energy (eV)")
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _checked_entry(index: int, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,7 +168,8 @@ def _checked_entry(index: int, entry: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _checked_path(path: str | Path) -> Path:
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` if it can take a figure (.png or .svg in an existing folder), else ``BandflowError``."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
@@ -177,7 +178,7 @@ def _checked_path(path: str | Path) -> Path:
     return path
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path, dpi: int = 200) -> Path:
     """Render with the Agg canvas to a temporary file beside ``path``, then rename it into place."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -185,7 +186,7 @@ def _save(fig: Figure, path: Path) -> Path:
     handle, tmp_name = tempfile.mkstemp(suffix=path.suffix, prefix=".tmp-", dir=path.parent)
     os.close(handle)
     try:
-        fig.savefig(tmp_name, dpi=200, format=path.suffix.lower().lstrip("."))
+        fig.savefig(tmp_name, dpi=dpi, format=path.suffix.lower().lstrip("."))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
@@ -204,7 +205,7 @@ def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, t
     rows = [_checked_entry(i, doc) for i, doc in enumerate(docs or [])]
     if not rows:
         raise BandflowError("plot_ip_ea_by_formula: no surfaces to plot")
-    path = _checked_path(path)
+    path = check_figure_path(path)
 
     from matplotlib.figure import Figure
 
@@ -230,4 +231,4 @@ def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, t
     ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

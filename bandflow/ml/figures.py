@@ -5,46 +5,16 @@ Matplotlib ``Figure`` with the Agg canvas (no display); written to a temporary f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from bandflow.errors import BandflowError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from bandflow.plotting import check_figure_path, save_figure
 
 SUBSET_COLORS = {"train": "#9aa5b1", "val": "#4a7fb5", "test": "#d9774a"}
-
-
-def check_figure_path(path: str | Path) -> Path:
-    """``path`` if it can take a figure (.png or .svg in an existing folder), else ``BandflowError``."""
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
-    if not path.parent.is_dir():
-        raise BandflowError(f"folder does not exist: {path.parent}")
-    return path
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    handle, temporary = tempfile.mkstemp(suffix=path.suffix, prefix=".tmp-", dir=path.parent)
-    os.close(handle)
-    try:
-        fig.savefig(temporary, dpi=150, format=path.suffix.lower().lstrip("."))
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _diagonal(ax: Any, values: Sequence[np.ndarray]) -> None:
@@ -82,7 +52,7 @@ def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str |
         ax.legend(fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: str = "alpha_ip") -> Path:
@@ -130,7 +100,7 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
     fig.colorbar(ax.collections[0], ax=ax, label=label, shrink=0.8)
     name = importances.get("formula", "")
     ax.set_title(f"{name}\nIP {importances['ip']:.2f} eV, EA {importances['ea']:.2f} eV", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -151,7 +121,7 @@ def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: 
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
@@ -183,4 +153,4 @@ def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") 
                    title_fontsize=7)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
