@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bandflow.errors import BandflowError
+
+if TYPE_CHECKING:
+    from bandflow.runner import CampaignStatus
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Band alignment of nonpolar oxide surfaces.")
 bulk_app = typer.Typer(no_args_is_help=True, help="The bulk oxide library.")
@@ -414,6 +417,31 @@ def export(
     typer.echo(f"wrote {n} surfaces to {output}", err=summary)
 
 
+def campaign_status_text(progress: CampaignStatus) -> str:
+    """``bandflow status SPEC``'s lines: the totals and estimate, then a row per bulk with surfaces left."""
+    eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
+    per = "" if progress.seconds_per_surface is None else f", {progress.seconds_per_surface:.0f} s per surface"
+    if progress.timed_from == "documents":
+        per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
+                "all its steps on this machine)")
+    if progress.eta_seconds is not None and progress.remaining:
+        bulks = (f"{progress.bulks_to_run} bulk job{'s' if progress.bulks_to_run != 1 else ''} of "
+                 f"{(progress.bulk_seconds or 0) / 60:.0f} min on average, then " if progress.bulks_to_run else "")
+        eta += f" ({bulks}{(progress.surface_seconds or 0) / 60:.1f} min per surface)"
+    outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
+    lines = [f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
+             f"{progress.remaining} remaining{outdated} of {progress.total}{per}; estimated time left {eta}"]
+    open_bulks = [b for b in progress.bulks if b.remaining]
+    if open_bulks:
+        width = max(len(b.name) for b in open_bulks)
+        lines.append(f"  {'bulk':<{width}}  done  failed  left  bulk job")
+        lines += [f"  {b.name:<{width}}  {b.successful:>4}  {b.failed:>6}  {b.remaining:>4}  "
+                  f"{'stored' if b.bulk_stored else 'to run'}" for b in open_bulks]
+    if finished := len(progress.bulks) - len(open_bulks):
+        lines.append(f"  {finished} bulk{'s' if finished != 1 else ''} with no surface left")
+    return "\n".join(lines)
+
+
 @app.command("status")
 def status(
     spec_file: str | None = typer.Argument(None, help="A campaign YAML: show its progress and time left."),
@@ -434,17 +462,10 @@ def status(
         with BandflowStore.from_settings() as store:
             progress = campaign_status(spec, store)
         if as_json:
-            _print_json(vars(progress))
+            _print_json({**vars(progress), "bulks": [{**vars(b), "remaining": b.remaining} for b in progress.bulks],
+                         "bulks_to_run": progress.bulks_to_run})
             return
-        eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
-        per = "" if progress.seconds_per_surface is None else \
-            f", {progress.seconds_per_surface:.0f} s per surface"
-        if progress.timed_from == "documents":
-            per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
-                    "all its steps on this machine)")
-        outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
-        typer.echo(f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
-                   f"{progress.remaining} remaining{outdated} of {progress.total}{per}; estimated time left {eta}")
+        typer.echo(campaign_status_text(progress))
         return
 
     launchpad = get_launchpad()

@@ -375,9 +375,17 @@ def recorded_times(docs: list[SurfaceDoc]) -> dict[str, dict]:
     return table
 
 
-def recorded_seconds_per_surface(docs: list[SurfaceDoc]) -> float | None:
-    """Mean computing time per surface over the bulks of :func:`recorded_times`, or None if none is timed."""
-    return _mean_seconds_per_surface(recorded_times(docs))
+def recorded_step_seconds(docs: list[SurfaceDoc]) -> tuple[float, float, float] | None:
+    """``(surface_seconds, bulk_seconds, seconds_per_surface)`` from the wall times the documents record
+    (:func:`recorded_times`): the surface-weighted mean slab-potential run, the mean bulk job and the mean
+    time per surface with the bulk jobs spread over their surfaces; None if no bulk is timed."""
+    table = recorded_times(docs)
+    if not table:
+        return None
+    n = sum(row["surfaces"] for row in table.values())
+    slab = sum(row["slab_seconds"] * row["surfaces"] for row in table.values()) / n
+    bulk = sum(row["bulk_seconds"] for row in table.values()) / len(table)
+    return slab, bulk, _mean_seconds_per_surface(table) or 0.0
 
 
 def _mean_seconds_per_surface(table: dict[str, dict]) -> float | None:

@@ -21,7 +21,7 @@ from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
 
 from bandflow.alignment import run_seconds
-from bandflow.dataset import recorded_seconds_per_surface
+from bandflow.dataset import recorded_step_seconds
 from bandflow.errors import BandflowError
 from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
@@ -431,6 +431,23 @@ def run_campaign(
 
 
 @dataclass
+class BulkProgress:
+    """One bulk of a campaign: its surfaces' states and whether its bulk job's output is in the store."""
+
+    name: str
+    total: int
+    successful: int
+    failed: int
+    #: the bulk job (hybrid band edges) has a finished output in the job store, so only slab steps are left
+    bulk_stored: bool
+
+    @property
+    def remaining(self) -> int:
+        """Surfaces still to compute (failed ones are not retried with the same settings)."""
+        return self.total - self.successful - self.failed
+
+
+@dataclass
 class CampaignStatus:
     """Progress of one campaign in the store, with an estimate of the time left."""
 
@@ -445,6 +462,17 @@ class CampaignStatus:
     #: where the time per surface comes from: "jobs" (this machine's job store), "documents" (the wall
     #: times recorded in the surface documents, which travel with an export), or None (nothing timed)
     timed_from: Literal["jobs", "documents"] | None = None
+    #: per bulk, in the spec's order
+    bulks: list[BulkProgress] = field(default_factory=list)
+    #: mean bulk job and mean slab steps of one surface, where timed; with them the estimate is
+    #: ``bulks_to_run × bulk_seconds + remaining × surface_seconds`` instead of ``remaining × seconds_per_surface``
+    bulk_seconds: float | None = None
+    surface_seconds: float | None = None
+
+    @property
+    def bulks_to_run(self) -> int:
+        """Bulks with surfaces left whose bulk job has no stored output."""
+        return sum(1 for b in self.bulks if b.remaining and not b.bulk_stored)
 
 
 #: A pause longer than this between two finished jobs means the campaign was stopped, not computing.
@@ -476,11 +504,13 @@ def job_seconds(jobs: list[dict]) -> dict[str, float]:
     return seconds
 
 
-def seconds_per_surface(jobs: list[dict]) -> float | None:
-    """Time per surface of a campaign from its finished jobs (uuid, completed_at, metadata, wall times).
+def step_seconds(jobs: list[dict]) -> tuple[float, float, float] | None:
+    """``(surface_seconds, bulk_seconds, seconds_per_surface)`` of a campaign from its finished jobs (uuid,
+    completed_at, metadata, wall times), or None when no surface went through its steps here.
 
     The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
-    restored from documents); every bulk's time is spread over all the surfaces aligned with it.
+    restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs, and
+    ``seconds_per_surface`` spreads every bulk's time over all the surfaces aligned with it.
     """
     seconds = job_seconds(jobs)
     meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
@@ -490,8 +520,30 @@ def seconds_per_surface(jobs: list[dict]) -> float | None:
     if not computed:
         return None
     surface_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("surface_id") in computed)
-    bulk_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges")
-    return surface_time / len(computed) + bulk_time / len(aligned)
+    bulk_times = [t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges" and t > 0]
+    bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else 0.0
+    return surface_time / len(computed), bulk_mean, surface_time / len(computed) + sum(bulk_times) / len(aligned)
+
+
+def seconds_per_surface(jobs: list[dict]) -> float | None:
+    """Time per surface of a campaign from its finished jobs, the bulk steps spread over their surfaces
+    (:func:`step_seconds`)."""
+    times = step_seconds(jobs)
+    return None if times is None else times[2]
+
+
+def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
+                  ) -> list[BulkProgress]:
+    """Per bulk of ``plans``: its surfaces' states among ``docs`` (only those of the present settings,
+    ``current``) and whether its bulk job's output is stored (``stored_bulks``: names)."""
+    states: dict[str, list[str]] = {}
+    for doc, now in zip(docs, current, strict=True):
+        if now:
+            states.setdefault(doc.bulk_name, []).append(doc.state)
+    return [BulkProgress(name=p.bulk.name, total=len(p.surfaces),
+                         successful=states.get(p.bulk.name, []).count("successful"),
+                         failed=states.get(p.bulk.name, []).count("failed"),
+                         bulk_stored=p.bulk.name in stored_bulks) for p in plans]
 
 
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
@@ -500,8 +552,9 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     Done means a successful document computed with the spec's present settings; one from an earlier method
     (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
 
-    The time per surface (:func:`seconds_per_surface`) covers every step, the bulk steps spread over their
-    surfaces.
+    The time left is the bulk jobs still to run at their mean time plus the remaining surfaces at the mean
+    time of their slab steps (:func:`step_seconds`); ``seconds_per_surface`` spreads the bulk steps over
+    their surfaces instead, the pace of the campaign so far.
     """
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}
@@ -516,17 +569,24 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     properties = ["uuid", "completed_at", "metadata", "output.wall_time"]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
             if doc.get("completed_at")]
-    per_surface = seconds_per_surface(jobs)  # from surfaces computed here (imported ones have no jobs here)
+    stored_bulks = {(doc.get("metadata") or {}).get("bulk_name") for doc in jobs
+                    if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"}
+    bulks = bulk_progress(plans, docs, current, stored_bulks)
     timed_from: Literal["jobs", "documents"] = "jobs"
-    if per_surface is None:  # a fresh machine: the wall times the (imported) documents carry
+    times = step_seconds(jobs)  # from surfaces computed here (imported ones have no jobs here)
+    if times is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
-        per_surface, timed_from = recorded_seconds_per_surface(done), "documents"
+        times, timed_from = recorded_step_seconds(done), "documents"
     remaining = len(ids) - successful - failed
-    return CampaignStatus(
+    status = CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
-        seconds_per_surface=per_surface, eta_seconds=None if per_surface is None else per_surface * remaining,
-        timed_from=timed_from if per_surface is not None else None,
+        seconds_per_surface=None, eta_seconds=None, bulks=bulks,
     )
+    if times is not None:
+        status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
+        status.eta_seconds = status.bulks_to_run * status.bulk_seconds + remaining * status.surface_seconds
+        status.timed_from = timed_from
+    return status
 
 
 def record_wall_times(store: BandflowStore, docs: list[SurfaceDoc]) -> int:

@@ -494,12 +494,58 @@ def test_campaign_status_counts_and_estimates(store, tmp_path):
     before = campaign_status(spec, store)
     assert (before.successful, before.failed) == (0, 0) and before.remaining == before.total >= 2
     assert before.eta_seconds is None
+    assert [(b.name, b.successful, b.remaining, b.bulk_stored) for b in before.bulks] == \
+        [("MgO", 0, before.total, False)] and before.bulks_to_run == 1
     run_campaign(spec, store=store, progress=False)
     after = campaign_status(spec, store)
     assert after.successful == after.total and after.remaining == 0
     assert after.seconds_per_surface is not None and after.seconds_per_surface > 0
     assert after.eta_seconds == 0
     assert all("started_at" in doc["metadata"] for doc in store.job_store.query({}, properties=["metadata"]))
+    assert after.bulks[0].bulk_stored and after.bulks_to_run == 0  # a finished bulk job is in the store
+    assert after.surface_seconds > 0 and after.bulk_seconds > 0
+
+
+def test_status_estimate_counts_each_bulk_job_still_to_run_once(store, tmp_path):
+    """Time left = bulk jobs without a stored output × mean bulk time + surfaces left × mean slab time."""
+    from bandflow.runner import campaign_status
+
+    path = write_spec(tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("- MgO", "- MgO\n- CaO"))
+    spec = load_spec(path)
+    run_campaign(spec, store=store, progress=False)
+    dropped = store.query_surfaces(protocol="fast", formula="MgO")[0].surface_id
+    store.surfaces._collection.delete_one({"surface_id": dropped})
+    only_slabs = campaign_status(spec, store)
+    assert only_slabs.remaining == 1 and only_slabs.bulks_to_run == 0
+    assert [b.bulk_stored for b in only_slabs.bulks] == [True, True]
+    assert only_slabs.eta_seconds == pytest.approx(only_slabs.surface_seconds)  # no bulk job in it
+    bulk_uuid = next(j.uuid for j in campaign_flow(spec).jobs
+                     if j.metadata["bandflow_step"] == "bulk_edges" and j.metadata["bulk_name"] == "MgO")
+    store.job_store.remove_docs({"uuid": bulk_uuid})
+    with_bulk = campaign_status(spec, store)
+    assert [b.bulk_stored for b in with_bulk.bulks] == [False, True] and with_bulk.bulks_to_run == 1
+    assert with_bulk.bulk_seconds > 0  # CaO's bulk job, the one still timed
+    assert with_bulk.eta_seconds == pytest.approx(with_bulk.bulk_seconds + with_bulk.surface_seconds)
+
+
+def test_status_text_lists_the_bulks_with_surfaces_left():
+    from bandflow.cli import campaign_status_text
+    from bandflow.runner import BulkProgress, CampaignStatus
+
+    status = CampaignStatus(
+        name="c", total=9, successful=4, failed=1, remaining=4, outdated=0, seconds_per_surface=900.0,
+        eta_seconds=2 * 3600 + 4 * 600, timed_from="jobs", bulk_seconds=3600.0, surface_seconds=600.0,
+        bulks=[BulkProgress("MgO", 3, 3, 0, True), BulkProgress("ZnO", 4, 1, 1, True),
+               BulkProgress("CdO", 1, 0, 0, False), BulkProgress("Cu2O", 1, 0, 0, False)])
+    assert status.bulks_to_run == 2
+    text = campaign_status_text(status)
+    assert text.splitlines()[0] == ("c: 4 done, 1 failed, 4 remaining of 9, 900 s per surface; estimated time left "
+                                    "2.7 h (2 bulk jobs of 60 min on average, then 10.0 min per surface)")
+    rows = {line.split(maxsplit=4)[0]: line.split(maxsplit=4)[1:] for line in text.splitlines()[2:-1]}
+    assert rows == {"ZnO": ["1", "1", "2", "stored"], "CdO": ["0", "0", "1", "to run"],
+                    "Cu2O": ["0", "0", "1", "to run"]}
+    assert text.splitlines()[-1] == "  1 bulk with no surface left"
 
 
 def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
@@ -521,13 +567,14 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
     status = campaign_status(spec, store)
     assert status.timed_from == "documents"
     assert status.seconds_per_surface == pytest.approx(600.0 / len(docs) + 30.0)
+    assert (status.bulk_seconds, status.surface_seconds) == pytest.approx((600.0, 30.0))
     assert status.remaining == 0 and status.eta_seconds == 0
     shown = CliRunner().invoke(app, ["status", str(spec_path)])
     assert "s per surface (the wall times recorded in the finished documents: no surface" in shown.output, shown.output
 
 
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
-    from bandflow.runner import job_seconds, seconds_per_surface
+    from bandflow.runner import job_seconds, seconds_per_surface, step_seconds
 
     def doc(uuid: str, completed: str, started: str | None = None, wall=None, **metadata) -> dict:
         meta = {**metadata, **({"started_at": f"2026-12-03T{started}"} if started else {})}
@@ -548,6 +595,7 @@ def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     assert seconds == pytest.approx({"r1": 0, "p1": 600, "b": 1500, "a1": 10, "p2": 0, "a2": 5, "x": 0})
     # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
     assert seconds_per_surface(jobs) == pytest.approx(610 + 1500 / 2)
+    assert step_seconds(jobs) == pytest.approx((610, 1500, 610 + 1500 / 2))  # per surface, per bulk job, spread
     assert seconds_per_surface(jobs[4:6]) is None  # only restored surfaces: nothing measured
 
 

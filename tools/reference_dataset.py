@@ -138,7 +138,6 @@ def main() -> int:
             all_docs += docs
             save_checkpoint(spec, store, OUT / "checkpoints" / name, plans, remove_when_empty=True)  # unfinished work, for a new machine
             status = campaign_status(spec, store, plans)
-            names = {p.bulk.name for p in plans}
             done_names = {d.bulk_name for d in good}
             pending_names = {d.bulk_name for d in pending} - done_names
             per_surface = status.seconds_per_surface
@@ -149,16 +148,21 @@ def main() -> int:
                                 else "from the wall times the documents record") + ") on 2 cores"
                              if per_surface else "time per surface unknown: no surface of this campaign is timed yet"))
             if status.remaining:
-                eta = f", about {status.eta_seconds / 3600:.1f} h at that pace" if status.eta_seconds else ""
+                eta = ""
+                if status.eta_seconds:
+                    bulk_jobs = (f"{status.bulks_to_run} bulk jobs of {status.bulk_seconds / 60:.0f} min on average "
+                                 "(the mean of those timed so far), then " if status.bulks_to_run else "")
+                    eta = (f", about {status.eta_seconds / 3600:.1f} h ({bulk_jobs}"
+                           f"{status.surface_seconds / 60:.1f} min of slab steps per surface)")
                 outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "
                             "until re-aligned)" if status.outdated else "")
                 waiting = (f"; bulks with only pending results: {', '.join(sorted(pending_names))}"
                            if pending_names else "")
                 # surfaces left per bulk, to plan the next allocation (HfO2-monoclinic's 48 are not Ag2O's 1)
-                total = {p.bulk.name: len(p.surfaces) for p in plans}
-                left = {n: total[n] - sum(d.bulk_name == n for d in good) for n in total}
-                untouched = ", ".join(f"{n} ({left[n]})" for n in sorted(names - done_names - pending_names))
-                partly = ", ".join(f"{n} ({left[n]} of {total[n]})" for n in sorted(done_names & names) if left[n])
+                untouched = ", ".join(f"{b.name} ({b.remaining})" for b in sorted(status.bulks, key=lambda b: b.name)
+                                      if b.remaining and not b.successful and b.name not in pending_names)
+                partly = ", ".join(f"{b.name} ({b.remaining} of {b.total}{'; bulk stored' if b.bulk_stored else ''})"
+                                   for b in sorted(status.bulks, key=lambda b: b.name) if b.remaining and b.successful)
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
                                  f"result yet (surfaces): {untouched or 'none'}"
                                  + (f"; bulks partly done (surfaces left): {partly}" if partly else "")
