@@ -425,8 +425,10 @@ def campaign_status_text(progress: CampaignStatus) -> str:
         per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
                 "all its steps on this machine)")
     if progress.eta_seconds is not None and progress.remaining:
-        bulks = (f"{progress.bulks_to_run} bulk job{'s' if progress.bulks_to_run != 1 else ''} of "
-                 f"{(progress.bulk_seconds or 0) / 60:.0f} min on average, then " if progress.bulks_to_run else "")
+        n_bulks = f"{progress.bulks_to_run} bulk job{'s' if progress.bulks_to_run != 1 else ''}"
+        bulks = "" if not progress.bulks_to_run else (
+            f"{n_bulks} of {progress.bulk_seconds / 60:.0f} min on average, then " if progress.bulk_seconds
+            else f"{n_bulks} not counted (no bulk job timed yet), ")
         eta += f" ({bulks}{(progress.surface_seconds or 0) / 60:.1f} min per surface)"
     outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
     lines = [f"{progress.name}: {progress.successful} done, {progress.failed} failed, "

@@ -504,12 +504,12 @@ def job_seconds(jobs: list[dict]) -> dict[str, float]:
     return seconds
 
 
-def step_seconds(jobs: list[dict]) -> tuple[float, float, float] | None:
+def step_seconds(jobs: list[dict]) -> tuple[float, float | None, float] | None:
     """``(surface_seconds, bulk_seconds, seconds_per_surface)`` of a campaign from its finished jobs (uuid,
     completed_at, metadata, wall times), or None when no surface went through its steps here.
 
     The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
-    restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs, and
+    restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs (None if none is), and
     ``seconds_per_surface`` spreads every bulk's time over all the surfaces aligned with it.
     """
     seconds = job_seconds(jobs)
@@ -521,7 +521,7 @@ def step_seconds(jobs: list[dict]) -> tuple[float, float, float] | None:
         return None
     surface_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("surface_id") in computed)
     bulk_times = [t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges" and t > 0]
-    bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else 0.0
+    bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else None
     return surface_time / len(computed), bulk_mean, surface_time / len(computed) + sum(bulk_times) / len(aligned)
 
 
@@ -584,7 +584,8 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     )
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
-        status.eta_seconds = status.bulks_to_run * status.bulk_seconds + remaining * status.surface_seconds
+        # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate
+        status.eta_seconds = status.bulks_to_run * (status.bulk_seconds or 0.0) + remaining * status.surface_seconds
         status.timed_from = timed_from
     return status
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,6 @@ def test_a_job_whose_dependants_are_all_done_does_not_run_again(store, tmp_path)
 
 
 def test_run_stored_only_realigns_the_stored_surfaces_and_starts_no_new_one(store, tmp_path):
-    from dataclasses import replace
 
     from typer.testing import CliRunner
 
@@ -546,6 +546,8 @@ def test_status_text_lists_the_bulks_with_surfaces_left():
     assert rows == {"ZnO": ["1", "1", "2", "stored"], "CdO": ["0", "0", "1", "to run"],
                     "Cu2O": ["0", "0", "1", "to run"]}
     assert text.splitlines()[-1] == "  1 bulk with no surface left"
+    untimed = campaign_status_text(replace(status, bulk_seconds=None, eta_seconds=4 * 600))
+    assert "0.7 h (2 bulk jobs not counted (no bulk job timed yet), 10.0 min per surface)" in untimed
 
 
 def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
