@@ -161,7 +161,6 @@ def test_a_job_whose_dependants_are_all_done_does_not_run_again(store, tmp_path)
 
 
 def test_run_stored_only_realigns_the_stored_surfaces_and_starts_no_new_one(store, tmp_path):
-
     from typer.testing import CliRunner
 
     from bandflow.cli import app
