@@ -150,8 +150,8 @@ def main() -> int:
             if status.remaining:
                 eta = ""
                 if status.eta_seconds:
-                    bulk_jobs = (f"{status.bulks_to_run} bulk jobs of {status.bulk_seconds / 60:.0f} min on average "
-                                 "(the mean of those timed so far), then "
+                    bulk_jobs = (f"{status.bulks_to_run} bulk jobs at the mean of those timed so far, "
+                                 f"{status.bulk_seconds / 60:.0f} min, then "
                                  if status.bulks_to_run and status.bulk_seconds else "")
                     eta = (f", about {status.eta_seconds / 3600:.1f} h ({bulk_jobs}"
                            f"{status.surface_seconds / 60:.1f} min of slab steps per surface)")
