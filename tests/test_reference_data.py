@@ -76,3 +76,24 @@ def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
     assert "binary ones 3.05–9.29 eV" in polymorphs
     shown = module._gap_ranges({"MgTiO3": [4.0, 6.0], "Mg2SiO4": [5.0]}, ["MgTiO3"], ["MgTiO3", "Mg2SiO4"])
     assert "test MgTiO3 4.00 / 6.00 eV" in shown and shown.endswith("MgTiO3 lies outside the ternary training range.")
+
+
+def test_model_page_states_the_seed_spread_of_the_cross_validation():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def cv(ip_a: float, ip_b: float, ea_a: float, ea_b: float) -> dict:
+        folds = [{"compound": "A", "model": {"ip": {"mae": ip_a}, "ea": {"mae": ea_a}}},
+                 {"compound": "B", "model": {"ip": {"mae": ip_b}, "ea": {"mae": ea_b}}}]
+        return {"overall": {"model": {"ip": {"mae": (ip_a + ip_b) / 2}, "ea": {"mae": (ea_a + ea_b) / 2}}},
+                "folds": folds}
+
+    runs = [module.seed_summary(cv(1.0, 0.5, 0.2, 2.0), 0), module.seed_summary(cv(3.0, 0.6, 0.3, 1.0), 1)]
+    assert runs[1] == {"seed": 1, "ip": 1.8, "ea": 0.65, "folds": {"A": {"ip": 3.0, "ea": 0.3},
+                                                                  "B": {"ip": 0.6, "ea": 1.0}}}
+    text = module.seed_spread_sentence(runs)
+    assert "run 2 times" in text and "overall IP MAE 0.75–1.80 eV, EA 0.65–1.10 eV" in text
+    assert "IP MAE moves most for A (1.00–3.00 eV) and the EA MAE for B (1.00–2.00 eV)" in text

@@ -20,6 +20,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bandflow.dataset import bulk_edges_issue, read_surfaces
@@ -47,6 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=3, help="ensemble members per trained model")
     parser.add_argument("--max-epochs", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="L-SOAP cross-validations with different seeds, to show how much the numbers move")
     args = parser.parse_args()
     docs = [d for path in sorted(DATA.glob("*.jsonl.gz")) for d in read_surfaces(path) if d.state == "successful"]
     protocols = sorted({d.protocol for d in docs})
@@ -78,6 +81,13 @@ def main() -> int:
         results[f"crossval_{descriptor}"] = cv
         crossval_plot(cv, IMAGES / f"reference_crossval_{descriptor}.png",
                       title=f"{'L-SOAP' if descriptor == 'lsoap' else 'standard SOAP'}: each compound held out once")
+    # the same L-SOAP folds with other seeds (other early-stopping compounds, other initial weights): how far
+    # a number on this page moves with nothing changed but chance
+    results["crossval_lsoap_seeds"] = [seed_summary(results["crossval_lsoap"], config.seed)]
+    for k in range(1, args.seeds):
+        print(f"cross-validation, lsoap, seed {config.seed + k}")
+        cv = compound_cross_validation(records, ModelHyperparameters(), replace(config, seed=config.seed + k))
+        results["crossval_lsoap_seeds"].append(seed_summary(cv, config.seed + k))
     print("binary model, compound split")
     trained = train_model(records, ModelHyperparameters(), config)
     results["binary_model"] = {"metrics": trained.metrics, "epochs": trained.epochs,
@@ -100,6 +110,30 @@ def main() -> int:
     PAGE.write_text(page(results))
     print(f"wrote {PAGE.relative_to(ROOT)}, data/reference/model_metrics.json and figures in {results['seconds']:.0f} s")
     return 0
+
+
+def seed_summary(cv: dict, seed: int) -> dict:
+    """The overall and per-compound IP/EA MAE of one cross-validation run, with its seed."""
+    return {"seed": seed, "ip": cv["overall"]["model"]["ip"]["mae"], "ea": cv["overall"]["model"]["ea"]["mae"],
+            "folds": {f["compound"]: {"ip": f["model"]["ip"]["mae"], "ea": f["model"]["ea"]["mae"]}
+                      for f in cv["folds"]}}
+
+
+def seed_spread_sentence(runs: list[dict]) -> str:
+    """How much the L-SOAP cross-validation moves between seeds (``runs`` from :func:`seed_summary`)."""
+    def span(values: list[float]) -> str:
+        return f"{min(values):.2f}–{max(values):.2f} eV"
+
+    compounds = list(runs[0]["folds"])
+    widest = {t: max(compounds, key=lambda c: max(r["folds"][c][t] for r in runs) - min(r["folds"][c][t] for r in runs))
+              for t in ("ip", "ea")}
+    moves = {t: span([r["folds"][widest[t]][t] for r in runs]) for t in ("ip", "ea")}
+    return (f"**How much these numbers move by chance.** The L-SOAP cross-validation run {len(runs)} times with "
+            "different seeds (each draws other early-stopping compounds and other initial weights): overall IP MAE "
+            f"{span([r['ip'] for r in runs])}, EA {span([r['ea'] for r in runs])}. Per compound the IP MAE moves "
+            f"most for {widest['ip']} ({moves['ip']}) and the EA MAE for {widest['ea']} ({moves['ea']}). A "
+            "difference smaller than these spreads, between two compounds or between two versions of this page, "
+            "is noise.")
 
 
 def _gap_ranges(gaps: dict[str, list[float] | float], test: list[str], ternary: list[str]) -> str:
@@ -205,6 +239,8 @@ def page(results: dict) -> str:
         "",
         verdict,
         "",
+        *([seed_spread_sentence(results["crossval_lsoap_seeds"]), ""]
+          if len(results.get("crossval_lsoap_seeds", [])) > 1 else []),
         "![L-SOAP, leave one compound out](images/reference_crossval_lsoap.png)",
         "",
         "![standard SOAP, leave one compound out](images/reference_crossval_soap.png)",
