@@ -95,5 +95,5 @@ def test_model_page_states_the_seed_spread_of_the_cross_validation():
     assert runs[1] == {"seed": 1, "ip": 1.8, "ea": 0.65, "folds": {"A": {"ip": 3.0, "ea": 0.3},
                                                                   "B": {"ip": 0.6, "ea": 1.0}}}
     text = module.seed_spread_sentence(runs)
-    assert "run 2 times" in text and "overall IP MAE 0.75–1.80 eV, EA 0.65–1.10 eV" in text
+    assert "was run 2 times" in text and "Overall IP MAE 0.75–1.80 eV, EA 0.65–1.10 eV" in text
     assert "IP MAE moves most for A (1.00–3.00 eV) and the EA MAE for B (1.00–2.00 eV)" in text

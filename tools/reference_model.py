@@ -128,8 +128,8 @@ def seed_spread_sentence(runs: list[dict]) -> str:
     widest = {t: max(compounds, key=lambda c: max(r["folds"][c][t] for r in runs) - min(r["folds"][c][t] for r in runs))
               for t in ("ip", "ea")}
     moves = {t: span([r["folds"][widest[t]][t] for r in runs]) for t in ("ip", "ea")}
-    return (f"**How much these numbers move by chance.** The L-SOAP cross-validation run {len(runs)} times with "
-            "different seeds (each draws other early-stopping compounds and other initial weights): overall IP MAE "
+    return (f"**How much these numbers move by chance.** The L-SOAP cross-validation was run {len(runs)} times "
+            "with different seeds (each draws other early-stopping compounds and other initial weights). Overall IP MAE "
             f"{span([r['ip'] for r in runs])}, EA {span([r['ea'] for r in runs])}. Per compound the IP MAE moves "
             f"most for {widest['ip']} ({moves['ip']}) and the EA MAE for {widest['ea']} ({moves['ea']}). A "
             "difference smaller than these spreads, between two compounds or between two versions of this page, "
