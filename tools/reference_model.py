@@ -3,7 +3,8 @@
 What a user reads to decide whether to trust the model on compounds it has not seen:
 
 1. leave-one-compound-out cross-validation of L-SOAP and of standard SOAP on the binary oxides, each
-   against the training-mean baseline (`bandflow crossval`);
+   against the training-mean baseline (`bandflow crossval`), the L-SOAP one repeated with ``--seeds``
+   seeds to show how far its numbers move by chance;
 2. the binary model itself, trained on a compound-grouped split (`bandflow train --split compound`);
 3. the transfer curve binary → ternary (`bandflow transfer`), once the ternary campaign has surfaces.
 
