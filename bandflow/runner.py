@@ -525,21 +525,15 @@ def step_seconds(jobs: list[dict]) -> tuple[float, float | None, float] | None:
     return surface_time / len(computed), bulk_mean, surface_time / len(computed) + sum(bulk_times) / len(aligned)
 
 
-def seconds_per_surface(jobs: list[dict]) -> float | None:
-    """Time per surface of a campaign from its finished jobs, the bulk steps spread over their surfaces
-    (:func:`step_seconds`)."""
-    times = step_seconds(jobs)
-    return None if times is None else times[2]
-
-
 def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
                   ) -> list[BulkProgress]:
     """Per bulk of ``plans``: its surfaces' states among ``docs`` (only those of the present settings,
     ``current``) and whether its bulk job's output is stored (``stored_bulks``: names)."""
+    owner = {e.id: p.bulk.name for p in plans for e in p.surfaces}  # by surface id, as the campaign counts them
     states: dict[str, list[str]] = {}
     for doc, now in zip(docs, current, strict=True):
-        if now:
-            states.setdefault(doc.bulk_name, []).append(doc.state)
+        if now and doc.surface_id in owner:
+            states.setdefault(owner[doc.surface_id], []).append(doc.state)
     return [BulkProgress(name=p.bulk.name, total=len(p.surfaces),
                          successful=states.get(p.bulk.name, []).count("successful"),
                          failed=states.get(p.bulk.name, []).count("failed"),
@@ -562,22 +556,21 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     flow = campaign_flow(spec, plans)
     wanted = expected_job_uuids(list(flow.iterflow()))
     current = [is_current(d, wanted) for d in docs]
-    successful = sum(d.state == "successful" and now for d, now in zip(docs, current, strict=True))
     outdated = sum(d.state == "successful" and not now for d, now in zip(docs, current, strict=True))
-    failed = sum(d.state == "failed" and now for d, now in zip(docs, current, strict=True))  # older ones are retried
     uuids = [job.uuid for job in flow.jobs]
     properties = ["uuid", "completed_at", "metadata", "output.wall_time"]
     jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}}, properties=properties)
             if doc.get("completed_at")]
     stored_bulks = {(doc.get("metadata") or {}).get("bulk_name") for doc in jobs
                     if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"}
-    bulks = bulk_progress(plans, docs, current, stored_bulks)
+    bulks = bulk_progress(plans, docs, current, stored_bulks)  # failures of earlier settings are retried
+    successful, failed = sum(b.successful for b in bulks), sum(b.failed for b in bulks)
     timed_from: Literal["jobs", "documents"] = "jobs"
     times = step_seconds(jobs)  # from surfaces computed here (imported ones have no jobs here)
     if times is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
         times, timed_from = recorded_step_seconds(done), "documents"
-    remaining = len(ids) - successful - failed
+    remaining = sum(b.remaining for b in bulks)
     status = CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=None, eta_seconds=None, bulks=bulks,

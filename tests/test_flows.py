@@ -575,7 +575,7 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
 
 
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
-    from bandflow.runner import job_seconds, seconds_per_surface, step_seconds
+    from bandflow.runner import job_seconds, step_seconds
 
     def doc(uuid: str, completed: str, started: str | None = None, wall=None, **metadata) -> dict:
         meta = {**metadata, **({"started_at": f"2026-12-03T{started}"} if started else {})}
@@ -595,9 +595,8 @@ def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     seconds = job_seconds(jobs[::-1])
     assert seconds == pytest.approx({"r1": 0, "p1": 600, "b": 1500, "a1": 10, "p2": 0, "a2": 5, "x": 0})
     # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
-    assert seconds_per_surface(jobs) == pytest.approx(610 + 1500 / 2)
     assert step_seconds(jobs) == pytest.approx((610, 1500, 610 + 1500 / 2))  # per surface, per bulk job, spread
-    assert seconds_per_surface(jobs[4:6]) is None  # only restored surfaces: nothing measured
+    assert step_seconds(jobs[4:6]) is None  # only restored surfaces: nothing measured
 
 
 def test_documents_without_engine_times_get_them_from_the_job_store(store, tmp_path):
