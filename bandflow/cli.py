@@ -676,6 +676,8 @@ def transfer(
     query: list[str] = typer.Option(None, "--query", help=_QUERY_HELP + " Default: n_cation_species=2."),
     members: int = typer.Option(1, "--members", help="Ensemble members per trained model."),
     max_epochs: int = typer.Option(300, "--max-epochs", help="Upper limit per model; stops early on validation."),
+    repeats: int = typer.Option(1, "--repeats", help="Run the study this many times, each with other test "
+                                "compounds, pool order and initial weights; report means and ranges."),
     plot: str | None = typer.Option(None, "--plot", help="Write the learning curves (.png or .svg)."),
     as_json: bool = typer.Option(False, "--json", help="Print the curves as JSON."),
 ) -> None:
@@ -694,18 +696,27 @@ def transfer(
         check_figure_path(plot)
     with BandflowStore.from_settings() as store:
         result = transfer_from_store(store, source, values, parse_query(query) if query else None,
-                                     TrainConfig(n_members=members, max_epochs=max_epochs))
+                                     TrainConfig(n_members=members, max_epochs=max_epochs), repeats=repeats)
     if plot:
         transfer_plot(result["curves"], plot, title=f"transfer from {source}")
     if as_json:
         _print_json(_finite(result))
         return
-    typer.echo(f"{result['n_target']} target surfaces, {result['n_test']} in the test set "
-               f"({', '.join(result['test_groups'])}); test MAE IP / EA (eV)")
+    if result["repeats"] == 1:
+        typer.echo(f"{result['n_target']} target surfaces, {result['n_test']} in the test set "
+                   f"({', '.join(result['test_groups'])}); test MAE IP / EA (eV)")
+    else:
+        typer.echo(f"{result['n_target']} target surfaces, {result['repeats']} repeats, test sets "
+                   + "; ".join(", ".join(s["test_groups"]) for s in result["splits"])
+                   + "; mean test MAE IP / EA (eV), range over the repeats below each row")
     typer.echo(f"{'method':<22}" + "".join(f"{p['fraction']:>14.2f}" for p in result["curves"][0]["points"]))
     for curve in result["curves"]:
         typer.echo(f"{curve['method']:<22}" + "".join(
             f"{p['test']['ip']['mae']:>8.3f}/{p['test']['ea']['mae']:<5.3f}" for p in curve["points"]))
+        if result["repeats"] > 1:
+            typer.echo(f"{'':<22}" + "".join(
+                f"{'{:.1f}-{:.1f}/{:.1f}-{:.1f}'.format(*p['test_range']['ip'], *p['test_range']['ea']):>14}"
+                for p in curve["points"]))
 
 
 @app.command("retrain")

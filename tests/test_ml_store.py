@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -171,7 +172,7 @@ def test_transfer_to_ternaries(store, tmp_path):
     result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--plot", str(plot),
                            "--json")
     assert error is None, error
-    out = json.loads(result.output)
+    out = first = json.loads(result.output)
     assert [c["method"] for c in out["curves"]] == ["L-SOAP fine-tuned", "L-SOAP from scratch", "SOAP from scratch",
                                                     "source model, not fine-tuned",
                                                     "baseline: mean of the target training surfaces"]
@@ -184,6 +185,26 @@ def test_transfer_to_ternaries(store, tmp_path):
     assert plot.stat().st_size > 1000
     _, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0,2")
     assert "fractions" in error
+    # repeats: other test compounds per seed; every point is the mean of its repeats, with their range
+    result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--repeats", "3",
+                           "--json", "--plot", str(plot))
+    assert error is None, error
+    out = json.loads(result.output)
+    assert out["repeats"] == 3 and [s["seed"] for s in out["splits"]] == [0, 1, 2]
+    assert len({tuple(s["test_groups"]) for s in out["splits"]}) > 1, "each repeat draws its own test compounds"
+    assert sorted({g for s in out["splits"] for g in s["test_groups"]}) == out["test_groups"]
+    for curve in out["curves"]:
+        for point in curve["points"]:
+            maes = [each["ip"]["mae"] for each in point["test_each"]]
+            assert len(maes) == 3 and point["test"]["ip"]["mae"] == pytest.approx(sum(maes) / 3)
+            assert point["test_range"]["ip"] == [min(maes), max(maes)]
+    assert out["splits"][0]["test_groups"] == first["test_groups"]  # repeat 0 is the single study
+    assert out["curves"][0]["points"][0]["test_each"][0] == first["curves"][0]["points"][0]["test"]
+    result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--repeats", "2")
+    assert error is None and "2 repeats" in result.output
+    assert len(re.findall(r"\d\.\d-\d\.\d/\d\.\d-\d\.\d", result.output)) == 5 * 2  # a range per method and fraction
+    _, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--repeats", "0")
+    assert "repeats must be at least 1" in error
 
 
 def test_crossval_command(store, tmp_path):

@@ -97,3 +97,35 @@ def test_model_page_states_the_seed_spread_of_the_cross_validation():
     text = module.seed_spread_sentence(runs)
     assert "was run 2 times" in text and "Overall IP MAE 0.75–1.80 eV, EA 0.65–1.10 eV" in text
     assert "IP MAE moves most for A (1.00–3.00 eV) and the EA MAE for B (1.00–2.00 eV)" in text
+
+
+def test_model_page_gives_the_transfer_means_and_ranges_over_repeats():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def point(ip: list[float], ea: list[float]) -> dict:
+        each = [{"ip": {"mae": a}, "ea": {"mae": b}} for a, b in zip(ip, ea, strict=True)]
+        return {"fraction": 0.5, "n_train": 7, "test_each": each,
+                "test": {"ip": {"mae": sum(ip) / len(ip)}, "ea": {"mae": sum(ea) / len(ea)}},
+                "test_range": {"ip": [min(ip), max(ip)], "ea": [min(ea), max(ea)]}}
+
+    transfer = {"n_target": 30, "repeats": 2, "n_test": 8, "test_groups": ["A", "B", "C"],
+                "splits": [{"seed": 0, "n_test": 9, "test_groups": ["A"]},
+                           {"seed": 1, "n_test": 7, "test_groups": ["B", "C"]}],
+                "curves": [{"method": "L-SOAP fine-tuned", "points": [point([0.5, 1.5], [0.25, 0.75])]}],
+                "bulk_gaps": {"A": [9.0], "B": [5.0], "C": [6.0], "D": [5.5]}}
+    text = "\n".join(module.transfer_section(transfer, ["A", "B", "C", "D"]))
+    assert "run 2 times" in text and "A (9 surfaces); B, C (7 surfaces)" in text
+    assert "| L-SOAP fine-tuned | 1.00 (0.50–1.50) |" in text and "| L-SOAP fine-tuned | 0.50 (0.25–0.75) |" in text
+    assert "| method | 50% (7) |" in text and "mean over the repeats, in brackets their range" in text
+    # repeat 1 trains on B, C, D (5.0–6.0 eV), so A (9.0) lies outside; repeat 2 on A, D (5.5–9.0): B (5.0) outside, C not
+    assert text.rstrip().endswith("outside those their repeat trained on: A (repeat 1), B (repeat 2).")
+    # a metrics file of one study (no repeats) still renders, without ranges
+    single = {k: v for k, v in transfer.items() if k not in ("repeats", "splits")}
+    single["curves"] = [{"method": "L-SOAP fine-tuned", "points": [{"fraction": 0.5, "n_train": 7,
+                                                                    "test": {"ip": {"mae": 1.0}, "ea": {"mae": 0.5}}}]}]
+    text = "\n".join(module.transfer_section(single, ["A", "B", "C", "D"]))
+    assert "| L-SOAP fine-tuned | 1.00 |" in text and "not meaningful" in text and "(0." not in text.split("Columns")[0]

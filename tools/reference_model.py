@@ -6,7 +6,8 @@ What a user reads to decide whether to trust the model on compounds it has not s
    against the training-mean baseline (`bandflow crossval`), the L-SOAP one repeated with ``--seeds``
    seeds to show how far its numbers move by chance;
 2. the binary model itself, trained on a compound-grouped split (`bandflow train --split compound`);
-3. the transfer curve binary → ternary (`bandflow transfer`), once the ternary campaign has surfaces.
+3. the transfer curve binary → ternary (`bandflow transfer`), once the ternary campaign has surfaces,
+   run ``--transfer-repeats`` times with other test compounds and seeds (means and ranges).
 
     python tools/reference_model.py            # reads data/reference/*.jsonl.gz
 
@@ -51,6 +52,8 @@ def main() -> int:
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=3,
                         help="L-SOAP cross-validations with different seeds, to show how much the numbers move")
+    parser.add_argument("--transfer-repeats", type=int, default=5,
+                        help="transfer studies, each with other ternary test compounds and seeds (means and ranges)")
     args = parser.parse_args()
     docs = [d for path in sorted(DATA.glob("*.jsonl.gz")) for d in read_surfaces(path) if d.state == "successful"]
     protocols = sorted({d.protocol for d in docs})
@@ -98,7 +101,7 @@ def main() -> int:
     if len({d.formula for d in ternary}) >= MIN_TERNARY_COMPOUNDS:
         print("transfer binary -> ternary")
         curves = transfer_curves(trained.model, surface_records(ternary), config=TrainConfig(n_members=1,
-                                 max_epochs=args.max_epochs))
+                                 max_epochs=args.max_epochs), repeats=args.transfer_repeats)
         gaps: dict[str, set[float]] = {}  # per formula: every polymorph's gap (TiO2 rutile and anatase)
         for d in ternary + binary:
             if d.bulk_gap is not None:
@@ -152,6 +155,66 @@ def _gap_ranges(gaps: dict[str, list[float] | float], test: list[str], ternary: 
                 f"ternary compounds {span(pool)}; the binary ones {span(binary)}. The network predicts IP and the gap "
                 "and gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
     return sentence + (f": {', '.join(outside)} lies outside the ternary training range." if outside else ".")
+
+
+def transfer_section(transfer: dict, ternary: list[str]) -> list[str]:
+    """The transfer tables (IP and EA), their reading and the bulk-gap sentence, for one study or repeats."""
+    repeats = transfer.get("repeats", 1)
+    points = transfer["curves"][0]["points"]
+    header = "| method | " + " | ".join(f"{p['fraction']:.0%} ({p['n_train']})" for p in points) + " |"
+    rule = "|---|" + "---|" * len(points)
+
+    def cell(point: dict, target: str) -> str:
+        low_high = point.get("test_range", {}).get(target)
+        return _metric(point["test"], target) + (f" ({low_high[0]:.2f}–{low_high[1]:.2f})"
+                                                 if repeats > 1 and low_high else "")
+
+    lines = []
+    if repeats > 1:
+        lines += [f"{transfer['n_target']} ternary surfaces. The study was run {repeats} times, each with other test "
+                  "compounds (25 % of the ternary compounds, held out whole), another order of the training pool and "
+                  "other initial weights: " + "; ".join(f"{', '.join(s['test_groups'])} ({s['n_test']} surfaces)"
+                                                        for s in transfer["splits"]) + ".", ""]
+    else:
+        n_groups = len(transfer["test_groups"])
+        lines += [f"{transfer['n_target']} ternary surfaces; test compounds {', '.join(transfer['test_groups'])} "
+                  f"({transfer['n_test']} surfaces of {n_groups} compound{'s' if n_groups > 1 else ''}, one network "
+                  "per point: differences below about 0.5 eV are not meaningful).", ""]
+    for target in ("ip", "ea"):
+        lines += [f"Test MAE of {target.upper()} (eV):", "", header, rule]
+        lines += [f"| {curve['method']} | " + " | ".join(cell(p, target) for p in curve["points"]) + " |"
+                  for curve in transfer["curves"]]
+        lines.append("")
+    lines += ["Columns: the share of the ternary training pool (in brackets: the surfaces trained on"
+              + (", mean over the repeats" if repeats > 1 else "") + "; validation included for the baseline). "
+              + ("Each cell is the mean over the repeats, in brackets their range. " if repeats > 1 else "")
+              + "The last two rows are the references: the binary model with no ternary data, and the mean of the "
+              "ternary surfaces a point may train on. A method helps only where it beats both"
+              + (", and a difference counts only where the ranges barely overlap." if repeats > 1 else "."), "",
+              "![transfer](images/reference_transfer.png)"]
+    if gaps := transfer.get("bulk_gaps"):
+        splits = transfer.get("splits") or [{"test_groups": transfer["test_groups"]}]
+        if len(splits) == 1:
+            lines += ["", _gap_ranges(gaps, splits[0]["test_groups"], ternary)]
+        else:
+            lines += ["", _gap_outliers(gaps, [s["test_groups"] for s in splits], ternary)]
+    return lines
+
+
+def _gap_outliers(gaps: dict[str, list[float] | float], tests: list[list[str]], ternary: list[str]) -> str:
+    """One sentence over repeated transfer studies: which test compounds had a bulk gap outside the gaps of
+    the ternary compounds their repeat trained on (their EA is an extrapolation)."""
+    gaps = {f: [g] if isinstance(g, int | float) else list(g) for f, g in gaps.items()}
+    shown = ", ".join(f"{f} {' / '.join(f'{g:.2f}' for g in gaps[f])}" for f in ternary if f in gaps)
+    outside = []
+    for k, test in enumerate(tests, start=1):
+        pool = [gap for f, values in gaps.items() if f in ternary and f not in test for gap in values]
+        outside += [f"{f} (repeat {k})" for f in test
+                    if f in gaps and pool and any(not min(pool) <= g <= max(pool) for g in gaps[f])]
+    sentence = (f"Bulk HSE06 gaps of the ternary compounds (eV): {shown}. The network predicts IP and the gap and "
+                "gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
+    return sentence + (f"; test compounds whose gap lies outside those their repeat trained on: {', '.join(outside)}."
+                       if outside else "; no test compound's gap lay outside those its repeat trained on.")
 
 
 def too_few_page(results: dict) -> str:
@@ -260,24 +323,7 @@ def page(results: dict) -> str:
                      f"{_metric(metrics, 'ea', 'r2')} |")
     lines += ["", "![binary model parity](images/reference_binary_parity.png)", "", "## Binary → ternary transfer", ""]
     if "transfer" in results:
-        transfer = results["transfer"]
-        n_groups = len(transfer["test_groups"])
-        lines += [f"{transfer['n_target']} ternary surfaces; test compounds {', '.join(transfer['test_groups'])}.", "",
-                  "| method | " + " | ".join(f"{p['fraction']:.0%} ({p['n_train']})" for p in
-                                             transfer["curves"][0]["points"]) + " |",
-                  "|---|" + "---|" * len(transfer["curves"][0]["points"])]
-        for curve in transfer["curves"]:
-            lines.append(f"| {curve['method']} | " + " | ".join(
-                f"{_metric(p['test'], 'ip')} / {_metric(p['test'], 'ea')}" for p in curve["points"]) + " |")
-        lines += ["", "Test MAE IP / EA (eV) against the share of the ternary training pool (in brackets: the surfaces "
-                  "trained on, validation included for the baseline). The last two rows are the references: the "
-                  "binary model with no ternary data, and the mean of the ternary surfaces a point may train on. "
-                  f"A method helps only where it beats both; with {transfer['n_test']} test surfaces of "
-                  f"{n_groups} compound{'s' if n_groups > 1 else ''} and one network per point, differences below "
-                  "about 0.5 eV are not meaningful.", "",
-                  "![transfer](images/reference_transfer.png)"]
-        if gaps := transfer.get("bulk_gaps"):
-            lines += ["", _gap_ranges(gaps, transfer["test_groups"], results["ternary_compounds"])]
+        lines += transfer_section(results["transfer"], results["ternary_compounds"])
     else:
         compounds = ", ".join(results["ternary_compounds"]) or "none"
         lines.append(f"Not yet measurable: the ternary campaign has {results['n_ternary']} surfaces "

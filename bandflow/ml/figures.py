@@ -105,16 +105,20 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
 
 def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
     """Test MAE of IP and EA against the fraction of target training data, one line per method
-    (``bandflow.ml.transfer.transfer_curves(...)["curves"]``)."""
+    (``bandflow.ml.transfer.transfer_curves(...)["curves"]``); with repeats, the line is their mean and
+    a band spans their range."""
     from matplotlib.figure import Figure
 
     path = check_figure_path(path)
     fig = Figure(figsize=(9, 3.8), layout="constrained")
     for ax, target in zip(fig.subplots(1, 2), ("ip", "ea"), strict=True):
-        for curve in curves:
+        for i, curve in enumerate(curves):
             fractions = [p["fraction"] for p in curve["points"]]
             maes = [p["test"][target]["mae"] for p in curve["points"]]
-            ax.plot(fractions, maes, marker="o", label=curve["method"])
+            ax.plot(fractions, maes, marker="o", color=f"C{i}", label=curve["method"])
+            if all(len(p.get("test_each", ())) > 1 for p in curve["points"]):
+                low, high = zip(*(p["test_range"][target] for p in curve["points"]), strict=True)
+                ax.fill_between(fractions, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.set_xlabel("fraction of target training data")
         ax.set_ylabel(f"test MAE {target.upper()} (eV)")
         ax.set_ylim(bottom=0)

@@ -15,6 +15,7 @@ data) and the baseline, the mean IP/EA of the target surfaces each point may tra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -36,33 +37,63 @@ def transfer_curves(
     fractions: Sequence[float] = (0.1, 0.2, 0.4, 0.8),
     config: TrainConfig | None = None,
     test_fraction: float = 0.25,
+    repeats: int = 1,
 ) -> dict:
-    """Test metrics of the three methods for each fraction of the target training pool (JSON-ready)."""
+    """Test metrics of the three methods for each fraction of the target training pool (JSON-ready).
+
+    With ``repeats`` > 1 the whole study runs again with seeds ``config.seed + 1, ...``: other test
+    compounds, another order of the training pool, other initial weights. Each point then holds the mean
+    of every metric over the repeats, the per-repeat values (``test_each``) and the MAE range
+    (``test_range``), because with a few target compounds one split says little.
+    """
     config = config or TrainConfig(n_members=1)
     if source.hyperparameters.descriptor != "lsoap":
         raise BandflowError("transfer needs an L-SOAP source model (a standard-SOAP model has no channels for new elements)")
     if any(not 0 < f <= 1 for f in fractions):
         raise BandflowError(f"fractions must lie in (0, 1], got {list(fractions)}")
+    if repeats < 1:
+        raise BandflowError(f"repeats must be at least 1, got {repeats}")
+    features = SlabFeatures.from_structures([r.structure for r in records], source.hyperparameters.soap)
+    runs = [_one_split(source, records, features, sorted(fractions), replace(config, seed=config.seed + k),
+                       test_fraction) for k in range(repeats)]
+    splits = [{"seed": config.seed + k, "n_test": run["n_test"], "test_groups": run["test_groups"]}
+              for k, run in enumerate(runs)]
+    curves = [{"method": method, "points": [_mean_point([run["curves"][method][i] for run in runs])
+                                            for i in range(len(fractions))]}
+              for method in runs[0]["curves"]]
+    return {
+        "n_target": len(records),
+        "repeats": repeats,
+        "n_test": int(round(float(np.mean([s["n_test"] for s in splits])))),
+        "test_groups": sorted({g for s in splits for g in s["test_groups"]}),
+        "splits": splits,
+        "curves": curves,
+    }
+
+
+def _one_split(
+    source: SlabEnsemble, records: Sequence[SlabRecord], features: SlabFeatures, fractions: Sequence[float],
+    config: TrainConfig, test_fraction: float,
+) -> dict:
+    """One transfer study: the test compounds, pool order and initial weights all drawn from ``config.seed``."""
     outer = split_indices([r.group for r in records], config.split, val_fraction=0.0, test_fraction=test_fraction,
                           seed=config.seed)
     test, pool = outer["test"], outer["train"]
     if len(pool) < 2:
         raise BandflowError(f"{len(records)} target surfaces are too few for a transfer study")
     hp = source.hyperparameters
-    features = SlabFeatures.from_structures([r.structure for r in records], hp.soap)
-    rng = np.random.default_rng(config.seed)
-    shuffled = rng.permutation(pool)
+    shuffled = np.random.default_rng(config.seed).permutation(pool)
     fine_tune = replace(config, learning_rate=config.learning_rate / 4)
     setups = {
         METHODS[0]: ({"initial": source}, fine_tune),
         METHODS[1]: ({"hyperparameters": hp}, config),
         METHODS[2]: ({"hyperparameters": replace(hp, descriptor="soap", soap_species=())}, config),
     }
-    curves = {method: [] for method in (*METHODS, SOURCE_AS_IS, BASELINE)}
+    curves: dict[str, list[dict]] = {method: [] for method in (*METHODS, SOURCE_AS_IS, BASELINE)}
     targets = {name: np.array([getattr(r, name) for r in records], float) for name in ("ip", "ea")}
     as_is = predict_features(source, features, np.asarray(test))
     as_is_metrics = {name: regression_metrics(values[test], as_is[name]) for name, values in targets.items()}
-    for fraction in sorted(fractions):
+    for fraction in fractions:
         chosen = shuffled[: max(2, int(round(fraction * len(pool))))]
         n_val = max(1, int(round(config.val_fraction * len(chosen))))
         split = {"train": np.sort(chosen[n_val:]), "val": np.sort(chosen[:n_val]), "test": test}
@@ -74,9 +105,25 @@ def transfer_curves(
         curves[BASELINE].append({"fraction": float(fraction), "n_train": int(len(chosen)), "test": {
             name: regression_metrics(values[test], np.full(len(test), values[chosen].mean()))
             for name, values in targets.items()}})
-    return {
-        "n_target": len(records),
-        "n_test": int(len(test)),
-        "test_groups": sorted({records[i].group for i in test}),
-        "curves": [{"method": method, "points": points} for method, points in curves.items()],
-    }
+    return {"n_test": int(len(test)), "test_groups": sorted({records[i].group for i in test}), "curves": curves}
+
+
+def _mean_point(points: Sequence[dict]) -> dict:
+    """One point of a curve over the repeats: every metric averaged (NaN only where all are NaN), the
+    per-repeat test metrics and the range of the test MAE."""
+    def mean(key: str) -> dict[str, dict[str, float]]:
+        return {target: {name: _nanmean([p[key][target][name] for p in points]) for name in points[0][key][target]}
+                for target in points[0][key]}
+
+    point = {"fraction": points[0]["fraction"], "n_train": int(round(float(np.mean([p["n_train"] for p in points])))),
+             "test": mean("test"), "test_each": [p["test"] for p in points],
+             "test_range": {target: [min(p["test"][target]["mae"] for p in points),
+                                     max(p["test"][target]["mae"] for p in points)] for target in points[0]["test"]}}
+    if "train" in points[0]:
+        point["train"] = mean("train")
+    return point
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan

@@ -291,15 +291,17 @@ def transfer_from_store(
     fractions: Sequence[float] = (0.1, 0.2, 0.4, 0.8),
     query: dict[str, Any] | None = None,
     config: TrainConfig | None = None,
+    repeats: int = 1,
 ) -> dict:
     """``transfer_curves`` of a stored source model on the stored target surfaces (default: ternary oxides
-    of the source model's protocol)."""
+    of the source model's protocol), ``repeats`` times with other test compounds and seeds."""
     source = load_stored_model(store, model_id)
     query = dict(query if query is not None else {"n_cation_species": 2})
     protocol = (source.doc.hyperparameters.get("training") or {}).get("protocol")
     if protocol and "protocol" not in query:
         query["protocol"] = protocol
     docs = training_surfaces(store, query)
-    result = transfer_curves(source.model, surface_records(docs), fractions, config or TrainConfig(n_members=1))
+    result = transfer_curves(source.model, surface_records(docs), fractions, config or TrainConfig(n_members=1),
+                             repeats=repeats)
     return {"source_model": source.doc.model_id, "query": {k: list(v) if isinstance(v, tuple) else v
                                                              for k, v in query.items()}, **result}
