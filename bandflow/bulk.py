@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -22,6 +20,7 @@ from pymatgen.io.cif import CifFile
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 
 LIBRARY_DIR = Path(__file__).parent / "data" / "bulk"
 SUMMARY_CACHE_VERSION = 1
@@ -199,16 +198,12 @@ def library_summaries(symprec: float = 1e-3) -> list[BulkSummary]:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step; silently skip when the folder is not writable."""
-    temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-            temporary = handle.name
-            handle.write(text)
-        os.replace(temporary, path)
+        with replaced_atomically(path) as temporary:
+            temporary.write_text(text)
     except OSError:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
+        pass
 
 
 def describe_bulk(name_or_path: str | Path, symprec: float = 1e-3) -> dict[str, object]:

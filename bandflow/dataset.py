@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import statistics
 import zlib
 from collections import Counter, defaultdict
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Composition
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.schemas import SurfaceDoc
 
@@ -113,17 +113,11 @@ def write_json_lines(records: Iterable[dict], path: Path | str) -> int:
     a failure leaves any earlier file as it was. Returns the number of lines."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     n = 0
-    try:
-        with _text_writer(tmp, gz=path.suffix == ".gz") as handle:
-            for data in records:
-                handle.write(json.dumps(data, sort_keys=True) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as tmp, _text_writer(tmp, gz=path.suffix == ".gz") as handle:
+        for data in records:
+            handle.write(json.dumps(data, sort_keys=True) + "\n")
+            n += 1
     return n
 
 

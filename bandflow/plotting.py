@@ -7,14 +7,13 @@ Files are written to a temporary name and renamed, so a failure leaves nothing h
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -183,17 +182,8 @@ def save_figure(fig: Figure, path: Path, dpi: int = 200) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    handle, tmp_name = tempfile.mkstemp(suffix=path.suffix, prefix=".tmp-", dir=path.parent)
-    os.close(handle)
-    try:
-        fig.savefig(tmp_name, dpi=dpi, format=path.suffix.lower().lstrip("."))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=dpi, format=path.suffix.lower().lstrip("."))
     return path
 
 

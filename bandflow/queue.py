@@ -41,6 +41,7 @@ from fireworks.core.rocket_launcher import launch_rocket
 from fireworks.utilities.fw_utilities import create_datestamp_dir, get_fw_logger
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 from bandflow.settings import BandflowSettings, get_settings
 from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
 
@@ -191,16 +192,11 @@ class FileLaunchPad:
         )
         if text == self._file_text and self._signature() == self._file_signature:
             return  # a read-only call: nothing to write
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            with replaced_atomically(self.path, fsync=True) as tmp:
+                tmp.write_text(text, encoding="utf-8")
         except BaseException:
             self._server_store = None  # memory and file may differ now: re-read next time
-            tmp.unlink(missing_ok=True)
             raise
         self._file_text = text
         self._file_signature = self._signature()

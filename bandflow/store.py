@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 from bandflow.schemas import (
     ModelDoc,
     PredictionDoc,
@@ -554,9 +554,6 @@ class BandflowStore:
         path = Path(path).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         config = {"JOB_STORE": jsanitize(self.job_store.as_dict(), strict=True)}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(config, handle, sort_keys=False)
-        os.replace(tmp, path)
+        with replaced_atomically(path, mode=0o600) as tmp:
+            tmp.write_text(yaml.safe_dump(config, sort_keys=False))
         return path

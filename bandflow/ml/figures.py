@@ -14,6 +14,8 @@ import numpy as np
 from bandflow.errors import BandflowError
 from bandflow.plotting import check_figure_path, save_figure
 
+MODEL_FIGURE_DPI = 150  # lighter than the dataset figures (200): model pages hold several of them
+
 SUBSET_COLORS = {"train": "#9aa5b1", "val": "#4a7fb5", "test": "#d9774a"}
 
 
@@ -52,7 +54,7 @@ def parity_plot(predictions: Mapping[str, Mapping[str, np.ndarray]], path: str |
         ax.legend(fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path, dpi=150)
+    return save_figure(fig, path, dpi=MODEL_FIGURE_DPI)
 
 
 def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: str = "alpha_ip") -> Path:
@@ -100,7 +102,7 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
     fig.colorbar(ax.collections[0], ax=ax, label=label, shrink=0.8)
     name = importances.get("formula", "")
     ax.set_title(f"{name}\nIP {importances['ip']:.2f} eV, EA {importances['ea']:.2f} eV", fontsize=8)
-    return save_figure(fig, path, dpi=150)
+    return save_figure(fig, path, dpi=MODEL_FIGURE_DPI)
 
 
 def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -125,7 +127,7 @@ def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: 
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path, dpi=150)
+    return save_figure(fig, path, dpi=MODEL_FIGURE_DPI)
 
 
 def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
@@ -157,4 +159,4 @@ def crossval_plot(result: Mapping[str, Any], path: str | Path, title: str = "") 
                    title_fontsize=7)
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path, dpi=150)
+    return save_figure(fig, path, dpi=MODEL_FIGURE_DPI)

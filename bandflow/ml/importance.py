@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import torch
 from pymatgen.core import Structure
 
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 from bandflow.ml.data import SlabFeatures
 from bandflow.ml.model import SlabEnsemble
 from bandflow.ml.neighbours import slab_geometry
@@ -77,13 +76,6 @@ def write_importances(importances: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise BandflowError(f"folder does not exist: {path.parent}")
-    handle, temporary = tempfile.mkstemp(suffix=".json", prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(importances, stream, indent=1)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(json.dumps(importances, indent=1))
     return path
