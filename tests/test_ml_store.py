@@ -187,7 +187,7 @@ def test_transfer_to_ternaries(store, tmp_path):
     assert "fractions" in error
     # repeats: other test compounds per seed; every point is the mean of its repeats, with their range
     result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--repeats", "3",
-                           "--json", "--plot", str(plot))
+                           "--json", "--plot", str(tmp_path / "transfer3.png"))
     assert error is None, error
     out = json.loads(result.output)
     assert out["repeats"] == 3 and [s["seed"] for s in out["splits"]] == [0, 1, 2]
@@ -200,6 +200,7 @@ def test_transfer_to_ternaries(store, tmp_path):
             assert point["test_range"]["ip"] == [min(maes), max(maes)]
     assert out["splits"][0]["test_groups"] == first["test_groups"]  # repeat 0 is the single study
     assert out["curves"][0]["points"][0]["test_each"][0] == first["curves"][0]["points"][0]["test"]
+    assert (tmp_path / "transfer3.png").stat().st_size > 1000
     result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--repeats", "2")
     assert error is None and "2 repeats" in result.output
     assert len(re.findall(r"\d\.\d-\d\.\d/\d\.\d-\d\.\d", result.output)) == 5 * 2  # a range per method and fraction

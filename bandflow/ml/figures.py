@@ -107,26 +107,38 @@ def importance_plot(importances: Mapping[str, Any], path: str | Path, quantity: 
 
 def transfer_plot(curves: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
     """Test MAE of IP and EA against the fraction of target training data, one line per method
-    (``bandflow.ml.transfer.transfer_curves(...)["curves"]``); with repeats, the line is their mean and
-    a band spans their range."""
+    (``bandflow.ml.transfer.transfer_curves(...)["curves"]``); with repeats, the line joins their means
+    and a bar spans their range (methods side by side, so that the bars do not hide each other)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
 
     path = check_figure_path(path)
-    fig = Figure(figsize=(9, 3.8), layout="constrained")
-    for ax, target in zip(fig.subplots(1, 2), ("ip", "ea"), strict=True):
+    fig = Figure(figsize=(9, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, target in zip(axes, ("ip", "ea"), strict=True):
         for i, curve in enumerate(curves):
-            fractions = [p["fraction"] for p in curve["points"]]
-            maes = [p["test"][target]["mae"] for p in curve["points"]]
-            ax.plot(fractions, maes, marker="o", color=f"C{i}", label=curve["method"])
-            if all(len(p.get("test_each", ())) > 1 for p in curve["points"]):
-                low, high = zip(*(p["test_range"][target] for p in curve["points"]), strict=True)
-                ax.fill_between(fractions, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
-        ax.set_xlabel("fraction of target training data")
+            points = curve["points"]
+            fractions = np.array([p["fraction"] for p in points])
+            maes = np.array([p["test"][target]["mae"] for p in points], float)
+            if all(len(p.get("test_each", ())) > 1 for p in points):
+                shift = 1 + 0.02 * (i - (len(curves) - 1) / 2)  # the x axis is logarithmic: shift by a factor
+                low, high = (np.array(v, float) for v in zip(*(p["test_range"][target] for p in points), strict=True))
+                ax.errorbar(fractions * shift, maes, yerr=[maes - low, high - maes], marker="o", ms=4, capsize=2,
+                            color=f"C{i}", label=curve["method"])
+            else:
+                ax.plot(fractions, maes, marker="o", color=f"C{i}", label=curve["method"])
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({p["fraction"] for c in curves for p in c["points"]}))
+        ax.xaxis.set_major_formatter("{x:.0%}")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("share of the target training pool")
         ax.set_ylabel(f"test MAE {target.upper()} (eV)")
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title + (" (mean and range over the repeats)" if any(
+            len(p.get("test_each", ())) > 1 for c in curves for p in c["points"]) else ""))
     return save_figure(fig, path, dpi=MODEL_FIGURE_DPI)
 
 
