@@ -418,7 +418,10 @@ def export(
 
 
 def campaign_status_text(progress: CampaignStatus) -> str:
-    """``bandflow status SPEC``'s lines: the totals and estimate, then a row per bulk with surfaces left."""
+    """``bandflow status SPEC``'s lines: the totals and estimate, a row per bulk with surfaces left, and the
+    jobs running now."""
+    from bandflow.activity import describe_active
+
     eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
     per = "" if progress.seconds_per_surface is None else f", {progress.seconds_per_surface:.0f} s per surface"
     if progress.timed_from == "documents":
@@ -441,6 +444,9 @@ def campaign_status_text(progress: CampaignStatus) -> str:
                   f"{'stored' if b.bulk_stored else 'to run'}" for b in open_bulks]
     if finished := len(progress.bulks) - len(open_bulks):
         lines.append(f"  {finished} bulk{'s' if finished != 1 else ''} with no surface left")
+    if progress.running:
+        lines.append("  now:")
+        lines += [f"  - {describe_active(job)}" for job in progress.running]
     return "\n".join(lines)
 
 
@@ -465,7 +471,9 @@ def status(
             progress = campaign_status(spec, store)
         if as_json:
             _print_json({**vars(progress), "bulks": [{**vars(b), "remaining": b.remaining} for b in progress.bulks],
-                         "bulks_to_run": progress.bulks_to_run})
+                         "bulks_to_run": progress.bulks_to_run,
+                         "running": [{**vars(job), "alive": job.alive(), "seconds": round(job.seconds())}
+                                     for job in progress.running]})
             return
         typer.echo(campaign_status_text(progress))
         return

@@ -10,6 +10,8 @@ any point and started again therefore recomputes only the job that was interrupt
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from typing import Literal
 from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
 
+from bandflow.activity import ActiveJob, active_jobs, clear_active, drop_stopped, mark_active
 from bandflow.alignment import run_seconds
 from bandflow.dataset import recorded_step_seconds
 from bandflow.errors import BandflowError
@@ -198,12 +201,21 @@ def _run_setting(store: BandflowStore | None, work_dir: Path | None) -> tuple[Ba
     return store, work_dir
 
 
-def _run_job(job: Job, store: BandflowStore, work_dir: Path):
-    """Run one job with ``run_locally`` (its parents' outputs read from the store); its response."""
+def _run_job(job: Job, store: BandflowStore, work_dir: Path, campaign: str = ""):
+    """Run one job with ``run_locally`` (its parents' outputs read from the store) in a folder of its own
+    under ``work_dir``, recorded as this process's active job while it runs; its response."""
     job.hosts = []  # run_locally wraps the job in a flow of its own; a job may belong to one flow only
     # jobflow stores only completed_at (local time); with this the status knows each job's duration
-    job.metadata["started_at"] = datetime.now().isoformat()
-    responses = run_locally(job, store=store.job_store, create_folders=True, root_dir=work_dir, log=False,
+    started = datetime.now()
+    job.metadata["started_at"] = started.isoformat()
+    # the folder is made here, named as jobflow's create_folders would, so that it can be recorded
+    folder = work_dir / f"job_{started:%Y-%m-%d-%H-%M-%S-%f}-{os.getpid()}"
+    folder.mkdir()
+    mark_active(work_dir, ActiveJob(
+        campaign=campaign, job_name=job.name, step=job.metadata.get("bandflow_step", job.name),
+        target=str(job.metadata.get("surface_id") or job.metadata.get("bulk_name") or ""), pid=os.getpid(),
+        host=socket.gethostname(), started_at=started.isoformat(), folder=str(folder)))
+    responses = run_locally(job, store=store.job_store, create_folders=False, root_dir=folder, log=False,
                             allow_external_references=True, raise_immediately=True)
     if job.uuid not in responses:
         raise RuntimeError("job produced no output")
@@ -270,7 +282,10 @@ def recompute_slab_potentials(
         bulk_edges = stored_bulk_edges(doc)
         surface, protocol = jobs["alignment"].function_args[:2]  # what the alignment job would be given
         try:
-            output = _run_job(potential, store, work_dir).output
+            try:
+                output = _run_job(potential, store, work_dir, spec.name).output
+            finally:
+                clear_active(work_dir)
             new = surface_document(surface, protocol, bulk_edges, doc.structure_relaxed, output)
             if new.state != "successful":
                 raise BandflowError(new.failure_reason or "alignment failed")
@@ -374,6 +389,7 @@ def run_campaign(
     from bandflow.forcefields import limit_torch_threads  # atomate2's force fields: a slow import
 
     store, work_dir = _run_setting(store, work_dir)
+    drop_stopped(work_dir)  # records of runners killed before they could remove them
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
     flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
@@ -384,10 +400,24 @@ def run_campaign(
     done |= unneeded_jobs(ordered, done)
     if realign:
         done -= realignable(store, ordered)
-    failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
-    failed_bulks: dict[str, str] = {}  # bulk name -> why its band-edge job failed
     recorded = {} if retry_failed else recorded_bulk_failures(store, ordered)
     bar = tqdm(total=len(ordered), desc="jobs", unit="job", disable=not progress)
+    try:
+        _run_ordered(ordered, done, recorded, slabs_only, store, work_dir, spec.name, summary, bar)
+    finally:
+        clear_active(work_dir)
+        bar.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_ordered(
+    ordered: list[tuple[Job, list[str]]], done: set[str], recorded: dict[str, str], slabs_only: bool,
+    store: BandflowStore, work_dir: Path, campaign: str, summary: RunSummary, bar: tqdm,
+) -> None:
+    """:func:`run_campaign`'s loop: each job not done, in order; a failure fails the jobs that need it."""
+    failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
+    failed_bulks: dict[str, str] = {}  # bulk name -> why its band-edge job failed
     for job, parents in ordered:
         step = job.metadata.get("bandflow_step", job.name)
         bulk_name = job.metadata.get("bulk_name")
@@ -413,7 +443,7 @@ def run_campaign(
             bar.update()
             continue
         try:
-            response = _run_job(job, store, work_dir)
+            response = _run_job(job, store, work_dir, campaign)
             summary.ran += 1
             if upstream:  # the alignment recorded a failed document: say why in it
                 output = response.output
@@ -425,9 +455,6 @@ def run_campaign(
                 failed_bulks[bulk_name] = failed[job.uuid]
             tqdm.write(f"failed: {job.name}: {failed[job.uuid]}")
         bar.update()
-    bar.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 @dataclass
@@ -468,6 +495,8 @@ class CampaignStatus:
     #: ``bulks_to_run × bulk_seconds + remaining × surface_seconds`` instead of ``remaining × seconds_per_surface``
     bulk_seconds: float | None = None
     surface_seconds: float | None = None
+    #: jobs of this campaign that runners on this machine (or sharing its data folder) compute now
+    running: list[ActiveJob] = field(default_factory=list)
 
     @property
     def bulks_to_run(self) -> int:
@@ -574,6 +603,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     status = CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=None, eta_seconds=None, bulks=bulks,
+        running=active_jobs(store.settings.data_dir / "runs", spec.name),
     )
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from jobflow import job as jobflow_job
 
+from bandflow.activity import active_jobs, describe_active
 from bandflow.errors import BandflowError
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.runner import campaign_status, run_campaign
@@ -294,6 +295,7 @@ def test_run_with_bulk_runs_only_that_bulk_of_the_campaign(store, tmp_path):
     assert {d.formula for d in store.query_surfaces(protocol="fast")} == {"CaO"}
     status = runner.invoke(app, ["status", str(spec_file), "--bulk", "CaO", "--json"])
     assert status.exit_code == 0 and json.loads(status.output)["remaining"] == 0
+    assert json.loads(status.output)["running"] == []  # the run removed its record when it ended
     everything = runner.invoke(app, ["status", str(spec_file), "--json"])
     assert json.loads(everything.output)["remaining"] == len(plan_campaign(load_spec(spec_file))[0].surfaces)
     assert runner.invoke(app, ["status", "--bulk", "CaO"]).exit_code != 0  # no campaign to pick from
@@ -406,13 +408,20 @@ def test_sigkill_mid_flow_then_resume(store, tmp_path):
     assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
     time.sleep(0.5)  # the first slab's output is stored; the second slab job is mid-calculation
     assert proc.poll() is None
+    # while it computes, the runner says what: its record names the job, its own folder and its process
+    (running,) = active_jobs(tmp_path / "data" / "runs", "test")
+    assert running.pid == proc.pid and running.alive() is True and Path(running.folder).is_dir()
+    assert running.step in ("slab_relax", "slab_structure", "slab_potential", "alignment")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    (stopped,) = active_jobs(tmp_path / "data" / "runs", "test")
+    assert stopped.alive() is False and "stopped (its process is gone" in describe_active(stopped)
     before = executions(tmp_path)
     assert before.count("bulk") == 1
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     after = executions(tmp_path)
+    assert not active_jobs(tmp_path / "data" / "runs"), "the new run dropped the stopped record and its own"
     assert after.count("bulk") == 1  # the finished bulk job was not recomputed
     n_surfaces = len(plan_campaign(load_spec(spec_path))[0].surfaces)
     assert after.count("slab") == n_surfaces  # each finished slab job ran once

@@ -1,0 +1,131 @@
+"""The jobs running now: each runner keeps a small file saying what it computes, while it computes.
+
+`bandflow run` computes one job at a time, and a bulk hybrid can take hours with nothing in the store
+until it ends. While a job runs, its runner keeps ``<runs>/.active/<host>-<pid>.json`` (the campaign, the
+job, its folder, when it started) and removes it when the run ends. ``bandflow status`` reads these
+files, checks whether each process still lives, and reads the engine's latest SCF step in the job folder,
+so a user can tell a long step from a stuck or stopped one. jobflow records nothing about a job until it
+completes, hence this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bandflow.files import replaced_atomically
+
+ACTIVE_FOLDER = ".active"
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    """One job a runner is computing."""
+
+    campaign: str
+    job_name: str
+    step: str
+    #: the surface id of a slab step or alignment, else the bulk name
+    target: str
+    pid: int
+    host: str
+    started_at: str  # ISO, local time
+    folder: str
+
+    def alive(self) -> bool | None:
+        """Whether the runner process still lives (None when it runs on another host: not checkable)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process
+            return True
+        return True
+
+    def seconds(self, now: datetime | None = None) -> float:
+        """Seconds since the job started."""
+        return ((now or datetime.now()) - datetime.fromisoformat(self.started_at)).total_seconds()
+
+
+def _marker(runs_dir: Path, host: str, pid: int) -> Path:
+    return Path(runs_dir) / ACTIVE_FOLDER / f"{host}-{pid}.json"
+
+
+def mark_active(runs_dir: Path, job: ActiveJob) -> None:
+    """Record ``job`` as the one this process computes (replacing its previous job)."""
+    path = _marker(runs_dir, job.host, job.pid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(json.dumps(asdict(job), indent=1))
+
+
+def clear_active(runs_dir: Path) -> None:
+    """This process computes nothing any more."""
+    _marker(runs_dir, socket.gethostname(), os.getpid()).unlink(missing_ok=True)
+
+
+def drop_stopped(runs_dir: Path) -> int:
+    """Remove the records of runners of this host whose process is gone (killed, machine restarted);
+    returns how many. A new run calls it, so ``status`` reports a stopped runner until then."""
+    dropped = 0
+    for job in active_jobs(runs_dir):
+        if job.alive() is False:
+            _marker(runs_dir, job.host, job.pid).unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
+def active_jobs(runs_dir: Path, campaign: str | None = None) -> list[ActiveJob]:
+    """The recorded jobs (of ``campaign`` only, if given), oldest first; unreadable files are skipped."""
+    jobs = []
+    for path in sorted((Path(runs_dir) / ACTIVE_FOLDER).glob("*.json")):
+        try:
+            job = ActiveJob(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        if campaign is None or job.campaign == campaign:
+            jobs.append(job)
+    return sorted(jobs, key=lambda job: job.started_at)
+
+
+def engine_progress(folder: Path, now: float | None = None) -> str | None:
+    """The latest CP2K output under ``folder``: its run (sub-folder), the SCF steps done in its latest
+    loop with the last energy change, and how long ago it was written. None without a CP2K output."""
+    from bandflow.cp2k.parsing import last_scf_steps
+
+    outputs = [p for p in Path(folder).rglob("cp2k.out") if p.is_file()]
+    if not outputs:
+        return None
+    latest = max(outputs, key=lambda p: p.stat().st_mtime)
+    run = latest.parent.relative_to(folder).as_posix() if latest.parent != Path(folder) else "."
+    steps = last_scf_steps(latest.read_text(errors="replace"))
+    age = max(0.0, (now if now is not None else datetime.now().timestamp()) - latest.stat().st_mtime)
+    written = f"written {_duration(age)} ago"
+    if not steps:
+        return f"CP2K {run}: no SCF step finished yet ({written}; a hybrid's first step includes its integral pass)"
+    step, _, _, change = steps[-1]
+    return f"CP2K {run}: SCF step {step}, energy change {change:.1e} Ha ({written})"
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def describe_active(job: ActiveJob, now: datetime | None = None) -> str:
+    """One line for ``bandflow status``: what runs, since when, and whether its process lives; then the
+    engine's progress on a second line where a CP2K output exists."""
+    alive = job.alive()
+    state = {True: "running", False: "stopped (its process is gone; the job runs again on the next "
+             "`bandflow run`)", None: f"on host {job.host} (not checked from here)"}[alive]
+    line = f"{job.step} {job.target}: {state}, started {_duration(job.seconds(now))} ago (pid {job.pid})"
+    folder = Path(job.folder)
+    progress = (engine_progress(folder, now.timestamp() if now else None)
+                if alive is not False and folder.is_dir() else None)
+    return line + (f"\n    {progress}" if progress else "")
