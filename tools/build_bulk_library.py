@@ -399,6 +399,17 @@ ENTRIES: tuple[Entry, ...] = (
         notes=("origin choice 1; molecular Sb4O6 crystal",),
     ),
     Entry(
+        name="TeO2", formula="TeO2", mineral="paratellurite",
+        spacegroup="P4_12_12", hm_symbol="P 41 21 2", it_number=92, z=4, cell=_tetragonal(4.8082, 7.612),
+        sites=(("Te", (0.0268, 0.0268, 0.0)), ("O", (0.1368, 0.2576, 0.1862))),
+        density=6.04, density_note="handbook density of tetragonal TeO2",
+        reference=Reference(("Thomas, P. A.",), "Journal of Physics C: Solid State Physics", 1988, "21", "4611",
+                            "The crystal structure and absolute optical chirality of paratellurite, alpha-TeO2"),
+        notes=("alpha-TeO2; entered from the published values without database access and checked against "
+               "the Te-O bonds of Barney, Hannon & Holland, J. Phys. Chem. C 116, 3707 (2012): 1.882 and "
+               "2.117 A by neutron total scattering, here 1.876 (2x) and 2.128 A (2x)",),
+    ),
+    Entry(
         name="MoO3", formula="MoO3", mineral="molybdite",
         spacegroup="Pbnm", hm_symbol="P b n m", it_number=62, z=4, cell=_orthorhombic(3.9628, 13.855, 3.6964),
         sites=(("Mo", (0.0867, 0.1016, 0.25)), ("O", (0.5212, 0.0866, 0.25)), ("O", (0.4994, 0.4351, 0.25)),
