@@ -400,14 +400,15 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         name="TeO2", formula="TeO2", mineral="paratellurite",
-        spacegroup="P4_12_12", hm_symbol="P 41 21 2", it_number=92, z=4, cell=_tetragonal(4.8082, 7.612),
+        spacegroup="P4_12_12", hm_symbol="P 41 21 2", it_number=92, z=4, cell=_tetragonal(4.8122, 7.6157),
         sites=(("Te", (0.0268, 0.0268, 0.0)), ("O", (0.1368, 0.2576, 0.1862))),
-        density=6.04, density_note="handbook density of tetragonal TeO2",
+        density=5.99, density_note="measured density of Czochralski-grown paratellurite (crystal supplier's data)",
         reference=Reference(("Thomas, P. A.",), "Journal of Physics C: Solid State Physics", 1988, "21", "4611",
                             "The crystal structure and absolute optical chirality of paratellurite, alpha-TeO2"),
-        notes=("alpha-TeO2; entered from the published values without database access and checked against "
-               "the Te-O bonds of Barney, Hannon & Holland, J. Phys. Chem. C 116, 3707 (2012): 1.882 and "
-               "2.117 A by neutron total scattering, here 1.876 (2x) and 2.128 A (2x)",),
+        notes=("alpha-TeO2; entered without database access: the cell as published, the coordinates as commonly "
+               "tabulated for alpha-TeO2; checked against the Te-O bonds of Barney, Hannon & Holland, J. Phys. "
+               "Chem. C 116, 3707 (2012): 1.882 and 2.117 A by neutron total scattering, here 1.877 (2x) and "
+               "2.130 A (2x)",),
     ),
     Entry(
         name="MoO3", formula="MoO3", mineral="molybdite",
