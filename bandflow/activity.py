@@ -11,6 +11,7 @@ completes, hence this module.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from bandflow.files import replaced_atomically
 
 ACTIVE_FOLDER = ".active"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,15 @@ def _marker(runs_dir: Path, host: str, pid: int) -> Path:
 
 
 def mark_active(runs_dir: Path, job: ActiveJob) -> None:
-    """Record ``job`` as the one this process computes (replacing its previous job)."""
+    """Record ``job`` as the one this process computes (replacing its previous job). A record that cannot
+    be written (full disk, read-only folder) is logged, not raised: it must not fail the job it describes."""
     path = _marker(runs_dir, job.host, job.pid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced_atomically(path) as temporary:
-        temporary.write_text(json.dumps(asdict(job), indent=1))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(path) as temporary:
+            temporary.write_text(json.dumps(asdict(job), indent=1))
+    except OSError as exc:
+        logger.warning("could not record the running job in %s: %s", path, exc)
 
 
 def clear_active(runs_dir: Path) -> None:

@@ -211,7 +211,7 @@ def _run_job(job: Job, store: BandflowStore, work_dir: Path, campaign: str = "")
     # the folder is made here, named as jobflow's create_folders would, so that it can be recorded
     folder = work_dir / f"job_{started:%Y-%m-%d-%H-%M-%S-%f}-{os.getpid()}"
     folder.mkdir()
-    mark_active(work_dir, ActiveJob(
+    mark_active(work_dir, ActiveJob(  # a record that cannot be written is only logged: the job runs anyway
         campaign=campaign, job_name=job.name, step=job.metadata.get("bandflow_step", job.name),
         target=str(job.metadata.get("surface_id") or job.metadata.get("bulk_name") or ""), pid=os.getpid(),
         host=socket.gethostname(), started_at=started.isoformat(), folder=str(folder)))

@@ -89,3 +89,11 @@ def test_status_text_names_the_running_jobs(tmp_path):
     text = campaign_status_text(progress)
     assert "  now:\n  - bulk_edges LiGaO2: running, started 1 h 30 min ago (pid" in text
     assert "\n    CP2K hse06: SCF step " in text
+
+
+def test_a_record_that_cannot_be_written_does_not_fail_the_job(tmp_path, caplog):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / ".active").write_text("a file where the folder should be")
+    mark_active(runs, _job(tmp_path))  # logged, not raised
+    assert "could not record the running job" in caplog.text and active_jobs(runs) == []
