@@ -427,6 +427,8 @@ def campaign_status_text(progress: CampaignStatus) -> str:
     if progress.timed_from == "documents":
         per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
                 "all its steps on this machine)")
+    elif progress.timed_from == "campaign":
+        per += " (the whole campaign's mean times where the bulks picked have none yet)"
     if progress.eta_seconds is not None and progress.remaining:
         n_bulks = f"{progress.bulks_to_run} bulk job{'s' if progress.bulks_to_run != 1 else ''}"
         bulks = "" if not progress.bulks_to_run else (
@@ -466,9 +468,10 @@ def status(
         from bandflow.runner import campaign_status
         from bandflow.spec import load_spec, select_bulks
 
-        spec = select_bulks(load_spec(spec_file), bulks or [])
+        whole = load_spec(spec_file)
+        spec = select_bulks(whole, bulks or [])
         with BandflowStore.from_settings() as store:
-            progress = campaign_status(spec, store)
+            progress = campaign_status(spec, store, whole=whole if bulks else None)
         if as_json:
             _print_json({**vars(progress), "bulks": [{**vars(b), "remaining": b.remaining} for b in progress.bulks],
                          "bulks_to_run": progress.bulks_to_run,

@@ -487,8 +487,9 @@ class CampaignStatus:
     seconds_per_surface: float | None
     eta_seconds: float | None
     #: where the time per surface comes from: "jobs" (this machine's job store), "documents" (the wall
-    #: times recorded in the surface documents, which travel with an export), or None (nothing timed)
-    timed_from: Literal["jobs", "documents"] | None = None
+    #: times recorded in the surface documents, which travel with an export), "campaign" (the whole
+    #: campaign's means, for picked bulks with nothing timed yet), or None (nothing timed)
+    timed_from: Literal["jobs", "documents", "campaign"] | None = None
     #: per bulk, in the spec's order
     bulks: list[BulkProgress] = field(default_factory=list)
     #: mean bulk job and mean slab steps of one surface, where timed; with them the estimate is
@@ -569,8 +570,13 @@ def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[b
                          bulk_stored=p.bulk.name in stored_bulks) for p in plans]
 
 
-def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None) -> CampaignStatus:
+def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None,
+                    whole: CampaignSpec | None = None) -> CampaignStatus:
     """Done/failed/remaining surfaces of ``spec`` and the estimated time left.
+
+    ``whole`` is the campaign ``spec`` was picked from (``--bulk``): where the picked bulks have no timed
+    bulk job or surface yet, the estimate takes the mean times of the whole campaign (``timed_from`` then
+    says so).
 
     Done means a successful document computed with the spec's present settings; one from an earlier method
     (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
@@ -594,7 +600,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
                     if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"}
     bulks = bulk_progress(plans, docs, current, stored_bulks)  # failures of earlier settings are retried
     successful, failed = sum(b.successful for b in bulks), sum(b.failed for b in bulks)
-    timed_from: Literal["jobs", "documents"] = "jobs"
+    timed_from: Literal["jobs", "documents", "campaign"] = "jobs"
     times = step_seconds(jobs)  # from surfaces computed here (imported ones have no jobs here)
     if times is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
@@ -605,6 +611,14 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
         seconds_per_surface=None, eta_seconds=None, bulks=bulks,
         running=active_jobs(store.settings.data_dir / "runs", spec.name),
     )
+    if whole is not None and (times is None or (times[1] is None and status.bulks_to_run)):
+        campaign = campaign_status(whole, store)
+        if campaign.surface_seconds is not None:
+            if times is None:
+                times = (campaign.surface_seconds, campaign.bulk_seconds, campaign.seconds_per_surface)
+            else:
+                times = (times[0], campaign.bulk_seconds, times[2])
+            timed_from = "campaign"
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
         # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate

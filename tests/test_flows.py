@@ -296,6 +296,11 @@ def test_run_with_bulk_runs_only_that_bulk_of_the_campaign(store, tmp_path):
     status = runner.invoke(app, ["status", str(spec_file), "--bulk", "CaO", "--json"])
     assert status.exit_code == 0 and json.loads(status.output)["remaining"] == 0
     assert json.loads(status.output)["running"] == []  # the run removed its record when it ended
+    # MgO has nothing timed yet: its estimate takes the campaign's mean times (here CaO's jobs), and says so
+    picked = json.loads(runner.invoke(app, ["status", str(spec_file), "--bulk", "MgO", "--json"]).output)
+    assert picked["timed_from"] == "campaign" and picked["bulk_seconds"] > 0 and picked["eta_seconds"] > 0
+    assert picked["eta_seconds"] == pytest.approx(picked["bulk_seconds"] + picked["remaining"] * picked["surface_seconds"])
+    assert "whole campaign's mean times" in runner.invoke(app, ["status", str(spec_file), "--bulk", "MgO"]).output
     everything = runner.invoke(app, ["status", str(spec_file), "--json"])
     assert json.loads(everything.output)["remaining"] == len(plan_campaign(load_spec(spec_file))[0].surfaces)
     assert runner.invoke(app, ["status", "--bulk", "CaO"]).exit_code != 0  # no campaign to pick from
