@@ -140,20 +140,34 @@ def seed_spread_sentence(runs: list[dict]) -> str:
             "is noise.")
 
 
+_EA_FROM_GAP = ("The network predicts IP and the gap and gives EA = IP − gap, so a gap it has to extrapolate goes "
+                "straight into EA")
+
+
+def _gap_lists(gaps: dict[str, list[float] | float]) -> dict[str, list[float]]:
+    """``gaps`` with every formula's gaps as a list (an older metrics file holds a single number)."""
+    return {f: [g] if isinstance(g, int | float) else list(g) for f, g in gaps.items()}
+
+
+def _outside_pool(gaps: dict[str, list[float]], test: list[str], ternary: list[str]) -> tuple[list[float], list[str]]:
+    """The gaps of the ternary compounds a transfer point trains on (not in ``test``), and the test compounds
+    with a gap outside their range."""
+    pool = [gap for f, values in gaps.items() if f in ternary and f not in test for gap in values]
+    return pool, [f for f in test if f in gaps and pool and any(not min(pool) <= g <= max(pool) for g in gaps[f])]
+
+
 def _gap_ranges(gaps: dict[str, list[float] | float], test: list[str], ternary: list[str]) -> str:
     """One sentence: the test compounds' bulk gaps against those of the compounds a transfer point learns from
     (``gaps``: formula → the gaps of its polymorphs; a single number from an older metrics file)."""
     def span(values: list[float]) -> str:
         return f"{min(values):.2f}–{max(values):.2f} eV" if values else "none"
 
-    gaps = {f: [g] if isinstance(g, int | float) else list(g) for f, g in gaps.items()}
-    pool = [gap for f, values in gaps.items() if f in ternary and f not in test for gap in values]
+    gaps = _gap_lists(gaps)
+    pool, outside = _outside_pool(gaps, test, ternary)
     binary = [gap for f, values in gaps.items() if f not in ternary for gap in values]
-    outside = [f for f in test if f in gaps and pool and any(not min(pool) <= g <= max(pool) for g in gaps[f])]
     shown = ", ".join(f"{f} {' / '.join(f'{g:.2f}' for g in gaps[f])} eV" for f in test if f in gaps)
     sentence = (f"Bulk HSE06 gaps: test {shown}; the other "
-                f"ternary compounds {span(pool)}; the binary ones {span(binary)}. The network predicts IP and the gap "
-                "and gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
+                f"ternary compounds {span(pool)}; the binary ones {span(binary)}. {_EA_FROM_GAP}")
     return sentence + (f": {', '.join(outside)} lies outside the ternary training range." if outside else ".")
 
 
@@ -204,15 +218,11 @@ def transfer_section(transfer: dict, ternary: list[str]) -> list[str]:
 def _gap_outliers(gaps: dict[str, list[float] | float], tests: list[list[str]], ternary: list[str]) -> str:
     """One sentence over repeated transfer studies: which test compounds had a bulk gap outside the gaps of
     the ternary compounds their repeat trained on (their EA is an extrapolation)."""
-    gaps = {f: [g] if isinstance(g, int | float) else list(g) for f, g in gaps.items()}
+    gaps = _gap_lists(gaps)
     shown = ", ".join(f"{f} {' / '.join(f'{g:.2f}' for g in gaps[f])}" for f in ternary if f in gaps)
-    outside = []
-    for k, test in enumerate(tests, start=1):
-        pool = [gap for f, values in gaps.items() if f in ternary and f not in test for gap in values]
-        outside += [f"{f} (repeat {k})" for f in test
-                    if f in gaps and pool and any(not min(pool) <= g <= max(pool) for g in gaps[f])]
-    sentence = (f"Bulk HSE06 gaps of the ternary compounds (eV): {shown}. The network predicts IP and the gap and "
-                "gives EA = IP − gap, so a gap it has to extrapolate goes straight into EA")
+    outside = [f"{f} (repeat {k})" for k, test in enumerate(tests, start=1)
+               for f in _outside_pool(gaps, test, ternary)[1]]
+    sentence = f"Bulk HSE06 gaps of the ternary compounds (eV): {shown}. {_EA_FROM_GAP}"
     return sentence + (f"; test compounds whose gap lies outside those their repeat trained on: {', '.join(outside)}."
                        if outside else "; no test compound's gap lay outside those its repeat trained on.")
 
