@@ -695,6 +695,7 @@ def transfer(
     """Compare fine-tuning the source model, L-SOAP from scratch and standard SOAP on the target surfaces."""
     from bandflow.ml.figures import transfer_plot
     from bandflow.ml.train import TrainConfig
+    from bandflow.ml.transfer import transfer_verdict, verdict_sentence
     from bandflow.ml.workflow import parse_query, transfer_from_store
     from bandflow.plotting import check_figure_path
     from bandflow.store import BandflowStore
@@ -710,8 +711,9 @@ def transfer(
                                      TrainConfig(n_members=members, max_epochs=max_epochs), repeats=repeats)
     if plot:
         transfer_plot(result["curves"], plot, title=f"transfer from {source}")
+    verdict = transfer_verdict(result)
     if as_json:
-        _print_json(_finite(result))
+        _print_json(_finite({**result, "verdict": verdict}))
         return
     if result["repeats"] == 1:
         typer.echo(f"{result['n_target']} target surfaces, {result['n_test']} in the test set "
@@ -728,6 +730,7 @@ def transfer(
             typer.echo(f"{'':<22}" + "".join(
                 f"{'{:.1f}-{:.1f}/{:.1f}-{:.1f}'.format(*p['test_range']['ip'], *p['test_range']['ea']):>14}"
                 for p in curve["points"]))
+    typer.echo("verdict: " + verdict_sentence(verdict))
 
 
 @app.command("retrain")

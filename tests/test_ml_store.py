@@ -201,8 +201,10 @@ def test_transfer_to_ternaries(store, tmp_path):
     assert out["splits"][0]["test_groups"] == first["test_groups"]  # repeat 0 is the single study
     assert out["curves"][0]["points"][0]["test_each"][0] == first["curves"][0]["points"][0]["test"]
     assert (tmp_path / "transfer3.png").stat().st_size > 1000
+    assert out["verdict"]["ip"]["repeats"] == 3 and out["verdict"]["ip"]["fraction"] == 1.0
     result, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--fractions", "0.5,1", *FAST, "--repeats", "2")
     assert error is None and "2 repeats" in result.output
+    assert re.search(r"verdict: At 100% of the pool .* in \d of 2 repeats", result.output)
     assert len(re.findall(r"\d\.\d-\d\.\d/\d\.\d-\d\.\d", result.output)) == 5 * 2  # a range per method and fraction
     _, error = invoke("transfer", "--from", "lsoap-ipea-v1", "--repeats", "0")
     assert "repeats must be at least 1" in error

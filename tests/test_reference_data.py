@@ -6,6 +6,7 @@ that the present flows no longer produce; after a deliberate change of method, r
 ``tools/reference_dataset.py`` (out-of-date documents move to ``pending/`` until re-aligned).
 """
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,21 @@ import pytest
 from bandflow.checkpoint import read_checkpoint
 from bandflow.dataset import read_surfaces
 from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.ml.transfer import BASELINE, SOURCE_AS_IS
 from bandflow.runner import expected_job_uuids, is_current
 from bandflow.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reference_model():
+    """tools/reference_model.py as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 REFERENCE = ROOT / "data" / "reference"
 SPECS = {"binary_oxides": ROOT / "workflows" / "binary_oxides.yaml",
          "ternary_oxides": ROOT / "workflows" / "ternary_oxides.yaml"}
@@ -61,11 +73,7 @@ def test_committed_checkpoints_name_jobs_of_their_specs(flows):
 
 
 def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _reference_model()
     gaps = {"MgSiO3": 7.96, "MgTiO3": 5.23, "Mg2SiO4": 6.41, "BeO": 9.29}
     outside = module._gap_ranges(gaps, ["MgSiO3"], ["MgSiO3", "MgTiO3", "Mg2SiO4"])
     assert "other ternary compounds 5.23–6.41 eV" in outside and "binary ones 9.29–9.29 eV" in outside
@@ -79,11 +87,7 @@ def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
 
 
 def test_model_page_states_the_seed_spread_of_the_cross_validation():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _reference_model()
 
     def cv(ip_a: float, ip_b: float, ea_a: float, ea_b: float) -> dict:
         folds = [{"compound": "A", "model": {"ip": {"mae": ip_a}, "ea": {"mae": ea_a}}},
@@ -100,11 +104,7 @@ def test_model_page_states_the_seed_spread_of_the_cross_validation():
 
 
 def test_model_page_gives_the_transfer_means_and_ranges_over_repeats():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _reference_model()
 
     def point(ip: list[float], ea: list[float]) -> dict:
         each = [{"ip": {"mae": a}, "ea": {"mae": b}} for a, b in zip(ip, ea, strict=True)]
@@ -115,17 +115,39 @@ def test_model_page_gives_the_transfer_means_and_ranges_over_repeats():
     transfer = {"n_target": 30, "repeats": 2, "n_test": 8, "test_groups": ["A", "B", "C"],
                 "splits": [{"seed": 0, "n_test": 9, "test_groups": ["A"]},
                            {"seed": 1, "n_test": 7, "test_groups": ["B", "C"]}],
-                "curves": [{"method": "L-SOAP fine-tuned", "points": [point([0.5, 1.5], [0.25, 0.75])]}],
+                "curves": [{"method": "L-SOAP fine-tuned", "points": [point([0.5, 1.5], [0.25, 0.75])]},
+                           {"method": SOURCE_AS_IS, "points": [point([1.0, 1.0], [2.0, 2.0])]},
+                           {"method": BASELINE, "points": [point([0.9, 1.6], [1.0, 1.0])]}],
                 "bulk_gaps": {"A": [9.0], "B": [5.0], "C": [6.0], "D": [5.5]}}
     text = "\n".join(module.transfer_section(transfer, ["A", "B", "C", "D"]))
     assert "run 2 times" in text and "A (9 surfaces); B, C (7 surfaces)" in text
     assert "| L-SOAP fine-tuned | 1.00 (0.50–1.50) |" in text and "| L-SOAP fine-tuned | 0.50 (0.25–0.75) |" in text
     assert "| method | 50% (7) |" in text and "mean over the repeats, in brackets their range" in text
+    # paired: the better reference is 0.90 then 1.00 for IP, so the method wins repeat 1 and loses repeat 2
+    assert "**Transfer verdict now** (paired" in text and "in 1 of 2 repeats (mean gain -0.05 eV" in text
+    assert "EA: L-SOAP fine-tuned, the best learnt method (0.50 eV against 1.00 eV" in text
     # repeat 1 trains on B, C, D (5.0–6.0 eV), so A (9.0) lies outside; repeat 2 on A, D (5.5–9.0): B (5.0) outside, C not
     assert text.rstrip().endswith("outside those their repeat trained on: A (repeat 1), B (repeat 2).")
     # a metrics file of one study (no repeats) still renders, without ranges
     single = {k: v for k, v in transfer.items() if k not in ("repeats", "splits")}
     single["curves"] = [{"method": "L-SOAP fine-tuned", "points": [{"fraction": 0.5, "n_train": 7,
-                                                                    "test": {"ip": {"mae": 1.0}, "ea": {"mae": 0.5}}}]}]
+                                                                    "test": {"ip": {"mae": 1.0}, "ea": {"mae": 0.5}}}]},
+                        *({"method": c["method"], "points": [{k: v for k, v in c["points"][0].items()
+                                                              if k not in ("test_each", "test_range")}]}
+                          for c in transfer["curves"][1:])]
     text = "\n".join(module.transfer_section(single, ["A", "B", "C", "D"]))
     assert "| L-SOAP fine-tuned | 1.00 |" in text and "not meaningful" in text and "(0." not in text.split("Columns")[0]
+    assert "in 0 of 1 repeat (mean gain +0.00 eV" in text  # a tie is no win and "run more repeats" in text
+
+
+def test_committed_model_page_is_what_its_committed_metrics_render_to(tmp_path, monkeypatch, capsys):
+    module = _reference_model()
+    metrics = ROOT / "data" / "reference" / "model_metrics.json"
+    page = tmp_path / "reference-model.md"
+    monkeypatch.setattr(module, "PAGE", page)
+    monkeypatch.setattr(sys, "argv", ["reference_model.py", "--page-only"])
+    assert module.main() == 0
+    assert page.read_text() == (ROOT / "docs" / "reference-model.md").read_text() and metrics.exists()
+    monkeypatch.setattr(module, "DATA", tmp_path / "nothing")
+    assert module.main() == 2
+    assert "run without --page-only first" in capsys.readouterr().err

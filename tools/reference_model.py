@@ -30,7 +30,7 @@ from bandflow.ml.crossval import MIN_COMPOUNDS, compound_cross_validation
 from bandflow.ml.figures import crossval_plot, parity_plot, transfer_plot
 from bandflow.ml.model import ModelHyperparameters
 from bandflow.ml.train import TrainConfig, finite_values, train_model
-from bandflow.ml.transfer import transfer_curves
+from bandflow.ml.transfer import transfer_curves, transfer_verdict, verdict_sentence
 from bandflow.ml.workflow import surface_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,19 @@ def main() -> int:
                         help="L-SOAP cross-validations with different seeds, to show how much the numbers move")
     parser.add_argument("--transfer-repeats", type=int, default=5,
                         help="transfer studies, each with other ternary test compounds and seeds (means and ranges)")
+    parser.add_argument("--page-only", action="store_true",
+                        help="rewrite the page from the stored model_metrics.json (after a change to the page's text; "
+                             "no training)")
     args = parser.parse_args()
+    if args.page_only:
+        metrics = DATA / "model_metrics.json"
+        if not metrics.exists():
+            print(f"error: {metrics} does not exist; run without --page-only first", file=sys.stderr)
+            return 2
+        results = json.loads(metrics.read_text())
+        PAGE.write_text(page(results) if "crossval_lsoap" in results else too_few_page(results))
+        print(f"wrote {PAGE} from {metrics}")
+        return 0
     docs = [d for path in sorted(DATA.glob("*.jsonl.gz")) for d in read_surfaces(path) if d.state == "successful"]
     protocols = sorted({d.protocol for d in docs})
     if len(protocols) != 1:
@@ -205,6 +217,8 @@ def transfer_section(transfer: dict, ternary: list[str]) -> list[str]:
               + "The last two rows are the references: the binary model with no ternary data, and the mean of the "
               "ternary surfaces a point may train on. A method helps only where it beats both"
               + (", and a difference counts only where the ranges barely overlap." if repeats > 1 else "."), "",
+              "**Transfer verdict now** (paired: in each repeat a method and the references see the same test "
+              "compounds): " + verdict_sentence(transfer_verdict(transfer)), "",
               "![transfer](images/reference_transfer.png)"]
     if gaps := transfer.get("bulk_gaps"):
         splits = transfer.get("splits") or [{"test_groups": transfer["test_groups"]}]

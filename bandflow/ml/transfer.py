@@ -127,3 +127,54 @@ def _mean_point(points: Sequence[dict]) -> dict:
 def _nanmean(values: Sequence[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+def transfer_verdict(result: dict) -> dict[str, dict]:
+    """Whether a learnt method beats both references, per target, at the largest share of the pool.
+
+    The comparison is paired: in each repeat the method and the references are tested on the same held-out
+    compounds, so the method must beat the better reference of *that* repeat. It "helps" only where it does
+    so in every repeat. Returns, per target: the share and surfaces trained on, the learnt method with the
+    lowest mean test MAE and that MAE, the reference with the lowest mean MAE and its MAE, the repeats won
+    and run, and the mean paired gain in eV (positive: the method is better).
+    """
+    curves = {curve["method"]: curve["points"][-1] for curve in result["curves"]}
+    if SOURCE_AS_IS not in curves or BASELINE not in curves:
+        raise BandflowError("a transfer verdict needs both reference curves (source model as is, baseline)")
+    references = (curves[SOURCE_AS_IS], curves[BASELINE])
+    learnt = {method: point for method, point in curves.items() if method not in (SOURCE_AS_IS, BASELINE)}
+    if not learnt:
+        raise BandflowError("a transfer verdict needs at least one learnt method")
+
+    def each(point: dict, target: str) -> list[float]:
+        return [run[target]["mae"] for run in point.get("test_each", [point["test"]])]
+
+    verdict = {}
+    for target in ("ip", "ea"):
+        method = min(learnt, key=lambda m: learnt[m]["test"][target]["mae"])
+        reference = min((SOURCE_AS_IS, BASELINE), key=lambda m: curves[m]["test"][target]["mae"])
+        best_reference = [min(pair) for pair in zip(*(each(p, target) for p in references), strict=True)]
+        gains = [ref - mine for ref, mine in zip(best_reference, each(learnt[method], target), strict=True)]
+        verdict[target] = {
+            "fraction": curves[method]["fraction"], "n_train": curves[method]["n_train"],
+            "method": method, "mae": curves[method]["test"][target]["mae"],
+            "reference": reference, "reference_mae": curves[reference]["test"][target]["mae"],
+            "wins": sum(gain > 0 for gain in gains), "repeats": len(gains), "gain": float(np.mean(gains)),
+            "helps": all(gain > 0 for gain in gains),
+        }
+    return verdict
+
+
+def verdict_sentence(verdict: dict[str, dict]) -> str:
+    """The verdict of :func:`transfer_verdict` in words, one clause per target."""
+    first = next(iter(verdict.values()))
+    clauses = []
+    for target, v in verdict.items():
+        clauses.append(
+            f"{target.upper()}: {v['method']}, the best learnt method ({v['mae']:.2f} eV against "
+            f"{v['reference_mae']:.2f} eV for the best reference, {v['reference']}), beats the better reference on "
+            f"the same test compounds in {v['wins']} of {v['repeats']} repeat{'s' if v['repeats'] > 1 else ''} "
+            f"(mean gain {v['gain']:+.2f} eV): {'it helps' if v['helps'] else 'it does not help yet'}")
+    caution = " One test set says little; run more repeats." if first["repeats"] == 1 else ""
+    return (f"At {first['fraction']:.0%} of the pool ({first['n_train']} surfaces): " + "; ".join(clauses) + "."
+            + caution)
