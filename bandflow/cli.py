@@ -434,7 +434,12 @@ def campaign_status_text(progress: CampaignStatus) -> str:
         bulks = "" if not progress.bulks_to_run else (
             f"{n_bulks} of {progress.bulk_seconds / 60:.0f} min on average, then " if progress.bulk_seconds
             else f"{n_bulks} not counted (no bulk job timed yet), ")
-        eta += f" ({bulks}{(progress.surface_seconds or 0) / 60:.1f} min per surface)"
+        if progress.size_scaling and progress.remaining_surface_seconds is not None:
+            eta += (f" ({bulks}{progress.remaining_surface_seconds / progress.remaining / 60:.1f} min per surface: "
+                    f"{(progress.surface_seconds or 0) / 60:.1f} min for those timed, sized to each remaining slab as "
+                    f"atoms^{progress.size_scaling.exponent:.1f})")
+        else:
+            eta += f" ({bulks}{(progress.surface_seconds or 0) / 60:.1f} min per surface)"
     outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
     lines = [f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
              f"{progress.remaining} remaining{outdated} of {progress.total}{per}; estimated time left {eta}"]
@@ -475,6 +480,7 @@ def status(
         if as_json:
             _print_json({**vars(progress), "bulks": [{**vars(b), "remaining": b.remaining} for b in progress.bulks],
                          "bulks_to_run": progress.bulks_to_run,
+                         "size_scaling": vars(progress.size_scaling) if progress.size_scaling else None,
                          "running": [{**vars(job), "alive": job.alive(), "seconds": round(job.seconds())}
                                      for job in progress.running]})
             return

@@ -30,6 +30,7 @@ from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
+from bandflow.timing import SizeScaling, fit_size_scaling
 
 
 @dataclass
@@ -498,6 +499,11 @@ class CampaignStatus:
     surface_seconds: float | None = None
     #: jobs of this campaign that runners on this machine (or sharing its data folder) compute now
     running: list[ActiveJob] = field(default_factory=list)
+    #: the slab steps' time as a power of the slab's atom count, fitted to the timed surfaces (None where
+    #: they cannot fix it); the estimate then sizes each remaining surface by its own atom count
+    size_scaling: SizeScaling | None = None
+    #: the remaining surfaces' slab steps in the estimate (sized by ``size_scaling`` where there is one)
+    remaining_surface_seconds: float | None = None
 
     @property
     def bulks_to_run(self) -> int:
@@ -545,14 +551,27 @@ def step_seconds(jobs: list[dict]) -> tuple[float, float | None, float] | None:
     seconds = job_seconds(jobs)
     meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
     aligned = {m["surface_id"] for m in meta.values() if m.get("bandflow_step") == "alignment" and "surface_id" in m}
-    restored = {m.get("surface_id") for m in meta.values() if m.get("restored_from")}
-    computed = aligned - restored
-    if not computed:
+    per_surface = surface_step_seconds(jobs, seconds)
+    if not per_surface:
         return None
-    surface_time = sum(t for uuid, t in seconds.items() if meta[uuid].get("surface_id") in computed)
+    surface_time = sum(per_surface.values())
     bulk_times = [t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges" and t > 0]
     bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else None
-    return surface_time / len(computed), bulk_mean, surface_time / len(computed) + sum(bulk_times) / len(aligned)
+    return surface_time / len(per_surface), bulk_mean, surface_time / len(per_surface) + sum(bulk_times) / len(aligned)
+
+
+def surface_step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None) -> dict[str, float]:
+    """The slab steps' computing time of each surface aligned here whose slab steps also ran here (not
+    restored from documents), by surface id; ``seconds`` is :func:`job_seconds` of ``jobs`` if known."""
+    seconds = job_seconds(jobs) if seconds is None else seconds
+    meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
+    aligned = {m["surface_id"] for m in meta.values() if m.get("bandflow_step") == "alignment" and "surface_id" in m}
+    restored = {m.get("surface_id") for m in meta.values() if m.get("restored_from")}
+    per_surface = dict.fromkeys(aligned - restored, 0.0)
+    for uuid, t in seconds.items():
+        if (surface := meta[uuid].get("surface_id")) in per_surface:
+            per_surface[surface] += t
+    return per_surface
 
 
 def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
@@ -601,28 +620,41 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     bulks = bulk_progress(plans, docs, current, stored_bulks)  # failures of earlier settings are retried
     successful, failed = sum(b.successful for b in bulks), sum(b.failed for b in bulks)
     timed_from: Literal["jobs", "documents", "campaign"] = "jobs"
+    atoms = {e.id: e.n_atoms for p in plans for e in p.surfaces}
     times = step_seconds(jobs)  # from surfaces computed here (imported ones have no jobs here)
+    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs).items() if i in atoms]
     if times is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
         times, timed_from = recorded_step_seconds(done), "documents"
+        samples = [(atoms[d.surface_id], t) for d in done
+                   if (t := (d.extra.get("wall_time") or {}).get("slab_potential"))]
+    scaling = fit_size_scaling(samples)
+    settled = {d.surface_id for d, now in zip(docs, current, strict=True) if now and d.state in ("successful", "failed")}
+    remaining_atoms = [e.n_atoms for p in plans for e in p.surfaces if e.id not in settled]
     remaining = sum(b.remaining for b in bulks)
     status = CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
         seconds_per_surface=None, eta_seconds=None, bulks=bulks,
         running=active_jobs(store.settings.data_dir / "runs", spec.name),
     )
-    if whole is not None and (times is None or (times[1] is None and status.bulks_to_run)):
-        campaign = campaign_status(whole, store)
-        if campaign.surface_seconds is not None:
-            if times is None:
-                times = (campaign.surface_seconds, campaign.bulk_seconds, campaign.seconds_per_surface)
-            else:
-                times = (times[0], campaign.bulk_seconds, times[2])
-            timed_from = "campaign"
+    needs_campaign = times is None or scaling is None or (times[1] is None and status.bulks_to_run)
+    campaign = campaign_status(whole, store) if whole is not None and needs_campaign else None
+    if campaign is not None and campaign.surface_seconds is not None:
+        if times is None:  # nothing timed among the picked bulks: the whole campaign's times and sizes
+            times = (campaign.surface_seconds, campaign.bulk_seconds, campaign.seconds_per_surface)
+            scaling, timed_from = campaign.size_scaling, "campaign"
+        else:
+            if times[1] is None and status.bulks_to_run:
+                times, timed_from = (times[0], campaign.bulk_seconds, times[2]), "campaign"
+            if scaling is None and campaign.size_scaling:  # their own times, sized as the campaign's
+                scaling = campaign.size_scaling.rescaled(samples)
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
+        status.size_scaling = scaling
+        status.remaining_surface_seconds = (scaling.total(remaining_atoms) if scaling
+                                            else remaining * status.surface_seconds)
         # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate
-        status.eta_seconds = status.bulks_to_run * (status.bulk_seconds or 0.0) + remaining * status.surface_seconds
+        status.eta_seconds = status.bulks_to_run * (status.bulk_seconds or 0.0) + status.remaining_surface_seconds
         status.timed_from = timed_from
     return status
 

@@ -588,6 +588,52 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
     assert "s per surface (the wall times recorded in the finished documents: no surface" in shown.output, shown.output
 
 
+def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
+    """Slab times grow as a power of the slab's atoms: the estimate sizes the surfaces left, not a flat mean."""
+    from bandflow.cli import campaign_status_text
+    from bandflow.flows import plan_campaign
+    from bandflow.spec import select_bulks
+
+    path = write_spec(tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("- MgO", "- MgO\n- CaO").replace("max_index: 1", "max_index: 2"))
+    spec = load_spec(path)
+    atoms = {e.id: e.n_atoms for p in plan_campaign(spec) for e in p.surfaces}
+    run_campaign(spec, store=store, progress=False)
+    store.job_store.remove_docs({})  # time from the documents: 0.1 s × atoms² per slab potential
+    cao = []
+    for doc in store.query_surfaces(protocol="fast"):
+        if doc.formula == "CaO":
+            cao.append(atoms[doc.surface_id])
+            store.surfaces._collection.delete_one({"surface_id": doc.surface_id})
+            continue
+        doc.extra["wall_time"] = {"bulk_edges": 600.0, "slab_potential": 0.1 * atoms[doc.surface_id] ** 2}
+        store.upsert_surface(doc)
+    assert len(cao) == 5 and len(atoms) == 10
+    status = campaign_status(spec, store)
+    assert status.timed_from == "documents" and status.size_scaling.exponent == pytest.approx(2.0)
+    assert status.remaining_surface_seconds == pytest.approx(0.1 * sum(n * n for n in cao))
+    assert status.eta_seconds == pytest.approx(status.bulks_to_run * 600.0 + status.remaining_surface_seconds)
+    picked = campaign_status(select_bulks(spec, ["CaO"]), store, whole=spec)  # nothing timed: the campaign's law
+    assert picked.timed_from == "campaign" and picked.remaining_surface_seconds == pytest.approx(
+        status.remaining_surface_seconds)
+    # two CaO surfaces back, three times slower: too few for an exponent, so the campaign's, at CaO's own pace
+    run_campaign(spec, store=store, progress=False)  # (recomputes MgO too: its job store is gone)
+    for doc in store.query_surfaces(protocol="fast"):
+        pace = 0.3 if doc.formula == "CaO" else 0.1
+        doc.extra["wall_time"] = {"bulk_edges": 600.0, "slab_potential": pace * atoms[doc.surface_id] ** 2}
+        store.upsert_surface(doc)
+    small = sorted(store.query_surfaces(protocol="fast", formula="CaO"), key=lambda d: atoms[d.surface_id])
+    for doc in small[2:]:
+        store.surfaces._collection.delete_one({"surface_id": doc.surface_id})
+    store.job_store.remove_docs({})
+    whole = campaign_status(spec, store).size_scaling.exponent
+    picked = campaign_status(select_bulks(spec, ["CaO"]), store, whole=spec)
+    assert picked.remaining == 3 and picked.size_scaling.exponent == pytest.approx(whole) and 1 < whole < 2
+    pace = sum(0.3 * atoms[d.surface_id] ** 2 for d in small[:2]) / sum(atoms[d.surface_id] ** whole for d in small[:2])
+    assert picked.remaining_surface_seconds == pytest.approx(pace * sum(atoms[d.surface_id] ** whole for d in small[2:]))
+    assert f"sized to each remaining slab as atoms^{whole:.1f}" in campaign_status_text(picked)
+
+
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     from bandflow.runner import job_seconds, step_seconds
 

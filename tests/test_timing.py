@@ -1,0 +1,37 @@
+"""The time-per-surface model: slab steps as a power of the slab's atom count."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bandflow.timing import EXPONENT_BOUNDS, MIN_SAMPLES, SizeScaling, fit_size_scaling
+
+
+def test_fit_recovers_a_power_law_and_keeps_the_measured_total():
+    samples = [(n, 0.5 * n ** 1.6) for n in (10, 20, 30, 45, 60, 80)]
+    scaling = fit_size_scaling(samples)
+    assert scaling.exponent == pytest.approx(1.6) and scaling.coefficient == pytest.approx(0.5)
+    assert scaling.n_timed == 6 and scaling.seconds(40) == pytest.approx(0.5 * 40 ** 1.6)
+    noisy = [(n, t * f) for (n, t), f in zip(samples, (1.3, 0.8, 1.1, 0.7, 1.2, 0.9), strict=True)]
+    fitted = fit_size_scaling(noisy)
+    assert fitted.total(n for n, _ in noisy) == pytest.approx(sum(t for _, t in noisy))  # unbiased on the timed
+    assert 1.2 < fitted.exponent < 2.0
+
+
+def test_no_fit_from_too_few_or_too_alike_surfaces():
+    assert fit_size_scaling([(n, float(n)) for n in range(10, 10 + MIN_SAMPLES - 1)]) is None
+    assert fit_size_scaling([(n, float(n)) for n in (20, 22, 24, 26, 28)]) is None  # 28 < 1.5 × 20
+    assert fit_size_scaling([(10, 5.0), (20, 0.0), (30, math.nan), (40, 9.0), (60, 3.0)]) is None  # 3 usable
+
+
+def test_exponent_is_bounded_and_rescaled_keeps_it():
+    steep = fit_size_scaling([(n, n ** 6.0) for n in (10, 20, 30, 40, 50)])
+    assert steep.exponent == EXPONENT_BOUNDS[1]
+    falling = fit_size_scaling([(n, 1000.0 / n) for n in (10, 20, 30, 40, 50)])
+    assert falling.exponent == EXPONENT_BOUNDS[0] and falling.seconds(99) == pytest.approx(falling.seconds(10))
+    campaign = SizeScaling(exponent=2.0, coefficient=0.1, n_timed=50)
+    bulk = campaign.rescaled([(10, 30.0), (20, 120.0)])  # three times the campaign's pace, same growth
+    assert (bulk.exponent, bulk.n_timed) == (2.0, 2) and bulk.coefficient == pytest.approx(0.3)
+    assert campaign.rescaled([]) is campaign
