@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bandflow.files import replaced_atomically
@@ -134,4 +134,24 @@ def describe_active(job: ActiveJob, now: datetime | None = None) -> str:
     folder = Path(job.folder)
     progress = (engine_progress(folder, now.timestamp() if now else None)
                 if alive is not False and folder.is_dir() else None)
+    return line + (f"\n    {progress}" if progress else "")
+
+
+def describe_launch(run: dict, now: datetime | None = None) -> str:
+    """One line for ``bandflow status`` per FireWorks launch RUNNING (:func:`bandflow.queue.running_launches`):
+    the job, its worker's host, since when, its last ping; then the engine's progress where its folder is
+    readable from here. A launch not pinged for FireWorks' run expiration is probably lost (its worker was
+    killed): FireWorks' ``detect_lostruns`` finds such runs."""
+    from fireworks.fw_config import RUN_EXPIRATION_SECS
+
+    now = now or datetime.now(UTC)
+    started, pinged = run.get("started"), run.get("last_pinged")
+    line = f"{run.get('name') or 'firework'} (fw {run['fw_id']}) on {run.get('host') or 'an unknown host'}"
+    if started:
+        line += f", started {_duration((now - started).total_seconds())} ago"
+    if pinged and (now - pinged).total_seconds() > RUN_EXPIRATION_SECS:
+        line += (f"; no ping for {_duration((now - pinged).total_seconds())}: probably lost "
+                 "(FireWorks' detect_lostruns)")
+    folder = Path(run["launch_dir"]) if run.get("launch_dir") else None
+    progress = engine_progress(folder, now.timestamp()) if folder and folder.is_dir() else None
     return line + (f"\n    {progress}" if progress else "")

@@ -464,7 +464,7 @@ def status(
     bulks: list[str] | None = typer.Option(None, "--bulk", help="Only this bulk of the campaign (repeatable)."),
 ) -> None:
     """FireWorks states of submitted jobs and what the results store holds (or one campaign's progress)."""
-    from bandflow.queue import describe_launchpad, firework_state_counts, get_launchpad
+    from bandflow.queue import describe_launchpad, firework_state_counts, get_launchpad, running_launches
     from bandflow.store import BandflowStore
 
     if bulks and spec_file is None:
@@ -489,15 +489,22 @@ def status(
 
     launchpad = get_launchpad()
     fireworks = firework_state_counts(launchpad)
+    running = running_launches(launchpad)
     with BandflowStore.from_settings() as store:
         counts, location = store.counts(), store.location
     if as_json:
         _print_json({"launchpad": describe_launchpad(launchpad), "fireworks": fireworks, "store": location,
-                     **counts})
+                     "running": [{**run, **{k: run[k].isoformat() for k in ("started", "last_pinged") if run[k]}}
+                                 for run in running], **counts})
         return
     typer.echo(f"LaunchPad: {describe_launchpad(launchpad)}")
     typer.echo("  " + "  ".join(f"{state} {n}" for state, n in fireworks.items() if n) if any(fireworks.values())
                else "  no fireworks")
+    if running:
+        from bandflow.activity import describe_launch
+
+        typer.echo("  now:")
+        typer.echo("\n".join("  - " + describe_launch(run) for run in running))
     typer.echo(f"Store: {location}")
     typer.echo(f"  surfaces {counts['surfaces_successful']} successful, {counts['surfaces_failed']} failed; "
                f"predictions {counts['predictions']}; models {counts['models']}; job outputs {counts['job_outputs']}")

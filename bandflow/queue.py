@@ -25,11 +25,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -408,6 +410,40 @@ def firework_state_counts(launchpad: LaunchPad | FileLaunchPad | None = None) ->
     )
     with session as raw:
         return {state: raw.fireworks.count_documents({"state": state}) for state in Firework.STATE_RANKS}
+
+
+def running_launches(launchpad: LaunchPad | FileLaunchPad | None = None) -> list[dict[str, Any]]:
+    """The fireworks RUNNING now, oldest first: ``fw_id``, ``name``, ``host``, ``launch_dir``, ``started``
+    and ``last_pinged`` (datetimes in FireWorks' UTC). The worker-side counterpart of the records that
+    ``bandflow run`` keeps (:mod:`bandflow.activity`): FireWorks already records each launch, so nothing
+    more is written here."""
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    session = (
+        launchpad.session(write=False) if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
+    )
+    with session as raw:
+        launches = list(raw.launches.find({"state": "RUNNING"}, {"_id": 0, "fw_id": 1, "host": 1, "launch_dir": 1,
+                                                                 "time_start": 1, "state_history": 1}))
+        names = {doc["fw_id"]: doc.get("name") for doc in
+                 raw.fireworks.find({"fw_id": {"$in": [doc["fw_id"] for doc in launches]}}, {"fw_id": 1, "name": 1})}
+    running = []
+    for doc in launches:
+        entry = next((h for h in reversed(doc.get("state_history") or []) if h.get("state") == "RUNNING"), {})
+        running.append({"fw_id": doc["fw_id"], "name": names.get(doc["fw_id"]), "host": doc.get("host"),
+                        "launch_dir": doc.get("launch_dir"), "started": _utc(doc.get("time_start")
+                                                                             or entry.get("created_on")),
+                        "last_pinged": _utc(entry.get("updated_on") or entry.get("created_on"))})
+    return sorted(running, key=lambda r: r["started"].timestamp() if r["started"] else math.inf)
+
+
+def _utc(value: Any) -> datetime | None:
+    """A FireWorks time (a datetime, or its ISO text after a JSON round trip), or None."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def describe_launchpad(launchpad: LaunchPad | FileLaunchPad) -> str:

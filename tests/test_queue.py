@@ -216,3 +216,31 @@ def test_status_and_worker_commands(data_dir, tmp_path):
     assert result.exit_code == 0 and "2 jobs run" in result.stdout
     text = runner.invoke(app, ["status"]).stdout
     assert "COMPLETED 2" in text and "surfaces 0 successful, 0 failed" in text
+
+
+def test_status_lists_the_fireworks_running_now_with_their_engine_progress(data_dir, tmp_path):
+    import datetime
+    import shutil
+
+    from fireworks import FWorker
+
+    from bandflow.activity import describe_launch
+    from bandflow.queue import running_launches
+
+    submit_flows([append_line(str(tmp_path / "out.txt"), f"job{i}") for i in range(2)])
+    folder = tmp_path / "launcher_1"
+    (folder / "hse06").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "data" / "cp2k" / "na2o_hse06_converged.out", folder / "hse06" / "cp2k.out")
+    firework, _ = get_launchpad().checkout_fw(FWorker(name="node7"), str(folder))  # as a worker does
+    running = running_launches()
+    assert [(r["fw_id"], r["name"], r["launch_dir"]) for r in running] == [(firework.fw_id, "append_line", str(folder))]
+    assert running[0]["started"] is not None and running[0]["last_pinged"] >= running[0]["started"]
+    text = CliRunner().invoke(app, ["status"]).stdout
+    assert "RUNNING 1" in text and "  now:\n  - append_line (fw 1) on " in text and ", started 0 min ago" in text
+    assert "    CP2K hse06: SCF step " in text and "probably lost" not in text
+    status = json.loads(CliRunner().invoke(app, ["status", "--json"]).stdout)
+    assert [r["fw_id"] for r in status["running"]] == [1] and status["running"][0]["started"].startswith("20")
+    later = running[0]["last_pinged"] + datetime.timedelta(hours=5)  # no ping past FireWorks' run expiration
+    assert "no ping for 5 h 00 min: probably lost (FireWorks' detect_lostruns)" in describe_launch(running[0], later)
+    shutil.rmtree(folder)  # a folder on another machine: the line without engine progress
+    assert "\n" not in describe_launch(running[0])
