@@ -434,12 +434,7 @@ def campaign_status_text(progress: CampaignStatus) -> str:
         bulks = "" if not progress.bulks_to_run else (
             f"{n_bulks} of {progress.bulk_seconds / 60:.0f} min on average, then " if progress.bulk_seconds
             else f"{n_bulks} not counted (no bulk job timed yet), ")
-        if progress.size_scaling and progress.remaining_surface_seconds is not None:
-            eta += (f" ({bulks}{progress.remaining_surface_seconds / progress.remaining / 60:.1f} min per surface: "
-                    f"{(progress.surface_seconds or 0) / 60:.1f} min for those timed, sized to each remaining slab as "
-                    f"atoms^{progress.size_scaling.exponent:.1f})")
-        else:
-            eta += f" ({bulks}{(progress.surface_seconds or 0) / 60:.1f} min per surface)"
+        eta += f" ({bulks}{progress.slab_pace()})"
     outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
     lines = [f"{progress.name}: {progress.successful} done, {progress.failed} failed, "
              f"{progress.remaining} remaining{outdated} of {progress.total}{per}; estimated time left {eta}"]

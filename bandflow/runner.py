@@ -505,6 +505,14 @@ class CampaignStatus:
     #: the remaining surfaces' slab steps in the estimate (sized by ``size_scaling`` where there is one)
     remaining_surface_seconds: float | None = None
 
+    def slab_pace(self) -> str:
+        """The remaining surfaces' slab steps in words: their sized mean and how it was sized, or the flat mean."""
+        if self.size_scaling and self.remaining_surface_seconds is not None and self.remaining:
+            return (f"{self.remaining_surface_seconds / self.remaining / 60:.1f} min per surface: "
+                    f"{(self.surface_seconds or 0) / 60:.1f} min for those timed, sized to each remaining slab as "
+                    f"atoms^{self.size_scaling.exponent:.1f}")
+        return f"{(self.surface_seconds or 0) / 60:.1f} min per surface"
+
     @property
     def bulks_to_run(self) -> int:
         """Bulks with surfaces left whose bulk job has no stored output."""

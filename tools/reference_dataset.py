@@ -153,8 +153,7 @@ def main() -> int:
                     bulk_jobs = (f"{status.bulks_to_run} bulk jobs at the mean of those timed so far, "
                                  f"{status.bulk_seconds / 60:.0f} min, then "
                                  if status.bulks_to_run and status.bulk_seconds else "")
-                    eta = (f", about {status.eta_seconds / 3600:.1f} h ({bulk_jobs}"
-                           f"{status.surface_seconds / 60:.1f} min of slab steps per surface)")
+                    eta = f", about {status.eta_seconds / 3600:.1f} h ({bulk_jobs}slab steps of {status.slab_pace()})"
                 outdated = (f" ({status.outdated} of them computed with earlier settings, kept in `pending/{name}` "
                             "until re-aligned)" if status.outdated else "")
                 waiting = (f"; bulks with only pending results: {', '.join(sorted(pending_names))}"
