@@ -145,14 +145,25 @@ def run(
         None, "--bulk",
         help="Only this bulk of the campaign (repeatable): two runners with one thread each "
              "(BANDFLOW_OMP_NUM_THREADS=1) on disjoint bulks share a 2-core machine."),
+    walltime: str | None = typer.Option(
+        None, "--walltime",
+        help="Start only the jobs expected to finish within this time from now (H:MM, H:MM:SS, 90m, 2h), "
+             "judged from the campaign's timed jobs: a bulk hybrid that would be cut off by the end of a batch "
+             "allocation is left for a later run, while slab steps that fit still run."),
 ) -> None:
     """Run a campaign here, on the configured store; resumes where an earlier run stopped."""
     from bandflow.preflight import check_campaign, unsupported_bulks
     from bandflow.runner import plans_with_documents, run_campaign
     from bandflow.spec import load_spec, select_bulks
     from bandflow.store import BandflowStore
+    from bandflow.timing import parse_walltime
 
-    spec = select_bulks(load_spec(spec_file), bulks or [])
+    try:
+        seconds = parse_walltime(walltime) if walltime is not None else None
+    except ValueError as exc:
+        raise BandflowError(f"--walltime: {exc}") from None
+    whole = load_spec(spec_file)
+    spec = select_bulks(whole, bulks or [])
     plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
     for name, reason in unsupported_bulks(spec, plans).items():
         typer.echo(f"warning: {name} will fail: {reason}", err=True)
@@ -163,7 +174,8 @@ def run(
             raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
                                 "surfaces")
     summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign,
-                           retry_failed=retry_failed, slabs_only=slabs_only)
+                           retry_failed=retry_failed, slabs_only=slabs_only, walltime=seconds,
+                           whole=whole if bulks else None)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     rows = _surface_rows(docs)
@@ -171,7 +183,9 @@ def run(
         _print_json({"summary": vars(summary), "surfaces": rows})
     else:
         typer.echo(f"{summary.ran} jobs run, {summary.skipped} already done, {len(summary.failed)} failed "
-                   f"in {summary.seconds:.0f} s")
+                   f"in {summary.seconds:.0f} s"
+                   + (f"; {summary.deferred} left for a later run (not expected to finish within --walltime)"
+                      if summary.deferred else ""))
         if rows:
             typer.echo(f"{'surface':<34}{'hkl':<8}{'IP (eV)':>9}{'EA (eV)':>9}  state")
         for r in rows:

@@ -30,7 +30,9 @@ from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
-from bandflow.timing import SizeScaling, fit_size_scaling
+from bandflow.timing import WALLTIME_MARGIN, JobDurations, SizeScaling, fit_size_scaling
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class RunSummary:
     ran: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # job name -> reason
     seconds: float = 0.0
+    #: jobs not started because they were not expected to finish within the walltime (left for a later run)
+    deferred: int = 0
 
 
 def _reason(exc: BaseException) -> str:
@@ -371,6 +375,8 @@ def run_campaign(
     realign: bool = False,
     retry_failed: bool = False,
     slabs_only: bool = False,
+    walltime: float | None = None,
+    whole: CampaignSpec | None = None,
 ) -> RunSummary:
     """Run every job of ``spec`` not yet done; a failing job fails only the jobs that need its output.
 
@@ -386,6 +392,13 @@ def run_campaign(
     ``slabs_only`` runs only the slab steps (relaxation, slab potential), which need no bulk output: work
     that fits a short allocation, where a bulk hybrid of hours would be cut off. Bulk steps and alignments
     are left for a later full run (not failed).
+
+    ``walltime`` (seconds from now: a batch allocation, the end of a working session) starts only the jobs
+    expected to finish before it, with :data:`~bandflow.timing.WALLTIME_MARGIN` to spare, judged from the
+    campaign's timed jobs (:func:`campaign_status`; ``whole`` is the campaign ``spec`` was picked from, for
+    its times where the picked bulks have none). A bulk hybrid that would be cut off is left for a later run
+    (not failed), and so are the jobs that need it; slab steps that still fit run meanwhile. A job whose
+    length nothing can tell yet is started.
     """
     from bandflow.forcefields import limit_torch_threads  # atomate2's force fields: a slow import
 
@@ -393,7 +406,16 @@ def run_campaign(
     drop_stopped(work_dir)  # records of runners killed before they could remove them
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
-    flow: Flow = campaign_flow(spec, plans if plans is not None else plan_campaign(spec))
+    plans = plans if plans is not None else plan_campaign(spec)
+    deadline = durations = None
+    if walltime is not None:
+        status = campaign_status(spec, store, plans, whole=whole)
+        durations = JobDurations(bulk_seconds=status.bulk_seconds, surface_seconds=status.surface_seconds,
+                                 scaling=status.size_scaling, atoms={e.id: e.n_atoms for p in plans for e in p.surfaces})
+        deadline = time.monotonic() + walltime
+        if durations.surface_seconds is None:
+            logger.warning("--walltime: no job of this campaign is timed yet, so every job is started")
+    flow: Flow = campaign_flow(spec, plans)
     ordered = run_order(flow)
     summary = RunSummary(total=len(ordered))
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
@@ -404,7 +426,8 @@ def run_campaign(
     recorded = {} if retry_failed else recorded_bulk_failures(store, ordered)
     bar = tqdm(total=len(ordered), desc="jobs", unit="job", disable=not progress)
     try:
-        _run_ordered(ordered, done, recorded, slabs_only, store, work_dir, spec.name, summary, bar)
+        _run_ordered(ordered, done, recorded, slabs_only, store, work_dir, spec.name, summary, bar,
+                     deadline, durations)
     finally:
         clear_active(work_dir)
         bar.close()
@@ -415,10 +438,13 @@ def run_campaign(
 def _run_ordered(
     ordered: list[tuple[Job, list[str]]], done: set[str], recorded: dict[str, str], slabs_only: bool,
     store: BandflowStore, work_dir: Path, campaign: str, summary: RunSummary, bar: tqdm,
+    deadline: float | None = None, durations: JobDurations | None = None,
 ) -> None:
-    """:func:`run_campaign`'s loop: each job not done, in order; a failure fails the jobs that need it."""
+    """:func:`run_campaign`'s loop: each job not done, in order; a failure fails the jobs that need it; a job
+    not expected to finish before ``deadline`` (monotonic seconds) is left, with the jobs that need it."""
     failed: dict[str, str] = {}  # uuid -> reason, inherited by the jobs that need its output
     failed_bulks: dict[str, str] = {}  # bulk name -> why its band-edge job failed
+    deferred: set[str] = set()  # uuids left for a later run (past the deadline), and the jobs that need them
     for job, parents in ordered:
         step = job.metadata.get("bandflow_step", job.name)
         bulk_name = job.metadata.get("bulk_name")
@@ -443,6 +469,11 @@ def _run_ordered(
             failed[job.uuid] = upstream[0]
             bar.update()
             continue
+        if deadline is not None and _past_deadline(job, step, parents, deferred, deadline, durations):
+            deferred.add(job.uuid)
+            summary.deferred += 1
+            bar.update()
+            continue
         try:
             response = _run_job(job, store, work_dir, campaign)
             summary.ran += 1
@@ -456,6 +487,15 @@ def _run_ordered(
                 failed_bulks[bulk_name] = failed[job.uuid]
             tqdm.write(f"failed: {job.name}: {failed[job.uuid]}")
         bar.update()
+
+
+def _past_deadline(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
+                   durations: JobDurations | None) -> bool:
+    """Whether ``job`` needs a job left for later, or is expected to end past ``deadline`` (with the margin)."""
+    if any(parent in deferred for parent in parents):
+        return True
+    expected = durations.expected(step, job.metadata.get("surface_id")) if durations else None
+    return expected is not None and time.monotonic() + WALLTIME_MARGIN * expected > deadline
 
 
 @dataclass

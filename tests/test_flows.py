@@ -634,6 +634,41 @@ def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
     assert f"sized to each remaining slab as atoms^{whole:.1f}" in campaign_status_text(picked)
 
 
+def test_walltime_leaves_a_bulk_job_that_would_be_cut_off_and_runs_the_slab_steps_that_fit(store, tmp_path):
+    from datetime import datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    path = write_spec(tmp_path / "s.yaml")
+    run_campaign(load_spec(path), store=store, progress=False)  # MgO: times the campaign's jobs
+    bulk = store.job_store.docs_store.query_one({"metadata.bandflow_step": "bulk_edges"})
+    started = datetime.fromisoformat(str(bulk["completed_at"])) - timedelta(hours=2)  # as a 2-hour hybrid
+    bulk["metadata"]["started_at"] = started.isoformat()
+    store.job_store.docs_store.update(bulk, key=["uuid", "index"])
+    path.write_text(path.read_text().replace("- MgO", "- MgO\n- CaO"))
+    spec = load_spec(path)
+    assert campaign_status(spec, store).bulk_seconds == pytest.approx(7200, abs=5)
+    cao = [e for p in plan_campaign(spec) if p.bulk.name == "CaO" for e in p.surfaces]
+    summary = run_campaign(spec, store=store, progress=False, walltime=3600)
+    # CaO's bulk job (2 h expected) and the alignments that need it are left; its slab steps ran
+    assert summary.deferred == 1 + len(cao) and not summary.failed
+    assert summary.ran == 3 * len(cao)  # relaxation, structure, potential of each CaO surface
+    assert store.query_surfaces(protocol="fast", formula="CaO", state=None) == []  # nothing failed or half-made
+    status = campaign_status(spec, store)
+    assert [b.bulk_stored for b in status.bulks] == [True, False] and status.remaining == len(cao)
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--walltime", "1:00"])
+    assert result.exit_code == 0, result.output
+    assert f"0 jobs run, {summary.skipped + 3 * len(cao)} already done, 0 failed" in result.output
+    assert f"{1 + len(cao)} left for a later run (not expected to finish within --walltime)" in result.output
+    later = run_campaign(spec, store=store, progress=False, walltime=3 * 3600)  # now it fits
+    assert later.deferred == 0 and later.ran == 1 + len(cao)
+    assert len(store.query_surfaces(protocol="fast", formula="CaO")) == len(cao)
+    refused = CliRunner().invoke(app, ["run", str(path), "--walltime", "soon"])
+    assert isinstance(refused.exception, BandflowError) and "--walltime: a walltime is H:MM" in str(refused.exception)
+
+
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     from bandflow.runner import job_seconds, step_seconds
 

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from bandflow.timing import EXPONENT_BOUNDS, MIN_SAMPLES, SizeScaling, fit_size_scaling
+from bandflow.timing import (
+    EXPONENT_BOUNDS,
+    MIN_SAMPLES,
+    JobDurations,
+    SizeScaling,
+    fit_size_scaling,
+    parse_walltime,
+)
 
 
 def test_fit_recovers_a_power_law_and_keeps_the_measured_total():
@@ -35,3 +42,28 @@ def test_exponent_is_bounded_and_rescaled_keeps_it():
     bulk = campaign.rescaled([(10, 30.0), (20, 120.0)])  # three times the campaign's pace, same growth
     assert (bulk.exponent, bulk.n_timed) == (2.0, 2) and bulk.coefficient == pytest.approx(0.3)
     assert campaign.rescaled([]) is campaign
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("2:30", 9000), ("0:45:30", 2730), ("1-00:00:00", 86400), ("90m", 5400), ("2h", 7200), ("1h30m", 5400),
+    ("2.5h", 9000), ("45s", 45), ("3600", 3600), (" 1H ", 3600),
+])
+def test_walltime_in_batch_system_forms(text, seconds):
+    assert parse_walltime(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "1h30", "abc", "0", "-5", "1:2:3:4", "-1:00", "nan", "inf"])
+def test_walltime_refuses_what_is_not_a_duration(text):
+    with pytest.raises(ValueError, match="a walltime is H:MM"):
+        parse_walltime(text)
+
+
+def test_expected_job_lengths():
+    durations = JobDurations(bulk_seconds=3600.0, surface_seconds=300.0,
+                             scaling=SizeScaling(exponent=2.0, coefficient=0.5, n_timed=9), atoms={"s": 20})
+    assert durations.expected("bulk_edges") == 3600.0
+    assert durations.expected("slab_relax", "s") == durations.expected("slab_potential", "s") == 200.0
+    assert durations.expected("slab_potential", "unknown") == 300.0  # not in the plan: the flat mean
+    assert durations.expected("alignment", "s") == durations.expected("slab_structure", "s") == 0.0
+    untimed = JobDurations(bulk_seconds=None, surface_seconds=None, scaling=None, atoms={})
+    assert untimed.expected("bulk_edges") is None and untimed.expected("slab_relax", "s") is None
