@@ -114,7 +114,8 @@ def engine_progress(folder: Path, now: float | None = None) -> str | None:
     age = max(0.0, (now if now is not None else datetime.now().timestamp()) - latest.stat().st_mtime)
     written = f"written {_duration(age)} ago"
     if not steps:
-        return f"CP2K {run}: no SCF step finished yet ({written}; a hybrid's first step includes its integral pass)"
+        hybrid = "; a hybrid's first step includes its integral pass" if "hse" in run.lower() else ""
+        return f"CP2K {run}: no SCF step finished yet ({written}{hybrid})"
     step, _, _, change = steps[-1]
     return f"CP2K {run}: SCF step {step}, energy change {change:.1e} Ha ({written})"
 

@@ -77,6 +77,9 @@ def test_engine_progress_reads_the_latest_cp2k_output(tmp_path):
     os.utime(tmp_path / "hse06" / "cp2k.out", (now, now))
     text = engine_progress(tmp_path, now + 3700)
     assert text.startswith("CP2K hse06: no SCF step finished yet (written 1 h 01 min ago;")
+    assert text.endswith("a hybrid's first step includes its integral pass)")
+    (tmp_path / "hse06" / "cp2k.out").rename(tmp_path / "pbe_gamma" / "cp2k.out")  # a PBE run: no such note
+    assert engine_progress(tmp_path, now + 60) == "CP2K pbe_gamma: no SCF step finished yet (written 1 min ago)"
 
 
 def test_status_text_names_the_running_jobs(tmp_path):
