@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -437,13 +437,16 @@ def running_launches(launchpad: LaunchPad | FileLaunchPad | None = None) -> list
 
 
 def _utc(value: Any) -> datetime | None:
-    """A FireWorks time (a datetime, or its ISO text after a JSON round trip), or None."""
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
+    """A FireWorks time (a datetime, or its ISO text after a JSON round trip) as an aware UTC datetime, or
+    None. FireWorks writes UTC; pymongo returns it naive (MongoDB), mongomock's file keeps the zone."""
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value)) if value else None
+        except ValueError:
+            return None
+    if value is None:
         return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def describe_launchpad(launchpad: LaunchPad | FileLaunchPad) -> str:

@@ -225,7 +225,7 @@ def test_status_lists_the_fireworks_running_now_with_their_engine_progress(data_
     from fireworks import FWorker
 
     from bandflow.activity import describe_launch
-    from bandflow.queue import running_launches
+    from bandflow.queue import _utc, running_launches
 
     submit_flows([append_line(str(tmp_path / "out.txt"), f"job{i}") for i in range(2)])
     folder = tmp_path / "launcher_1"
@@ -242,5 +242,8 @@ def test_status_lists_the_fireworks_running_now_with_their_engine_progress(data_
     assert [r["fw_id"] for r in status["running"]] == [1] and status["running"][0]["started"].startswith("20")
     later = running[0]["last_pinged"] + datetime.timedelta(hours=5)  # no ping past FireWorks' run expiration
     assert "no ping for 5 h 00 min: probably lost (FireWorks' detect_lostruns)" in describe_launch(running[0], later)
+    naive = running[0]["started"].replace(tzinfo=None)  # as pymongo returns FireWorks' UTC times
+    assert _utc(naive) == running[0]["started"] and _utc(naive).tzinfo is not None
+    assert _utc(running[0]["started"].isoformat()) == running[0]["started"] and _utc("not a time") is None
     shutil.rmtree(folder)  # a folder on another machine: the line without engine progress
     assert "\n" not in describe_launch(running[0])
