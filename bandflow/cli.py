@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -147,7 +148,8 @@ def run(
              "(BANDFLOW_OMP_NUM_THREADS=1) on disjoint bulks share a 2-core machine."),
     walltime: str | None = typer.Option(
         None, "--walltime",
-        help="Start only the jobs expected to finish within this time from now (H:MM, H:MM:SS, 90m, 2h), "
+        help="Start only the jobs expected to finish within this time from now (as Slurm's --time: MM, MM:SS, "
+             "H:MM:SS, D-H:MM:SS; or 90m, 2h), "
              "judged from the campaign's timed jobs: a bulk hybrid that would be cut off by the end of a batch "
              "allocation is left for a later run, while slab steps that fit still run."),
 ) -> None:
@@ -162,6 +164,7 @@ def run(
         seconds = parse_walltime(walltime) if walltime is not None else None
     except ValueError as exc:
         raise BandflowError(f"--walltime: {exc}") from None
+    counted_from = time.monotonic()  # the walltime runs from here, not from after planning
     whole = load_spec(spec_file)
     spec = select_bulks(whole, bulks or [])
     plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
@@ -174,7 +177,8 @@ def run(
             raise BandflowError(f"--stored-only: the store has no {spec.protocol} document of this campaign's "
                                 "surfaces")
     summary = run_campaign(spec, store=store, progress=progress, plans=plans, realign=realign,
-                           retry_failed=retry_failed, slabs_only=slabs_only, walltime=seconds,
+                           retry_failed=retry_failed, slabs_only=slabs_only,
+                           walltime=None if seconds is None else seconds - (time.monotonic() - counted_from),
                            whole=whole if bulks else None)
     ids = [e.id for p in plans for e in p.surfaces]
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]

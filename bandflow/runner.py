@@ -406,15 +406,18 @@ def run_campaign(
     drop_stopped(work_dir)  # records of runners killed before they could remove them
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
+    deadline = time.monotonic() + walltime if walltime is not None else None
     plans = plans if plans is not None else plan_campaign(spec)
-    deadline = durations = None
-    if walltime is not None:
+    durations = None
+    if deadline is not None:
         status = campaign_status(spec, store, plans, whole=whole)
         durations = JobDurations(bulk_seconds=status.bulk_seconds, surface_seconds=status.surface_seconds,
-                                 scaling=status.size_scaling, atoms={e.id: e.n_atoms for p in plans for e in p.surfaces})
-        deadline = time.monotonic() + walltime
-        if durations.surface_seconds is None:
-            logger.warning("--walltime: no job of this campaign is timed yet, so every job is started")
+                                 scaling=status.size_scaling, atoms=slab_atoms(plans))
+        untimed = [what for what, seconds in (("bulk", status.bulk_seconds), ("slab", status.surface_seconds))
+                   if seconds is None]
+        if untimed:
+            logger.warning("walltime: no %s job of this campaign is timed yet; such jobs start while time is left",
+                           " or ".join(untimed))
     flow: Flow = campaign_flow(spec, plans)
     ordered = run_order(flow)
     summary = RunSummary(total=len(ordered))
@@ -491,8 +494,9 @@ def _run_ordered(
 
 def _past_deadline(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
                    durations: JobDurations | None) -> bool:
-    """Whether ``job`` needs a job left for later, or is expected to end past ``deadline`` (with the margin)."""
-    if any(parent in deferred for parent in parents):
+    """Whether ``job`` needs a job left for later, or is expected to end past ``deadline`` (with the margin);
+    past the deadline every job is left, also one whose length nothing can tell."""
+    if any(parent in deferred for parent in parents) or time.monotonic() >= deadline:
         return True
     expected = durations.expected(step, job.metadata.get("surface_id")) if durations else None
     return expected is not None and time.monotonic() + WALLTIME_MARGIN * expected > deadline
@@ -550,7 +554,8 @@ class CampaignStatus:
         if self.size_scaling and self.remaining_surface_seconds is not None and self.remaining:
             return (f"{self.remaining_surface_seconds / self.remaining / 60:.1f} min per surface: "
                     f"{(self.surface_seconds or 0) / 60:.1f} min for those timed, sized to each remaining slab as "
-                    f"atoms^{self.size_scaling.exponent:.1f}")
+                    f"atoms^{self.size_scaling.exponent:.1f}"
+                    + (" (the whole campaign's exponent)" if self.size_scaling.borrowed else ""))
         return f"{(self.surface_seconds or 0) / 60:.1f} min per surface"
 
     @property
@@ -588,15 +593,17 @@ def job_seconds(jobs: list[dict]) -> dict[str, float]:
     return seconds
 
 
-def step_seconds(jobs: list[dict]) -> tuple[float, float | None, float] | None:
+def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
+                 ) -> tuple[float, float | None, float] | None:
     """``(surface_seconds, bulk_seconds, seconds_per_surface)`` of a campaign from its finished jobs (uuid,
     completed_at, metadata, wall times), or None when no surface went through its steps here.
 
     The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
     restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs (None if none is), and
-    ``seconds_per_surface`` spreads every bulk's time over all the surfaces aligned with it.
+    ``seconds_per_surface`` spreads every bulk's time over all the surfaces aligned with it. ``seconds`` is
+    :func:`job_seconds` of ``jobs`` where already known.
     """
-    seconds = job_seconds(jobs)
+    seconds = job_seconds(jobs) if seconds is None else seconds
     meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
     aligned = {m["surface_id"] for m in meta.values() if m.get("bandflow_step") == "alignment" and "surface_id" in m}
     per_surface = surface_step_seconds(jobs, seconds)
@@ -620,6 +627,11 @@ def surface_step_seconds(jobs: list[dict], seconds: dict[str, float] | None = No
         if (surface := meta[uuid].get("surface_id")) in per_surface:
             per_surface[surface] += t
     return per_surface
+
+
+def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:
+    """The slab atom count of each planned surface, by surface id."""
+    return {e.id: e.n_atoms for p in plans for e in p.surfaces}
 
 
 def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
@@ -668,9 +680,10 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     bulks = bulk_progress(plans, docs, current, stored_bulks)  # failures of earlier settings are retried
     successful, failed = sum(b.successful for b in bulks), sum(b.failed for b in bulks)
     timed_from: Literal["jobs", "documents", "campaign"] = "jobs"
-    atoms = {e.id: e.n_atoms for p in plans for e in p.surfaces}
-    times = step_seconds(jobs)  # from surfaces computed here (imported ones have no jobs here)
-    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs).items() if i in atoms]
+    atoms = slab_atoms(plans)
+    seconds = job_seconds(jobs)
+    times = step_seconds(jobs, seconds)  # from surfaces computed here (imported ones have no jobs here)
+    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms]
     if times is None:  # a fresh machine: the wall times the (imported) documents carry
         done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
         times, timed_from = recorded_step_seconds(done), "documents"

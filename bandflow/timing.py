@@ -22,11 +22,13 @@ EXPONENT_BOUNDS = (0.0, 3.0)
 
 @dataclass(frozen=True)
 class SizeScaling:
-    """``seconds(n) = coefficient × n ** exponent``, fitted to ``n_timed`` surfaces whose total it keeps."""
+    """``seconds(n) = coefficient × n ** exponent``, fitted to ``n_timed`` surfaces whose total it keeps;
+    ``borrowed``: the exponent is another set's (:meth:`rescaled`), only the coefficient is these surfaces'."""
 
     exponent: float
     coefficient: float
     n_timed: int
+    borrowed: bool = False
 
     def seconds(self, n_atoms: int) -> float:
         """The expected time of the slab steps of one surface of ``n_atoms`` atoms."""
@@ -39,11 +41,17 @@ class SizeScaling:
     def rescaled(self, samples: Sequence[tuple[int, float]]) -> SizeScaling:
         """The same exponent with the coefficient that keeps the total of ``samples`` (too few, or too alike in
         size, to fit an exponent of their own: a bulk with a few surfaces done, sized by the whole campaign's)."""
-        atoms = sum(n ** self.exponent for n, _ in samples)
-        if not samples or atoms <= 0:
+        usable = _usable(samples)
+        if not usable:
             return self
-        return SizeScaling(exponent=self.exponent, coefficient=sum(t for _, t in samples) / atoms,
-                           n_timed=len(samples))
+        return SizeScaling(exponent=self.exponent,
+                           coefficient=sum(t for _, t in usable) / sum(n ** self.exponent for n, _ in usable),
+                           n_timed=len(usable), borrowed=True)
+
+
+def _usable(samples: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Samples with a positive atom count and a positive, finite time."""
+    return [(n, t) for n, t in samples if n > 0 and t > 0 and math.isfinite(t)]
 
 
 def fit_size_scaling(samples: Sequence[tuple[int, float]]) -> SizeScaling | None:
@@ -53,7 +61,7 @@ def fit_size_scaling(samples: Sequence[tuple[int, float]]) -> SizeScaling | None
     coefficient then makes the fitted times of the samples add up to their measured total, so the estimate
     for surfaces the size of those timed is the plain mean.
     """
-    usable = [(n, t) for n, t in samples if n > 0 and t > 0 and math.isfinite(t)]
+    usable = _usable(samples)
     if len(usable) < MIN_SAMPLES:
         return None
     atoms = np.array([n for n, _ in usable], float)
@@ -70,22 +78,18 @@ def fit_size_scaling(samples: Sequence[tuple[int, float]]) -> SizeScaling | None
 #: expectation is a mean; a bulk hybrid cut off by the end of an allocation is lost whole)
 WALLTIME_MARGIN = 1.25
 
-_WALLTIME_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_WALLTIME_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_WALLTIME_FORMS = "MM, MM:SS, H:MM:SS, D-H, D-H:MM, D-H:MM:SS (as Slurm's --time), or with units: 90m, 2h, 1h30m"
 
 
 def parse_walltime(text: str) -> float:
-    """Seconds in a walltime as batch systems write it: ``H:MM``, ``H:MM:SS``, ``D-HH:MM:SS``, or with units
-    (``90m``, ``2h``, ``1h30m``, ``45s``); a bare number is seconds."""
+    """Seconds in a walltime written as Slurm's ``--time`` takes it (and ``squeue -o %L`` prints the time
+    left): ``MM``, ``MM:SS``, ``H:MM:SS``, ``D-H``, ``D-H:MM``, ``D-H:MM:SS``; or with units (``90m``, ``2h``,
+    ``1h30m``, ``45s``). A bare number is minutes and two fields are minutes and seconds, as in Slurm; PBS's
+    ``walltime=HH:MM:SS`` reads the same."""
     value = text.strip().lower()
     try:
-        if ":" in value or "-" in value:
-            days, dash, clock = value.rpartition("-")
-            parts = [float(p) for p in clock.split(":")]
-            if not 2 <= len(parts) <= 3 or any(p < 0 for p in parts) or (dash and not days):
-                raise ValueError
-            seconds = sum(p * f for p, f in zip(parts, (3600.0, 60.0, 1.0), strict=False))
-            seconds += 86400.0 * float(days) if days else 0.0
-        elif value and value[-1] in _WALLTIME_UNITS:
+        if value and value[-1] in _WALLTIME_UNITS:
             seconds, number = 0.0, ""
             for char in value:
                 if char in _WALLTIME_UNITS:
@@ -94,11 +98,25 @@ def parse_walltime(text: str) -> float:
                 else:
                     number += char
         else:
-            seconds = float(value)
+            days, dash, clock = value.partition("-") if "-" in value else ("", "", value)
+            fields = [float(f) for f in clock.split(":")]
+            if any(f < 0 for f in fields) or any(f >= 60 for f in fields[1:]) or (dash and not days):
+                raise ValueError
+            if dash:  # D-H, D-H:MM, D-H:MM:SS
+                if len(fields) > 3:
+                    raise ValueError
+                seconds = float(days) * 86400.0 + sum(f * u for f, u in zip(fields, (3600.0, 60.0, 1.0),
+                                                                              strict=False))
+            elif len(fields) == 3:  # H:MM:SS
+                seconds = fields[0] * 3600.0 + fields[1] * 60.0 + fields[2]
+            elif len(fields) <= 2:  # MM, MM:SS
+                seconds = fields[0] * 60.0 + (fields[1] if len(fields) == 2 else 0.0)
+            else:
+                raise ValueError
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"a walltime is H:MM, H:MM:SS, D-HH:MM:SS, 90m, 2h, 1h30m or seconds; got {text!r}")
+        raise ValueError(f"a walltime is {_WALLTIME_FORMS}; got {text!r}")
     return seconds
 
 

@@ -631,7 +631,8 @@ def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
     assert picked.remaining == 3 and picked.size_scaling.exponent == pytest.approx(whole) and 1 < whole < 2
     pace = sum(0.3 * atoms[d.surface_id] ** 2 for d in small[:2]) / sum(atoms[d.surface_id] ** whole for d in small[:2])
     assert picked.remaining_surface_seconds == pytest.approx(pace * sum(atoms[d.surface_id] ** whole for d in small[2:]))
-    assert f"sized to each remaining slab as atoms^{whole:.1f}" in campaign_status_text(picked)
+    assert f"sized to each remaining slab as atoms^{whole:.1f} (the whole campaign's exponent)" in \
+        campaign_status_text(picked)
 
 
 def test_walltime_leaves_a_bulk_job_that_would_be_cut_off_and_runs_the_slab_steps_that_fit(store, tmp_path):
@@ -658,7 +659,7 @@ def test_walltime_leaves_a_bulk_job_that_would_be_cut_off_and_runs_the_slab_step
     assert store.query_surfaces(protocol="fast", formula="CaO", state=None) == []  # nothing failed or half-made
     status = campaign_status(spec, store)
     assert [b.bulk_stored for b in status.bulks] == [True, False] and status.remaining == len(cao)
-    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--walltime", "1:00"])
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--walltime", "1:00:00"])
     assert result.exit_code == 0, result.output
     assert f"0 jobs run, {summary.skipped + 3 * len(cao)} already done, 0 failed" in result.output
     assert f"{1 + len(cao)} left for a later run (not expected to finish within --walltime)" in result.output
@@ -666,7 +667,38 @@ def test_walltime_leaves_a_bulk_job_that_would_be_cut_off_and_runs_the_slab_step
     assert later.deferred == 0 and later.ran == 1 + len(cao)
     assert len(store.query_surfaces(protocol="fast", formula="CaO")) == len(cao)
     refused = CliRunner().invoke(app, ["run", str(path), "--walltime", "soon"])
-    assert isinstance(refused.exception, BandflowError) and "--walltime: a walltime is H:MM" in str(refused.exception)
+    assert isinstance(refused.exception, BandflowError) and "--walltime: a walltime is MM, MM:SS" in str(refused.exception)
+
+
+def test_walltime_runs_the_small_slabs_that_fit_and_leaves_the_large_ones(store, tmp_path):
+    """Slab steps are judged by their slab's size: with 25 min left, CaO's 10- and 12-atom slabs (about 10 and
+    14 min at the timed pace) run, its 18- to 22-atom ones (32-48 min) wait with their later steps."""
+    from datetime import datetime, timedelta
+
+    path = write_spec(tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("- MgO", "- MgO\n- CaO").replace("max_index: 1", "max_index: 2"))
+    spec = load_spec(path)
+    atoms = {e.id: e.n_atoms for p in plan_campaign(spec) for e in p.surfaces}
+    run_campaign(spec, store=store, progress=False)
+    for job in store.job_store.docs_store.query({"metadata.bandflow_step": "slab_potential"}):
+        completed = datetime.fromisoformat(str(job["completed_at"]))  # as if it took 6 s × atoms²
+        job["metadata"]["started_at"] = (completed - timedelta(seconds=6 * atoms[job["metadata"]["surface_id"]] ** 2)
+                                         ).isoformat()
+        store.job_store.docs_store.update(job, key=["uuid", "index"])
+    cao = sorted((i for i in atoms if i.startswith("CaO")), key=atoms.get)
+    store.job_store.remove_docs({"metadata.surface_id": {"$in": cao}})
+    for surface_id in cao:
+        store.surfaces._collection.delete_one({"surface_id": surface_id})
+    assert campaign_status(spec, store).size_scaling.exponent == pytest.approx(2.0, abs=0.01)
+    summary = run_campaign(spec, store=store, progress=False, walltime=25 * 60)
+    done = {d.surface_id for d in store.query_surfaces(protocol="fast", formula="CaO", state=None)}
+    assert done == set(cao[:2]) and [atoms[i] for i in cao] == [10, 12, 18, 20, 22]
+    assert summary.deferred == 4 * 3 and summary.ran == 4 * 2 and not summary.failed  # 4 steps per surface
+    # past the deadline nothing starts, not even a job whose length nothing can tell
+    fresh = write_spec(tmp_path / "fresh.yaml")
+    fresh.write_text(fresh.read_text().replace("- MgO", "- ZnO"))
+    nothing = run_campaign(load_spec(fresh), store=store, progress=False, walltime=1e-9)
+    assert nothing.ran == 0 and nothing.deferred == nothing.total > 0
 
 
 def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():

@@ -59,3 +59,16 @@ def test_verdict_needs_both_references():
     result = _result({"L-SOAP fine-tuned": _point([0.5], [0.5]), BASELINE: _point([0.9], [1.1])})
     with pytest.raises(BandflowError, match="both reference curves"):
         transfer_verdict(result)
+
+
+def test_verdict_of_mixed_or_unscored_repeats():
+    method = _point([0.5, 0.7], [0.5, float("nan")])
+    refs = {SOURCE_AS_IS: _point([1.0, 1.0], [1.0, 1.0], n_train=0), BASELINE: _point([0.9, 0.6], [1.1, 1.2])}
+    verdict = transfer_verdict(_result({"L-SOAP fine-tuned": method, **refs}))
+    assert (verdict["ip"]["wins"], verdict["ip"]["helps"]) == (1, False)  # 0.7 loses to the baseline's 0.6
+    # a repeat without a score (NaN) is no win, and the mean gain is over the scored ones
+    assert (verdict["ea"]["wins"], verdict["ea"]["repeats"], verdict["ea"]["helps"]) == (1, 2, False)
+    assert verdict["ea"]["gain"] == pytest.approx(0.5)
+    older = dict(refs, **{BASELINE: {k: v for k, v in refs[BASELINE].items() if k != "test_each"}})
+    mixed = transfer_verdict(_result({"L-SOAP fine-tuned": method, **older}))  # one curve without repeats
+    assert mixed["ip"]["repeats"] == 1 and mixed["ip"]["gain"] == pytest.approx(0.75 - 0.6)

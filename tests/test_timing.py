@@ -45,16 +45,19 @@ def test_exponent_is_bounded_and_rescaled_keeps_it():
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
-    ("2:30", 9000), ("0:45:30", 2730), ("1-00:00:00", 86400), ("90m", 5400), ("2h", 7200), ("1h30m", 5400),
-    ("2.5h", 9000), ("45s", 45), ("3600", 3600), (" 1H ", 3600),
+    # Slurm's --time (and squeue -o %L): a bare number is minutes, two fields minutes and seconds
+    ("30", 1800), ("30:00", 1800), ("1:30", 90), ("2:00:00", 7200), ("0:45:30", 2730), ("1-12", 129600),
+    ("1-0:30", 88200), ("1-00:00:00", 86400), ("90m", 5400), ("2h", 7200), ("1h30m", 5400), ("2.5h", 9000),
+    ("45s", 45), ("1d", 86400), (" 1H ", 3600),
 ])
-def test_walltime_in_batch_system_forms(text, seconds):
+def test_walltime_as_slurm_writes_it(text, seconds):
     assert parse_walltime(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "1h30", "abc", "0", "-5", "1:2:3:4", "-1:00", "nan", "inf"])
+@pytest.mark.parametrize("text", ["", "h", "1h30", "abc", "0", "-5", "1:2:3:4", "-1:00", "1:75", "2:60:00", "nan",
+                                  "inf", "1-2:3:4:5", "soon"])
 def test_walltime_refuses_what_is_not_a_duration(text):
-    with pytest.raises(ValueError, match="a walltime is H:MM"):
+    with pytest.raises(ValueError, match="a walltime is MM, MM:SS, H:MM:SS"):
         parse_walltime(text)
 
 

@@ -146,20 +146,29 @@ def transfer_verdict(result: dict) -> dict[str, dict]:
     if not learnt:
         raise BandflowError("a transfer verdict needs at least one learnt method")
 
+    # per repeat where every curve has its repeats (an older metrics file: the means, as one repeat)
+    paired = all("test_each" in p for p in curves.values()) and len({len(p["test_each"]) for p in curves.values()}) == 1
+
     def each(point: dict, target: str) -> list[float]:
-        return [run[target]["mae"] for run in point.get("test_each", [point["test"]])]
+        runs = point["test_each"] if paired else [point["test"]]
+        return [math.inf if math.isnan(mae := run[target]["mae"]) else mae for run in runs]  # NaN: no score
+
+    def mean(method: str, target: str) -> float:
+        value = curves[method]["test"][target]["mae"]
+        return math.inf if math.isnan(value) else value
 
     verdict = {}
     for target in ("ip", "ea"):
-        method = min(learnt, key=lambda m: learnt[m]["test"][target]["mae"])
-        reference = min((SOURCE_AS_IS, BASELINE), key=lambda m: curves[m]["test"][target]["mae"])
+        method = min(learnt, key=lambda m: mean(m, target))
+        reference = min((SOURCE_AS_IS, BASELINE), key=lambda m: mean(m, target))
         best_reference = [min(pair) for pair in zip(*(each(p, target) for p in references), strict=True)]
-        gains = [ref - mine for ref, mine in zip(best_reference, each(learnt[method], target), strict=True)]
+        gains = [ref - mine if math.isfinite(ref - mine) else math.nan
+                 for ref, mine in zip(best_reference, each(learnt[method], target), strict=True)]
         verdict[target] = {
             "fraction": curves[method]["fraction"], "n_train": curves[method]["n_train"],
             "method": method, "mae": curves[method]["test"][target]["mae"],
             "reference": reference, "reference_mae": curves[reference]["test"][target]["mae"],
-            "wins": sum(gain > 0 for gain in gains), "repeats": len(gains), "gain": float(np.mean(gains)),
+            "wins": sum(gain > 0 for gain in gains), "repeats": len(gains), "gain": _nanmean(gains),
             "helps": all(gain > 0 for gain in gains),
         }
     return verdict
