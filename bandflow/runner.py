@@ -398,7 +398,7 @@ def run_campaign(
     campaign's timed jobs (:func:`campaign_status`; ``whole`` is the campaign ``spec`` was picked from, for
     its times where the picked bulks have none). A bulk hybrid that would be cut off is left for a later run
     (not failed), and so are the jobs that need it; slab steps that still fit run meanwhile. A job whose
-    length nothing can tell yet is started.
+    length nothing can tell yet starts while time is left; once it is up, nothing starts.
     """
     from bandflow.forcefields import limit_torch_threads  # atomate2's force fields: a slow import
 
