@@ -24,14 +24,18 @@ SPECS = {"binary_oxides": ROOT / "workflows" / "binary_oxides.yaml",
          "ternary_oxides": ROOT / "workflows" / "ternary_oxides.yaml"}
 
 
-def _reference_model():
-    """tools/reference_model.py as a module (the tools are scripts, not a package)."""
+def _tool(name: str):
+    """tools/<name>.py as a module (the tools are scripts, not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("reference_model", ROOT / "tools" / "reference_model.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _reference_model():
+    return _tool("reference_model")
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +155,16 @@ def test_committed_model_page_is_what_its_committed_metrics_render_to(tmp_path, 
     monkeypatch.setattr(module, "DATA", tmp_path / "nothing")
     assert module.main() == 2
     assert "run without --page-only first" in capsys.readouterr().err
+
+
+def test_datasheet_states_the_targets_against_the_committed_files():
+    from types import SimpleNamespace
+
+    module = _tool("reference_dataset")
+    docs = [d for path in sorted(REFERENCE.glob("*.jsonl.gz")) for d in read_surfaces(path) if d.state == "successful"]
+    line = module.targets_line(docs)
+    assert line.startswith("- targets of the reference campaign: binary ") and line in (REFERENCE / "README.md").read_text()
+    made = [SimpleNamespace(n_cation_species=1, formula=f"X{i % 25}O") for i in range(300)]
+    made += [SimpleNamespace(n_cation_species=2, formula=f"AB{i % 9}O3") for i in range(90)]
+    assert module.targets_line(made) == ("- targets of the reference campaign: binary 300 of ≥ 300 surfaces, 25 of ≥ 25 "
+                                         "formulas (met); ternary 90 of ≥ 80 surfaces, 9 of ≥ 10 formulas")

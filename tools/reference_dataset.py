@@ -104,6 +104,22 @@ Licence: CC BY 4.0 (the data); the code that made it is bandflow's own licence.
 """
 
 
+#: the reference campaign's targets (issue 5): (surfaces, formulas) of binary and of ternary oxides
+TARGETS = {"binary": (300, 25), "ternary": (80, 10)}
+
+
+def targets_line(successful: list) -> str:
+    """One bullet: the surfaces and formulas done against :data:`TARGETS`."""
+    parts = []
+    for kind, (n_target, f_target) in TARGETS.items():
+        docs = [d for d in successful if ((d.n_cation_species or 0) == 1) == (kind == "binary")]
+        formulas = len({d.formula for d in docs})
+        met = len(docs) >= n_target and formulas >= f_target
+        parts.append(f"{kind} {len(docs)} of ≥ {n_target} surfaces, {formulas} of ≥ {f_target} formulas"
+                     + (" (met)" if met else ""))
+    return "- targets of the reference campaign: " + "; ".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
@@ -187,6 +203,7 @@ def main() -> int:
                         "How well the L-SOAP model learns from these surfaces (leave-one-compound-out errors against "
                         "a no-model baseline, written by `tools/reference_model.py`): "
                         "[docs/reference-model.md](../../docs/reference-model.md).\n\n## Counts and ranges")
+    text = text.replace("## Counts and ranges\n\n", "## Counts and ranges\n\n" + targets_line(successful) + "\n", 1)
     (OUT / "README.md").write_text(text)
     print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items())}, README.md, ip_ea_by_formula.png in {OUT}")
     return 0
