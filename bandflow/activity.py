@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -110,14 +111,20 @@ def engine_progress(folder: Path, now: float | None = None) -> str | None:
         return None
     latest = max(outputs, key=lambda p: p.stat().st_mtime)
     run = latest.parent.relative_to(folder).as_posix() if latest.parent != Path(folder) else "."
-    steps = last_scf_steps(latest.read_text(errors="replace"))
-    age = max(0.0, (now if now is not None else datetime.now().timestamp()) - latest.stat().st_mtime)
-    written = f"written {_duration(age)} ago"
+    text = latest.read_text(errors="replace")
+    steps = last_scf_steps(text)
+    now = now if now is not None else datetime.now().timestamp()
+    written = f"written {_duration(max(0.0, now - latest.stat().st_mtime))} ago"
+    hybrid = "; a hybrid's first step includes its integral pass" if "hse" in run.lower() else ""
+    if started := _PROGRAM_STARTED.search(text[:20000]):  # CP2K's header, in local time like its clock
+        run += f" (running for {_duration(max(0.0, now - datetime.fromisoformat(started[1]).timestamp()))})"
     if not steps:
-        hybrid = "; a hybrid's first step includes its integral pass" if "hse" in run.lower() else ""
         return f"CP2K {run}: no SCF step finished yet ({written}{hybrid})"
     step, _, _, change = steps[-1]
     return f"CP2K {run}: SCF step {step}, energy change {change:.1e} Ha ({written})"
+
+
+_PROGRAM_STARTED = re.compile(r"PROGRAM STARTED AT\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 
 
 def _duration(seconds: float) -> str:

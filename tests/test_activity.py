@@ -80,6 +80,13 @@ def test_engine_progress_reads_the_latest_cp2k_output(tmp_path):
     assert text.endswith("a hybrid's first step includes its integral pass)")
     (tmp_path / "hse06" / "cp2k.out").rename(tmp_path / "pbe_gamma" / "cp2k.out")  # a PBE run: no such note
     assert engine_progress(tmp_path, now + 60) == "CP2K pbe_gamma: no SCF step finished yet (written 1 min ago)"
+    # CP2K's header says when the run started (local time): how long it has been running
+    started = datetime.fromtimestamp(now - 3 * 3600 - 120).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    header = f"  **** **** ******  **  PROGRAM STARTED AT               {started}\n"
+    (tmp_path / "hse06" / "cp2k.out").write_text(header + head + "SCF WAVEFUNCTION OPTIMIZATION\n")
+    os.utime(tmp_path / "hse06" / "cp2k.out", (now, now))
+    assert engine_progress(tmp_path, now).startswith(
+        "CP2K hse06 (running for 3 h 02 min): no SCF step finished yet (written 0 min ago; a hybrid's")
 
 
 def test_status_text_names_the_running_jobs(tmp_path):
