@@ -590,7 +590,9 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
 
 def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
     """Slab times grow as a power of the slab's atoms: the estimate sizes the surfaces left, not a flat mean."""
-    from bandflow.cli import campaign_status_text
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app, campaign_status_text
     from bandflow.flows import plan_campaign
     from bandflow.spec import select_bulks
 
@@ -611,6 +613,9 @@ def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
     assert len(cao) == 5 and len(atoms) == 10
     status = campaign_status(spec, store)
     assert status.timed_from == "documents" and status.size_scaling.exponent == pytest.approx(2.0)
+    shown = json.loads(CliRunner().invoke(app, ["status", str(path), "--json"]).stdout)
+    assert shown["size_scaling"]["exponent"] == pytest.approx(2.0) and shown["size_scaling"]["borrowed"] is False
+    assert shown["remaining_surface_seconds"] == pytest.approx(status.remaining_surface_seconds)
     assert status.remaining_surface_seconds == pytest.approx(0.1 * sum(n * n for n in cao))
     assert status.eta_seconds == pytest.approx(status.bulks_to_run * 600.0 + status.remaining_surface_seconds)
     picked = campaign_status(select_bulks(spec, ["CaO"]), store, whole=spec)  # nothing timed: the campaign's law
