@@ -530,11 +530,22 @@ def worker(
     timeout: float | None = typer.Option(None, "--timeout", help="Stop starting new jobs after this many seconds."),
     poll: float = typer.Option(5.0, "--poll", help="Seconds between checks while other workers run parent jobs."),
     quiet: bool = typer.Option(False, "--quiet", help="Log errors only."),
+    walltime: str | None = typer.Option(
+        None, "--walltime",
+        help="The allocation's time left (as Slurm's --time: MM, MM:SS, H:MM:SS, D-H:MM:SS; or 90m, 2h): take "
+             "only jobs expected to finish in it (mean times of the store's timed jobs); a bulk hybrid that would "
+             "be cut off stays READY for a later worker."),
 ) -> None:
     """Run submitted jobs from the LaunchPad until none is left (safe to start several at once)."""
     from bandflow.queue import launch
+    from bandflow.timing import parse_walltime
 
-    n_ran = launch(n_jobs, launch_dir=launch_dir, timeout_s=timeout, poll_s=poll, strm_lvl="ERROR" if quiet else "INFO")
+    try:
+        seconds = parse_walltime(walltime) if walltime is not None else None
+    except ValueError as exc:
+        raise BandflowError(f"--walltime: {exc}") from None
+    n_ran = launch(n_jobs, launch_dir=launch_dir, timeout_s=timeout, poll_s=poll, strm_lvl="ERROR" if quiet else "INFO",
+                   walltime_s=seconds)
     typer.echo(f"worker finished: {n_ran} job{'s' if n_ran != 1 else ''} run")
 
 

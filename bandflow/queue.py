@@ -351,11 +351,16 @@ def launch(
     poll_s: float = 2.0,
     timeout_s: float | None = None,
     strm_lvl: str = "INFO",
+    walltime_s: float | None = None,
 ) -> int:
     """Run ready fireworks one after another (what ``bandflow worker`` does); returns how many ran.
 
     Stops after ``n_jobs`` fireworks, when nothing is ready or will become ready (waits ``poll_s``
     between checks while other workers run parents of waiting fireworks), or after ``timeout_s``.
+    With ``walltime_s`` (the allocation's time left) it reserves only fireworks whose bandflow step is
+    expected to finish in the time left, with :data:`~bandflow.timing.WALLTIME_MARGIN` to spare (mean
+    times of the store's timed jobs, :func:`bandflow.runner.store_durations`): a bulk hybrid that would be
+    cut off stays READY for a later worker instead of being left RUNNING and lost.
     Jobs write to the bandflow store; each runs in its own ``launcher_*`` folder under ``launch_dir``
     (default ``<data_dir>/launches``). A loop of our own instead of FireWorks' ``rapidfire`` because
     rapidfire neither reports how many fireworks ran nor restores the working directory.
@@ -378,11 +383,22 @@ def launch(
     previous_job_store = jobflow.SETTINGS.JOB_STORE
     jobflow.SETTINGS.JOB_STORE = store.job_store
     start = time.monotonic()
+    durations = None
+    if walltime_s is not None:
+        from bandflow.runner import store_durations
+
+        durations = store_durations(store)
+    base = fworker
     n_ran = 0
     try:
         while n_jobs is None or n_ran < n_jobs:
             if timeout_s is not None and time.monotonic() - start > timeout_s:
                 break
+            if durations is not None:
+                left = walltime_s - (time.monotonic() - start)
+                if left <= 0:
+                    break
+                fworker = fitting_fworker(base, durations, left)
             if not launchpad.run_exists(fworker):
                 if not launchpad.future_run_exists(fworker):
                     break
@@ -400,6 +416,25 @@ def launch(
         if own_store:
             store.close()
     return n_ran
+
+
+#: the bandflow steps a worker judges against its walltime (the others take seconds)
+TIMED_STEPS = ("bulk_edges", "slab_relax", "slab_potential")
+
+
+def fitting_fworker(fworker: FWorker, durations: Any, seconds_left: float) -> FWorker:
+    """``fworker`` with its query narrowed to the fireworks whose bandflow step (jobflow keeps the job in
+    ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in."""
+    from bandflow.timing import WALLTIME_MARGIN
+
+    too_long = [step for step in TIMED_STEPS
+                if (expected := durations.expected(step)) is not None and WALLTIME_MARGIN * expected > seconds_left]
+    if not too_long:
+        return fworker
+    fits = {"spec._tasks.job.metadata.bandflow_step": {"$nin": too_long}}
+    own = json.loads(fworker.to_dict()["query"])  # the worker's own query (.query adds name and category)
+    query = {"$and": [own, fits]} if own else fits
+    return FWorker(name=fworker.name, category=fworker.category, query=query, env=fworker.env)
 
 
 def firework_state_counts(launchpad: LaunchPad | FileLaunchPad | None = None) -> dict[str, int]:

@@ -629,6 +629,21 @@ def surface_step_seconds(jobs: list[dict], seconds: dict[str, float] | None = No
     return per_surface
 
 
+def store_durations(store: BandflowStore) -> JobDurations:
+    """Expected job lengths from every timed bandflow job in ``store`` (all campaigns): the mean bulk job and
+    the mean slab steps of a surface, unsized (a FireWorks worker does not know its jobs' campaigns)."""
+    jobs = [doc for doc in store.job_store.query({"metadata.bandflow_step": {"$exists": True}},
+                                                 properties=["uuid", "completed_at", "metadata", "output.wall_time"])
+            if doc.get("completed_at")]
+    times = step_seconds(jobs)
+    if times is None:  # no surface timed; the bulk jobs may still be
+        bulk = [t for doc in jobs if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"
+                and (t := job_seconds([doc])[doc["uuid"]]) > 0]
+        return JobDurations(bulk_seconds=sum(bulk) / len(bulk) if bulk else None, surface_seconds=None,
+                            scaling=None, atoms={})
+    return JobDurations(bulk_seconds=times[1], surface_seconds=times[0], scaling=None, atoms={})
+
+
 def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:
     """The slab atom count of each planned surface, by surface id."""
     return {e.id: e.n_atoms for p in plans for e in p.surfaces}

@@ -247,3 +247,45 @@ def test_status_lists_the_fireworks_running_now_with_their_engine_progress(data_
     assert _utc(running[0]["started"].isoformat()) == running[0]["started"] and _utc("not a time") is None
     shutil.rmtree(folder)  # a folder on another machine: the line without engine progress
     assert "\n" not in describe_launch(running[0])
+
+
+def test_worker_walltime_leaves_a_bulk_hybrid_that_would_be_cut_off(data_dir, tmp_path):
+    import datetime
+
+    from bandflow.queue import fitting_fworker
+    from bandflow.runner import store_durations
+
+    out = tmp_path / "out.txt"
+    bulk, slab, other = append_line(str(out), "bulk"), append_line(str(out), "slab"), append_line(str(out), "other")
+    bulk.metadata["bandflow_step"], slab.metadata["bandflow_step"] = "bulk_edges", "slab_potential"
+    submit_flows([bulk, slab, other])
+    store = BandflowStore.from_settings()
+    assert store_durations(store).bulk_seconds is None  # nothing timed: every job is taken
+    end = datetime.datetime(2026, 12, 6, 12, 0, 0)
+
+    def timed(uuid: str, minutes: float, **metadata) -> dict:
+        started = (end - datetime.timedelta(minutes=minutes)).isoformat()
+        return {"uuid": uuid, "index": 1, "completed_at": end.isoformat(), "output": None,
+                "metadata": {"started_at": started, **metadata}}
+
+    store.job_store.docs_store.update([timed("b", 120, bandflow_step="bulk_edges")], key=["uuid", "index"])
+    assert store_durations(store).bulk_seconds == pytest.approx(7200)  # no surface timed yet: bulk jobs alone
+    store.job_store.docs_store.update([timed("p", 10, bandflow_step="slab_potential", surface_id="s"),
+                                       timed("a", 0, bandflow_step="alignment", surface_id="s")], key=["uuid", "index"])
+    durations = store_durations(store)
+    assert (durations.bulk_seconds, durations.surface_seconds) == pytest.approx((7200, 600))
+    # an hour left: the 2-hour bulk job stays READY, the rest runs
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=3600) == 2
+    assert line_counts(out) == {"slab": 1, "other": 1} and firework_state_counts()["READY"] == 1
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=3 * 3600) == 1
+    assert line_counts(out) == {"slab": 1, "other": 1, "bulk": 1}
+    # the narrowed query keeps the worker's own
+    from fireworks import FWorker
+
+    narrowed = fitting_fworker(FWorker(name="n", query={"spec.category": "big"}), durations, 700)
+    assert json.loads(narrowed.to_dict()["query"]) == {"$and": [
+        {"spec.category": "big"},
+        {"spec._tasks.job.metadata.bandflow_step": {"$nin": ["bulk_edges", "slab_relax", "slab_potential"]}}]}
+    assert fitting_fworker(FWorker(name="n"), durations, 3 * 3600).to_dict()["query"] == "{}"
+    result = CliRunner().invoke(app, ["worker", "--walltime", "soon"])
+    assert isinstance(result.exception, BandflowError) and "--walltime: a walltime is MM" in str(result.exception)
