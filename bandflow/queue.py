@@ -46,6 +46,7 @@ from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
 from bandflow.settings import BandflowSettings, get_settings
 from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
+from bandflow.timing import WALLTIME_MARGIN, JobDurations
 
 DEFAULT_LAUNCHPAD_NAME = "bandflow_fireworks"
 DEFAULT_LOG_LEVEL = "WARNING"
@@ -422,11 +423,9 @@ def launch(
 TIMED_STEPS = ("bulk_edges", "slab_relax", "slab_potential")
 
 
-def fitting_fworker(fworker: FWorker, durations: Any, seconds_left: float) -> FWorker:
+def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:
     """``fworker`` with its query narrowed to the fireworks whose bandflow step (jobflow keeps the job in
     ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in."""
-    from bandflow.timing import WALLTIME_MARGIN
-
     too_long = [step for step in TIMED_STEPS
                 if (expected := durations.expected(step)) is not None and WALLTIME_MARGIN * expected > seconds_left]
     if not too_long:
