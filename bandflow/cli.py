@@ -158,12 +158,8 @@ def run(
     from bandflow.runner import plans_with_documents, run_campaign
     from bandflow.spec import load_spec, select_bulks
     from bandflow.store import BandflowStore
-    from bandflow.timing import parse_walltime
 
-    try:
-        seconds = parse_walltime(walltime) if walltime is not None else None
-    except ValueError as exc:
-        raise BandflowError(f"--walltime: {exc}") from None
+    seconds = _walltime_seconds(walltime)
     counted_from = time.monotonic()  # the walltime runs from here, not from after planning
     whole = load_spec(spec_file)
     spec = select_bulks(whole, bulks or [])
@@ -523,6 +519,16 @@ def status(
                f"predictions {counts['predictions']}; models {counts['models']}; job outputs {counts['job_outputs']}")
 
 
+def _walltime_seconds(walltime: str | None) -> float | None:
+    """``--walltime`` in seconds (None when not given); a bad one is one error line."""
+    from bandflow.timing import parse_walltime
+
+    try:
+        return parse_walltime(walltime) if walltime is not None else None
+    except ValueError as exc:
+        raise BandflowError(f"--walltime: {exc}") from None
+
+
 @app.command("worker")
 def worker(
     n_jobs: int | None = typer.Option(None, "--n-jobs", help="Stop after this many jobs (default: until done)."),
@@ -538,12 +544,8 @@ def worker(
 ) -> None:
     """Run submitted jobs from the LaunchPad until none is left (safe to start several at once)."""
     from bandflow.queue import launch
-    from bandflow.timing import parse_walltime
 
-    try:
-        seconds = parse_walltime(walltime) if walltime is not None else None
-    except ValueError as exc:
-        raise BandflowError(f"--walltime: {exc}") from None
+    seconds = _walltime_seconds(walltime)
     n_ran = launch(n_jobs, launch_dir=launch_dir, timeout_s=timeout, poll_s=poll, strm_lvl="ERROR" if quiet else "INFO",
                    walltime_s=seconds)
     typer.echo(f"worker finished: {n_ran} job{'s' if n_ran != 1 else ''} run")

@@ -46,7 +46,7 @@ from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
 from bandflow.settings import BandflowSettings, get_settings
 from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
-from bandflow.timing import WALLTIME_MARGIN, JobDurations
+from bandflow.timing import TIMED_STEPS, WALLTIME_MARGIN, JobDurations
 
 DEFAULT_LAUNCHPAD_NAME = "bandflow_fireworks"
 DEFAULT_LOG_LEVEL = "WARNING"
@@ -205,6 +205,13 @@ class FileLaunchPad:
         self._file_signature = self._signature()
 
 
+def database(launchpad: LaunchPad | FileLaunchPad | None, write: bool = True) -> contextlib.AbstractContextManager:
+    """A context yielding the FireWorks LaunchPad to query: the configured one if ``launchpad`` is None; a
+    file LaunchPad as one locked transaction (saved afterwards with ``write``), a MongoDB one as it is."""
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    return launchpad.session(write=write) if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
+
+
 def _unconnected_launchpad(name: str, logdir: str | None, strm_lvl: str | None) -> LaunchPad:
     """A FireWorks LaunchPad whose database connection FileLaunchPad sets for each transaction."""
     launchpad = LaunchPad(
@@ -324,10 +331,8 @@ def submit_flows(
         if not isinstance(item, Flow | Job):
             raise BandflowError(f"cannot submit {type(item).__name__}: expected jobflow Flow or Job objects")
     workflows = [flow_to_workflow(item, allow_external_references=allow_external_references) for item in items]
-    launchpad = launchpad if launchpad is not None else get_launchpad()
-    session = launchpad.session() if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
     fw_ids: list[int] = []
-    with session as raw:
+    with database(launchpad) as raw:
         for workflow in workflows:
             old_new = raw.add_wf(workflow)
             fw_ids.extend(sorted(old_new.values()))
@@ -419,10 +424,6 @@ def launch(
     return n_ran
 
 
-#: the bandflow steps a worker judges against its walltime (the others take seconds)
-TIMED_STEPS = ("bulk_edges", "slab_relax", "slab_potential")
-
-
 def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:
     """``fworker`` with its query narrowed to the fireworks whose bandflow step (jobflow keeps the job in
     ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in."""
@@ -438,11 +439,7 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
 
 def firework_state_counts(launchpad: LaunchPad | FileLaunchPad | None = None) -> dict[str, int]:
     """Number of fireworks in each FireWorks state (all states listed, zeros included)."""
-    launchpad = launchpad if launchpad is not None else get_launchpad()
-    session = (
-        launchpad.session(write=False) if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
-    )
-    with session as raw:
+    with database(launchpad, write=False) as raw:
         return {state: raw.fireworks.count_documents({"state": state}) for state in Firework.STATE_RANKS}
 
 
@@ -451,11 +448,7 @@ def running_launches(launchpad: LaunchPad | FileLaunchPad | None = None) -> list
     and ``last_pinged`` (datetimes in FireWorks' UTC). The worker-side counterpart of the records that
     ``bandflow run`` keeps (:mod:`bandflow.activity`): FireWorks already records each launch, so nothing
     more is written here."""
-    launchpad = launchpad if launchpad is not None else get_launchpad()
-    session = (
-        launchpad.session(write=False) if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
-    )
-    with session as raw:
+    with database(launchpad, write=False) as raw:
         launches = list(raw.launches.find({"state": "RUNNING"}, {"_id": 0, "fw_id": 1, "host": 1, "launch_dir": 1,
                                                                  "time_start": 1, "state_history": 1}))
         names = {doc["fw_id"]: doc.get("name") for doc in
@@ -497,9 +490,7 @@ def describe_launchpad(launchpad: LaunchPad | FileLaunchPad) -> str:
 
 def submitted_job_uuids(uuids: list[str], launchpad: LaunchPad | FileLaunchPad | None = None) -> set[str]:
     """The jobflow job UUIDs among ``uuids`` that already have a firework on the LaunchPad."""
-    launchpad = launchpad if launchpad is not None else get_launchpad()
-    session = launchpad.session() if isinstance(launchpad, FileLaunchPad) else contextlib.nullcontext(launchpad)
-    with session as raw:
+    with database(launchpad) as raw:
         # jobflow's flow_to_workflow puts the job in the firework's single task: spec._tasks[0].job
         found = raw.fireworks.find({"spec._tasks.job.uuid": {"$in": list(uuids)}}, {"spec._tasks.job.uuid": 1})
         return {task["job"]["uuid"] for doc in found for task in doc["spec"]["_tasks"] if "job" in task}

@@ -610,9 +610,21 @@ def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
     if not per_surface:
         return None
     surface_time = sum(per_surface.values())
-    bulk_times = [t for uuid, t in seconds.items() if meta[uuid].get("bandflow_step") == "bulk_edges" and t > 0]
+    bulk_times = _bulk_seconds(jobs, seconds)
     bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else None
     return surface_time / len(per_surface), bulk_mean, surface_time / len(per_surface) + sum(bulk_times) / len(aligned)
+
+
+def _bulk_seconds(jobs: list[dict], seconds: dict[str, float]) -> list[float]:
+    """The computing times of the timed bulk jobs among ``jobs`` (``seconds``: :func:`job_seconds`)."""
+    return [seconds[doc["uuid"]] for doc in jobs
+            if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges" and seconds.get(doc["uuid"], 0) > 0]
+
+
+def _mean_bulk_seconds(jobs: list[dict], seconds: dict[str, float]) -> float | None:
+    """The mean of :func:`_bulk_seconds`, None if no bulk job is timed."""
+    times = _bulk_seconds(jobs, seconds)
+    return sum(times) / len(times) if times else None
 
 
 def surface_step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None) -> dict[str, float]:
@@ -635,13 +647,10 @@ def store_durations(store: BandflowStore) -> JobDurations:
     jobs = [doc for doc in store.job_store.query({"metadata.bandflow_step": {"$exists": True}},
                                                  properties=["uuid", "completed_at", "metadata", "output.wall_time"])
             if doc.get("completed_at")]
-    times = step_seconds(jobs)
-    if times is None:  # no surface timed; the bulk jobs may still be
-        bulk = [t for doc in jobs if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"
-                and (t := job_seconds([doc])[doc["uuid"]]) > 0]
-        return JobDurations(bulk_seconds=sum(bulk) / len(bulk) if bulk else None, surface_seconds=None,
-                            scaling=None, atoms={})
-    return JobDurations(bulk_seconds=times[1], surface_seconds=times[0], scaling=None, atoms={})
+    seconds = job_seconds(jobs)
+    times = step_seconds(jobs, seconds)  # None where no surface is timed; the bulk jobs may still be
+    return JobDurations(bulk_seconds=_mean_bulk_seconds(jobs, seconds), surface_seconds=times[0] if times else None,
+                        scaling=None, atoms={})
 
 
 def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:

@@ -74,6 +74,11 @@ def fit_size_scaling(samples: Sequence[tuple[int, float]]) -> SizeScaling | None
                        n_timed=len(usable))
 
 
+#: the slab steps that take engine time (the structure hand-over and the alignment take none)
+SLAB_STEPS = ("slab_relax", "slab_potential")
+#: the steps judged against a walltime
+TIMED_STEPS = ("bulk_edges", *SLAB_STEPS)
+
 #: a job starts under a walltime only if its expected length times this fits in the time left (the
 #: expectation is a mean; a bulk hybrid cut off by the end of an allocation is lost whole)
 WALLTIME_MARGIN = 1.25
@@ -138,7 +143,7 @@ class JobDurations:
         between relaxation and potential is not recorded); an alignment or structure hand-over as nothing."""
         if step == "bulk_edges":
             return self.bulk_seconds
-        if step in ("slab_relax", "slab_potential"):
+        if step in SLAB_STEPS:
             n_atoms = self.atoms.get(surface_id or "")
             return self.scaling.seconds(n_atoms) if self.scaling and n_atoms else self.surface_seconds
         return 0.0
