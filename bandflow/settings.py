@@ -48,6 +48,11 @@ class BandflowSettings(BaseSettings):
         "input set's own (2000). Integrals that do not fit are recomputed at every SCF step. A resource "
         "setting: it changes no settings key, and results only within CP2K's storage precision.",
     )
+    reuse_finished_runs: bool = Field(
+        default=True,
+        description="Keep the finished CP2K runs of a bulk job under data_dir/finished_runs until the job ends, "
+        "so that a stopped bulk job reuses them instead of computing them again (bandflow.cp2k.reuse).",
+    )
     launchpad_file: Path | None = Field(
         default=None,
         description="FireWorks LaunchPad file (my_launchpad.yaml format); default ./launchpad.yaml, then "

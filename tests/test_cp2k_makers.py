@@ -37,6 +37,8 @@ FAKE_CP2K = """#!{python}
 import shutil, sys
 from pathlib import Path
 text = Path(sys.argv[sys.argv.index("-i") + 1]).read_text()
+if "&HF" in text and Path("../../stop_hybrid").exists():  # a bulk job stopped in its hybrid run
+    sys.exit("killed")
 name = "cao_pbe_kpoints.out" if "&KPOINTS" in text else "mgo16_pbe_gamma.out"
 sys.stdout.write(Path("{data}", name).read_text())
 Path("bandflow-RESTART.wfn").write_text("wavefunction")
@@ -55,7 +57,8 @@ def fake_cp2k(tmp_path, settings_env):
     script = tmp_path / "cp2k.fake"
     script.write_text(FAKE_CP2K.format(python=sys.executable, data=DATA))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    settings_env(BANDFLOW_CP2K_COMMAND=str(script))
+    # the bulk maker keeps finished runs under the data directory: a folder of the test's, not ~/.bandflow
+    settings_env(BANDFLOW_CP2K_COMMAND=str(script), BANDFLOW_DATA_DIR=str(tmp_path / "data"))
     if not Path("/usr/share/cp2k/BASIS_MOLOPT").is_file():
         pytest.skip("CP2K data files not installed")
     return script
@@ -104,6 +107,34 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     assert out.gamma_cell_width == pytest.approx(out.cells_tried[0]["width"]) and out.gamma_cell_width > 4
     assert out.code_version == "2023.1" and out.functional == "HSE06"
     assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
+
+
+def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, settings_env):
+    maker = Cp2kBulkHybridMaker(max_sampling_error=None)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "stop_hybrid").touch()
+    with pytest.raises(Exception, match="hse06 failed"):
+        run(maker.make(rocksalt()), tmp_path / "first")
+    kept = tmp_path / "data" / "finished_runs"
+    assert len(list(kept.iterdir())) == 2  # the two PBE runs, not the failed hybrid
+    out = run(maker.make(rocksalt()), tmp_path / "second")
+    calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()
+    assert calls == ["hse06", "True"]  # the PBE runs came back from the first job, with the wavefunction
+    folder = next((tmp_path / "second").glob("job_*"))
+    assert (folder / "pbe_gamma" / "cp2k.out").is_file() and (folder / "pbe_kpoints" / "cp2k.inp").is_file()
+    fresh = run(Cp2kBulkHybridMaker(max_sampling_error=None).make(rocksalt()), tmp_path / "fresh")
+    assert (out.vbm, out.cbm, out.gamma_sampling_error) == (fresh.vbm, fresh.cbm, fresh.gamma_sampling_error)
+    assert list(kept.iterdir()) == []  # a finished job leaves nothing kept
+    # other inputs (here the cutoff) are other runs; and with reuse off every run is computed again
+    (tmp_path / "third").mkdir()
+    (tmp_path / "third" / "stop_hybrid").touch()
+    with pytest.raises(Exception, match="hse06 failed"):
+        run(maker.make(rocksalt()), tmp_path / "third")
+    run(Cp2kBulkHybridMaker(max_sampling_error=None, cutoff=500).make(rocksalt()), tmp_path / "fourth")
+    assert len((next((tmp_path / "fourth").glob("job_*")) / "calls.txt").read_text().split()) == 6
+    settings_env(BANDFLOW_REUSE_FINISHED_RUNS="false")
+    run(maker.make(rocksalt()), tmp_path / "fifth")
+    assert len((next((tmp_path / "fifth").glob("job_*")) / "calls.txt").read_text().split()) == 6
 
 
 def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):

@@ -44,8 +44,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.xyz import XYZ
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from bandflow.cp2k.parsing import Cp2kOutputSummary
-from bandflow.cp2k.run import run_cp2k
+from bandflow.cp2k.parsing import Cp2kOutputSummary, parse_output
+from bandflow.cp2k.reuse import forget_runs, keep_run, restore_run, run_key
+from bandflow.cp2k.run import OUTPUT_FILE, cp2k_command, run_cp2k
 from bandflow.cp2k.schemas import (
     Cp2kBulkHybridOutput,
     Cp2kSlabRelaxOutput,
@@ -235,16 +236,28 @@ def _plain(structure: Structure) -> Structure:
 
 
 def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Path,
-         files: dict[str, Path] | None = None) -> Cp2kOutputSummary:
-    """Write the inputs of ``generator`` for ``structure`` into ``directory`` and run CP2K there."""
+         files: dict[str, Path] | None = None, kept: list[str] | None = None) -> Cp2kOutputSummary:
+    """Write the inputs of ``generator`` for ``structure`` into ``directory`` and run CP2K there.
+
+    With ``kept`` (a list), a finished run with the same inputs is reused instead, a new one is kept for
+    later (:mod:`bandflow.cp2k.reuse`), and the run's key is appended to ``kept``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     generator.get_input_set(structure).write_input(directory)
     for name, source in (files or {}).items():
         shutil.copyfile(source, directory / name)
+    key = None
+    if kept is not None:
+        key = run_key(directory, cp2k_command())
+        kept.append(key)
+        if restore_run(key, directory):
+            return parse_output(directory / OUTPUT_FILE)
     summary = run_cp2k(directory)
     # k-point wavefunctions (tens of MB per slab) and CP2K's backups are not needed by any later step
     for path in {*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")}:
         path.unlink(missing_ok=True)  # the two patterns overlap (bandflow-RESTART.kp.bak-1)
+    if key is not None:
+        keep_run(key, directory)
     return summary
 
 
@@ -349,13 +362,15 @@ class Cp2kBulkHybridMaker(Maker):
             cells = gamma_cell_ladder(plain, first, self.max_grown_atoms, self.supercell_shapes, self.min_growth,
                                       self.min_hybrid_width)
         tried: list[dict[str, Any]] = []
+        kept: list[str] = []  # finished runs kept until this job ends (bandflow.cp2k.reuse)
         for attempt, cell in enumerate(cells):
             if attempt:  # keep the runs of the smaller cells beside, for the record
                 for step in ("pbe_gamma", "pbe_kpoints"):
                     (work / step).rename(work / f"{step}-{tried[-1]['n_atoms']}-atoms")
             mesh = kpoint_mesh(cell, self.kspacing)
-            pbe_gamma = _run(Cp2kStaticSetGenerator(**self._common()), cell, work / "pbe_gamma")
-            pbe_kmesh = _run(Cp2kStaticSetGenerator(kpoints=mesh, **self._common()), cell, work / "pbe_kpoints")
+            pbe_gamma = _run(Cp2kStaticSetGenerator(**self._common()), cell, work / "pbe_gamma", kept=kept)
+            pbe_kmesh = _run(Cp2kStaticSetGenerator(kpoints=mesh, **self._common()), cell, work / "pbe_kpoints",
+                             kept=kept)
             sampling_error = _per_atom_difference(pbe_gamma.total_energy, pbe_kmesh.total_energy, len(cell))
             tried.append({"n_atoms": len(cell), "width": cell_width(cell.lattice.matrix),
                           "sampling_error": sampling_error})
@@ -366,7 +381,8 @@ class Cp2kBulkHybridMaker(Maker):
                                                   eps_schwarz=self.eps_schwarz,
                                                   aux_basis_family=self.aux_basis_family,
                                                   d_shell_aux=self.d_shell_aux, **self._common())
-        hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
+        hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE},
+                      kept=kept)
         kinds = hybrid_generator.kinds(cell)
 
         from bandflow.potential import read_potential
@@ -382,7 +398,7 @@ class Cp2kBulkHybridMaker(Maker):
         if cbm - vbm < MIN_GAP:
             raise BandflowError(f"{formula}: HSE06 gap {cbm - vbm:.2f} eV is below {MIN_GAP} eV; "
                                 "the alignment needs an insulator")
-        return Cp2kBulkHybridOutput(
+        output = Cp2kBulkHybridOutput(
             vbm=vbm, cbm=cbm, gap=cbm - vbm, bulk_average_potential=mean_potential,
             vbm_gamma=hse.vbm, cbm_gamma=hse.cbm, k_correction=correction, formula=formula,
             n_atoms=len(cell), gamma_cell_width=tried[-1]["width"], supercell_lattice=cell.lattice.matrix.tolist(), energy=float(hybrid.total_energy),
@@ -398,6 +414,8 @@ class Cp2kBulkHybridMaker(Maker):
                       "kspacing": self.kspacing},
             dir_name=str(work),
         )
+        forget_runs(kept)  # the output is what the job store keeps from here on
+        return output
 
 
 # ------------------------------------------------------------------------------------------------ slabs
