@@ -45,6 +45,8 @@ MAX_PERIOD_MISMATCH = 0.02
 #: termination whose outermost cations differ (MgSiO3 (001) t0: −3.8 eV at the same density as t1).
 MAX_IP_FROM_MEDIAN = 2.0
 MIN_SURFACES_FOR_MEDIAN = 3
+#: Å: outermost cation and oxygen closer than this along the normal end a slab in one plane
+FLAT_TERMINATION = 0.05
 
 
 class PublishedValue(BaseModel):
@@ -176,13 +178,33 @@ def outlier_reasons(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc] = ()) -> lis
         reasons.append((False, f"IP {doc.ip:.2f} eV outside {IP_RANGE[0]}–{IP_RANGE[1]} eV"))
     if doc.ea is not None and doc.ea < EA_MIN:
         reasons.append((False, f"EA {doc.ea:.2f} eV below {EA_MIN} eV"))
+    spread = ip_spread_issue(doc, siblings)
+    if reasons and not spread and (termination := termination_note(doc)):  # the spread issue gives it too
+        reasons.append((False, termination))
     if issue := bulk_edges_issue(doc):
         reasons.append((True, issue))
     if issue := slab_centre_issue(doc):
         reasons.append((False, issue))
-    if issue := ip_spread_issue(doc, siblings):
-        reasons.append((False, issue))
+    if spread:
+        reasons.append((False, spread))
     return reasons
+
+
+def termination_note(doc: SurfaceDoc) -> str | None:
+    """Which species ends the relaxed slab of ``doc``, as a reading of a low or high IP/EA: an outermost
+    cation layer is a surface dipole that lowers the vacuum level (BeAl2O4 (001), a 3-fold Al 0.09 Å over the
+    O: IP 6.31 eV; its O-terminated (011): 9.30 eV). None for a slab without a cation or without oxygen."""
+    from pymatgen.core import Structure
+
+    from bandflow.coordination import outermost_cation_height
+
+    try:
+        height = outermost_cation_height(Structure.from_dict(doc.structure_relaxed or doc.structure_unrelaxed))
+    except BandflowError:
+        return None
+    ends = ("a cation ends" if height > FLAT_TERMINATION else "oxygen ends" if height < -FLAT_TERMINATION
+            else "cations and oxygen end")
+    return f"{ends} the relaxed slab (outermost cation {height:+.2f} Å over the outermost O)"
 
 
 def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | None:
@@ -481,7 +503,9 @@ def datasheet_markdown(
               "(`bandflow.coordination`) beside the other surfaces': the height of its outermost cation over the "
               "outermost O in the relaxed slab (an outward cation layer lowers the IP, an outward O layer raises "
               "it) and the cation–O bonds its unrelaxed cut breaks per nm² of face (many more than the others "
-              "point to a cut through molecular units).", ""]
+              "point to a cut through molecular units). An IP or EA out of range says which species ends the "
+              "relaxed slab, by the same height: on this dataset the low ones end in a cation layer and the "
+              "highest in oxygen.", ""]
     if summary["bulk_flags"]:
         lines += ["Bulks whose band edges are in doubt (every one of their surfaces is flagged for it):", ""]
         lines += [f"- {f['bulk']} ({f['n']} surface{'s' * (f['n'] > 1)}): {f['reason']}" for f in summary["bulk_flags"]]

@@ -83,7 +83,28 @@ def test_summary_and_outliers():
     assert summary["ip"]["max"] == 13.0 and summary["ea"]["min"] == -1.5
     assert {o["surface_id"] for o in summary["outliers"]} == {"b", "c"}
     assert "IP 13.00" in outlier_reason(docs[1]) and "EA -1.50" in outlier_reason(docs[2])
+    # a flagged value says which species ends the slab (SLAB: Mg and O in one plane)
+    assert outlier_reason(docs[2]).endswith("; cations and oxygen end the relaxed slab (outermost cation +0.00 Å "
+                                            "over the outermost O)")
     assert summary["failures"] == [{"surface_id": "e", "reason": "SCF did not converge"}]
+
+
+def test_a_flagged_value_says_which_species_ends_the_slab():
+    # Mg 0.6 Å over the top O plane and 0.6 Å under the bottom one: a cation-terminated slab
+    slab = Structure(Lattice.tetragonal(3.0, 30.0), ["Mg", "O", "Mg", "O", "O", "Mg"],
+                     [[0, 0, 9.4], [0.5, 0.5, 10.0], [0, 0, 12.0], [0.5, 0.5, 12.0], [0.5, 0, 14.0],
+                      [0, 0.5, 14.6]], coords_are_cartesian=True).as_dict()
+    low = doc("a", ip=6.3, ea=-1.8).model_copy(update={"structure_relaxed": slab})
+    assert outlier_reason(low) == ("EA -1.80 eV below -1.0 eV; a cation ends the relaxed slab (outermost cation "
+                                   "+0.60 Å over the outermost O)")
+    assert outlier_reason(doc("b", ip=7.0, ea=1.0).model_copy(update={"structure_relaxed": slab})) is None
+    sunk = Structure(Lattice.tetragonal(3.0, 30.0), ["O", "Mg", "O", "Mg"],
+                     [[0, 0, 9.4], [0.5, 0.5, 10.0], [0, 0, 12.0], [0.5, 0.5, 11.4]], coords_are_cartesian=True)
+    assert outlier_reason(doc("d", ip=13.0).model_copy(update={"structure_relaxed": sunk.as_dict()})).endswith(
+        "; oxygen ends the relaxed slab (outermost cation -0.60 Å over the outermost O)")
+    no_oxygen = Structure(Lattice.tetragonal(3.0, 30.0), ["Mg"], [[0, 0, 0.5]]).as_dict()
+    assert outlier_reason(doc("c", ea=-1.8).model_copy(update={"structure_relaxed": no_oxygen})) == \
+        "EA -1.80 eV below -1.0 eV"
 
 
 def test_a_large_k_point_correction_of_the_bulk_gap_is_flagged():
@@ -265,8 +286,9 @@ def test_datasheet_names_a_bulk_issue_once_and_keeps_each_surface_reason():
     summary = dataset_summary(docs)
     assert [o["surface_id"] for o in summary["outliers"]] == ["a", "b"]  # each still carries the bulk reason
     assert summary["bulk_flags"] == [{"bulk": "MgO", "n": 2, "reason": bulk_edges_issue(docs[0])}]
-    assert summary["surface_flags"] == [{"surface_id": "b", "reason": "IP 13.00 eV outside 3.0–12.0 eV"}]
+    assert summary["surface_flags"] == [{"surface_id": "b", "reason": "IP 13.00 eV outside 3.0–12.0 eV; cations and "
+                                         "oxygen end the relaxed slab (outermost cation +0.00 Å over the outermost O)"}]
     text = datasheet_markdown("R", docs, {}, "")
     assert text.count("183.0 meV/atom") == 1 and "- MgO (2 surfaces): the Γ-only PBE energy" in text
-    assert "- `b`: IP 13.00 eV outside 3.0–12.0 eV\n" in text and "`a`" not in text
+    assert "- `b`: IP 13.00 eV outside 3.0–12.0 eV; cations and oxygen end" in text and "`a`" not in text
     assert "Bulks whose band edges" not in datasheet_markdown("R", docs[2:], {}, "")  # nothing to group
