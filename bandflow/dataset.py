@@ -504,8 +504,8 @@ def datasheet_markdown(
               "outermost O in the relaxed slab (an outward cation layer lowers the IP, an outward O layer raises "
               "it) and the cation–O bonds its unrelaxed cut breaks per nm² of face (many more than the others "
               "point to a cut through molecular units). An IP or EA out of range says which species ends the "
-              "relaxed slab, by the same height: on this dataset the low ones end in a cation layer and the "
-              "highest in oxygen.", ""]
+              "relaxed slab, by the same height (a slab that ends in a cation layer has both its IP and EA "
+              "lowered by that layer's dipole).", ""]
     if summary["bulk_flags"]:
         lines += ["Bulks whose band edges are in doubt (every one of their surfaces is flagged for it):", ""]
         lines += [f"- {f['bulk']} ({f['n']} surface{'s' * (f['n'] > 1)}): {f['reason']}" for f in summary["bulk_flags"]]
