@@ -430,6 +430,22 @@ def _range(stats: dict) -> str:
     return f"{stats['min']:.2f} – {stats['max']:.2f} (mean {stats['mean']:.2f})" if stats else "–"
 
 
+#: a source's offsets are summarised (mean, spread) when it gives IPs for at least this many table rows
+MIN_FORMULAS_PER_SOURCE = 3
+
+
+def source_offset_lines(offsets_by_source: dict[int, list[float]]) -> list[str]:
+    """One bullet per reference number with enough IPs: the mean, median and range of our mean IP minus its IP
+    over the table's rows (a systematic offset, as between HSE06 and another functional, shows as a mean far
+    from zero with a narrow range)."""
+    lines = []
+    for number, offsets in sorted(offsets_by_source.items()):
+        if len(offsets) >= MIN_FORMULAS_PER_SOURCE:
+            lines.append(f"- [{number}]: {len(offsets)} rows, mean {statistics.mean(offsets):+.2f} eV, median "
+                         f"{statistics.median(offsets):+.2f} eV, from {min(offsets):+.2f} to {max(offsets):+.2f} eV")
+    return lines
+
+
 def datasheet_markdown(
     title: str,
     docs: list[SurfaceDoc],
@@ -470,6 +486,7 @@ def datasheet_markdown(
               "bulk Γ cell: atoms, width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
               "|---|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
+    offsets_by_source: dict[int, list[float]] = {}
     for label, row in summary["per_formula"].items():
         ip, ea, formula = row["ip"], row["ea"], row["formula"]
         gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
@@ -485,6 +502,7 @@ def datasheet_markdown(
             published.append(f"{shown if value.ip is not None or value.ea is not None else ''}{note} [{number}]".strip())
             if value.ip is not None:
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
+                offsets_by_source.setdefault(number, []).append(ip["mean"] - value.ip)
         lines.append(f"| {label} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
                      f"{ea['max']:.2f} | {gap} | {'; '.join(gaps)} | {row['bulk_cell']} | {'; '.join(published)} | "
                      f"{', '.join(offsets)} |")
@@ -494,6 +512,9 @@ def datasheet_markdown(
               "named by the bulk."]
     if references:
         lines += ["", "Published values: " + "; ".join(f"[{n}] {source}" for source, n in references.items()) + "."]
+    if summary_lines := source_offset_lines(offsets_by_source):
+        lines += ["", "Our mean IP minus the published one, per source with IPs for at least "
+                  f"{MIN_FORMULAS_PER_SOURCE} rows of the table:", "", *summary_lines]
     lines += ["", "## Outliers (flagged, kept)", "",
               f"Flagged: IP outside {IP_RANGE[0]}–{IP_RANGE[1]} eV or EA below {EA_MIN} eV; bulk edges from a Γ cell "
               f"whose PBE energy misses the k-mesh one by more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f} meV/atom or "

@@ -229,6 +229,18 @@ def test_polymorphs_get_a_row_each_with_their_own_gap():
     assert rows["TiO2-rutile"]["gap"] == pytest.approx(3.0) and rows["TiO2-anatase"]["formula"] == "TiO2"
     text = datasheet_markdown("R", [*rutile, anatase], {}, "", literature={"TiO2": [PublishedValue(ip=7.96, source="K")]})
     assert "| TiO2-anatase | 1 | 7.50 – 7.50 |" in text and "| -0.46 |" in text  # the formula's published IP
+    assert "per source with IPs" not in text  # two rows from one source: too few to summarise
+
+
+def test_a_source_with_ips_for_three_rows_gets_its_mean_offset():
+    docs = [doc("m", ip=7.0), doc("c", formula="CaO", ip=5.0), doc("s", formula="SrO", ip=4.0)]
+    literature = {"MgO": [PublishedValue(ip=8.0, source="K"), PublishedValue(ip=7.5, source="B")],
+                  "CaO": [PublishedValue(ip=6.5, source="K")], "SrO": [PublishedValue(ip=4.5, source="K")]}
+    text = datasheet_markdown("R", docs, {}, "", literature=literature)
+    # K: −1.5 (CaO), −1.0 (MgO), −0.5 (SrO); B has one row only
+    assert ("per source with IPs for at least 3 rows of the table:\n\n- [1]: 3 rows, mean -1.00 eV, median -1.00 eV, "
+            "from -1.50 to -0.50 eV\n\n") in text
+    assert "- [2]:" not in text
 
 
 def test_rows_are_labelled_with_the_formula_as_the_bulk_name_spells_it():
