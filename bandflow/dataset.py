@@ -204,7 +204,8 @@ def termination_note(doc: SurfaceDoc) -> str | None:
         return None
     ends = ("a cation ends" if height > FLAT_TERMINATION else "oxygen ends" if height < -FLAT_TERMINATION
             else "cations and oxygen end")
-    return f"{ends} the relaxed slab (outermost cation {height:+.2f} Å over the outermost O)"
+    slab = "relaxed" if doc.structure_relaxed else "unrelaxed"
+    return f"{ends} the {slab} slab (outermost cation {height:+.2f} Å over the outermost O)"
 
 
 def ip_spread_issue(doc: SurfaceDoc, siblings: Sequence[SurfaceDoc]) -> str | None:
@@ -434,12 +435,14 @@ def _range(stats: dict) -> str:
 MIN_FORMULAS_PER_SOURCE = 3
 
 
-def source_offset_lines(offsets_by_source: dict[int, list[float]]) -> list[str]:
-    """One bullet per reference number with enough IPs: the mean, median and range of our mean IP minus its IP
-    over the table's rows (a systematic offset, as between HSE06 and another functional, shows as a mean far
-    from zero with a narrow range)."""
+def source_offset_lines(offsets_by_source: dict[int, dict[str, list[float]]]) -> list[str]:
+    """One bullet per reference number with IPs for enough table rows: the mean, median and range of our mean
+    IP minus its IP over those rows, one value per row (the mean of a row's offsets where the source gives
+    several IPs for it). A systematic offset, as between HSE06 and another functional, shows as a mean far
+    from zero with a narrow range."""
     lines = []
-    for number, offsets in sorted(offsets_by_source.items()):
+    for number, rows in sorted(offsets_by_source.items()):
+        offsets = [statistics.mean(values) for values in rows.values()]
         if len(offsets) >= MIN_FORMULAS_PER_SOURCE:
             lines.append(f"- [{number}]: {len(offsets)} rows, mean {statistics.mean(offsets):+.2f} eV, median "
                          f"{statistics.median(offsets):+.2f} eV, from {min(offsets):+.2f} to {max(offsets):+.2f} eV")
@@ -486,7 +489,7 @@ def datasheet_markdown(
               "bulk Γ cell: atoms, width (meV/atom) | published IP / EA (eV) | our mean IP − published (eV) |",
               "|---|---|---|---|---|---|---|---|---|"]
     references: dict[str, int] = {}
-    offsets_by_source: dict[int, list[float]] = {}
+    offsets_by_source: dict[int, dict[str, list[float]]] = {}  # reference → table row → offsets
     for label, row in summary["per_formula"].items():
         ip, ea, formula = row["ip"], row["ea"], row["formula"]
         gap = "–" if row["gap"] is None else f"{row['gap']:.2f}"
@@ -502,7 +505,7 @@ def datasheet_markdown(
             published.append(f"{shown if value.ip is not None or value.ea is not None else ''}{note} [{number}]".strip())
             if value.ip is not None:
                 offsets.append(f"{ip['mean'] - value.ip:+.2f}")
-                offsets_by_source.setdefault(number, []).append(ip["mean"] - value.ip)
+                offsets_by_source.setdefault(number, {}).setdefault(label, []).append(ip["mean"] - value.ip)
         lines.append(f"| {label} | {row['n']} | {ip['min']:.2f} – {ip['max']:.2f} | {ea['min']:.2f} – "
                      f"{ea['max']:.2f} | {gap} | {'; '.join(gaps)} | {row['bulk_cell']} | {'; '.join(published)} | "
                      f"{', '.join(offsets)} |")

@@ -10,7 +10,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,14 +50,21 @@ class BandflowSettings(BaseSettings):
     )
     reuse_finished_runs: bool = Field(
         default=True,
-        description="Keep the finished CP2K runs of a bulk job under data_dir/finished_runs until the job ends, "
-        "so that a stopped bulk job reuses them instead of computing them again (bandflow.cp2k.reuse).",
+        description="Keep the finished PBE runs of a bulk job under data_dir/finished_runs until the job "
+        "succeeds, so that a stopped bulk job reuses them instead of computing them again (bandflow.cp2k.reuse).",
     )
     launchpad_file: Path | None = Field(
         default=None,
         description="FireWorks LaunchPad file (my_launchpad.yaml format); default ./launchpad.yaml, then "
         "data_dir/launchpad.yaml, else the embedded file-mode LaunchPad under data_dir.",
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """``~`` expanded and made absolute once, so that jobs running in their own folders (jobflow changes
+        into each job's folder) and paths from config.yaml all mean the same place."""
+        return value.expanduser().absolute()
 
     @classmethod
     def settings_customise_sources(

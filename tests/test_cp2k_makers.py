@@ -122,6 +122,7 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     assert calls == ["hse06", "True"]  # the PBE runs came back from the first job, with the wavefunction
     folder = next((tmp_path / "second").glob("job_*"))
     assert (folder / "pbe_gamma" / "cp2k.out").is_file() and (folder / "pbe_kpoints" / "cp2k.inp").is_file()
+    assert out.wall_time["pbe_gamma"] == out.wall_time["pbe_kpoints"] == 0.0  # no time spent on them here
     fresh = run(Cp2kBulkHybridMaker(max_sampling_error=None).make(rocksalt()), tmp_path / "fresh")
     assert (out.vbm, out.cbm, out.gamma_sampling_error) == (fresh.vbm, fresh.cbm, fresh.gamma_sampling_error)
     assert list(kept.iterdir()) == []  # a finished job leaves nothing kept
@@ -135,6 +136,31 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     settings_env(BANDFLOW_REUSE_FINISHED_RUNS="false")
     run(maker.make(rocksalt()), tmp_path / "fifth")
     assert len((next((tmp_path / "fifth").glob("job_*")) / "calls.txt").read_text().split()) == 6
+
+
+def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):
+    maker = Cp2kBulkHybridMaker(max_sampling_error=None)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "stop_hybrid").touch()
+    with pytest.raises(Exception, match="hse06 failed"):
+        run(maker.make(rocksalt()), tmp_path / "first")
+    kept = sorted((tmp_path / "data" / "finished_runs").iterdir())
+    (kept[0] / "cp2k.out").write_text("damaged\n")  # not a finished run any more
+    run(maker.make(rocksalt()), tmp_path / "second")
+    calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()[::2]
+    assert len(calls) == 2 and calls[-1] == "hse06"  # the damaged run again, the other one reused
+    assert "is not a finished run" in caplog.text
+    # an old entry (an interrupted job never run again) goes when the next run is kept
+    stale = tmp_path / "data" / "finished_runs" / ("0" * 64)
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    run(Cp2kBulkHybridMaker(max_sampling_error=None, cutoff=450).make(rocksalt()), tmp_path / "third")
+    assert not stale.exists()
+    # a data directory that cannot be written: the runs are computed and the job succeeds, with a warning
+    (tmp_path / "blocked").write_text("a file where the data directory should be")
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "blocked"))
+    out = run(maker.make(rocksalt()), tmp_path / "fourth")
+    assert out.gap > 0 and "could not keep the finished CP2K run" in caplog.text
 
 
 def test_bulk_maker_grows_the_gamma_cell_until_the_pbe_sampling_error_is_small(tmp_path, fake_cp2k):

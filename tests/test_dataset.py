@@ -234,13 +234,20 @@ def test_polymorphs_get_a_row_each_with_their_own_gap():
 
 def test_a_source_with_ips_for_three_rows_gets_its_mean_offset():
     docs = [doc("m", ip=7.0), doc("c", formula="CaO", ip=5.0), doc("s", formula="SrO", ip=4.0)]
-    literature = {"MgO": [PublishedValue(ip=8.0, source="K"), PublishedValue(ip=7.5, source="B")],
+    literature = {"MgO": [PublishedValue(ip=8.0, source="K"), PublishedValue(ip=7.5, source="B"),
+                          PublishedValue(ip=8.5, source="B")],  # two IPs from B for one row: one row, mean
                   "CaO": [PublishedValue(ip=6.5, source="K")], "SrO": [PublishedValue(ip=4.5, source="K")]}
     text = datasheet_markdown("R", docs, {}, "", literature=literature)
     # K: −1.5 (CaO), −1.0 (MgO), −0.5 (SrO); B has one row only
     assert ("per source with IPs for at least 3 rows of the table:\n\n- [1]: 3 rows, mean -1.00 eV, median -1.00 eV, "
             "from -1.50 to -0.50 eV\n\n") in text
     assert "- [2]:" not in text
+    literature["CaO"].append(PublishedValue(ip=5.5, source="B"))
+    literature["SrO"].append(PublishedValue(ip=3.0, source="B"))
+    text = datasheet_markdown("R", docs, {}, "", literature=literature)
+    assert "- [2]: 3 rows, mean -0.17 eV, median -0.50 eV, from -1.00 to +1.00 eV" in text  # MgO: mean of −0.5, −1.5
+    unrelaxed = doc("u", ea=-1.8).model_copy(update={"structure_relaxed": None})
+    assert "end the unrelaxed slab" in outlier_reason(unrelaxed)
 
 
 def test_rows_are_labelled_with_the_formula_as_the_bulk_name_spells_it():

@@ -44,7 +44,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.xyz import XYZ
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from bandflow.cp2k.parsing import Cp2kOutputSummary, parse_output
+from bandflow.cp2k.parsing import Cp2kOutputSummary
 from bandflow.cp2k.reuse import forget_runs, keep_run, restore_run, run_key
 from bandflow.cp2k.run import OUTPUT_FILE, cp2k_command, run_cp2k
 from bandflow.cp2k.schemas import (
@@ -250,8 +250,8 @@ def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Pat
     if kept is not None:
         key = run_key(directory, cp2k_command())
         kept.append(key)
-        if restore_run(key, directory):
-            return parse_output(directory / OUTPUT_FILE)
+        if reused := restore_run(key, directory, OUTPUT_FILE):
+            return reused
     summary = run_cp2k(directory)
     # k-point wavefunctions (tens of MB per slab) and CP2K's backups are not needed by any later step
     for path in {*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")}:
@@ -362,7 +362,7 @@ class Cp2kBulkHybridMaker(Maker):
             cells = gamma_cell_ladder(plain, first, self.max_grown_atoms, self.supercell_shapes, self.min_growth,
                                       self.min_hybrid_width)
         tried: list[dict[str, Any]] = []
-        kept: list[str] = []  # finished runs kept until this job ends (bandflow.cp2k.reuse)
+        kept: list[str] = []  # finished PBE runs, kept until this job succeeds (bandflow.cp2k.reuse)
         for attempt, cell in enumerate(cells):
             if attempt:  # keep the runs of the smaller cells beside, for the record
                 for step in ("pbe_gamma", "pbe_kpoints"):
@@ -381,8 +381,7 @@ class Cp2kBulkHybridMaker(Maker):
                                                   eps_schwarz=self.eps_schwarz,
                                                   aux_basis_family=self.aux_basis_family,
                                                   d_shell_aux=self.d_shell_aux, **self._common())
-        hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE},
-                      kept=kept)
+        hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
         kinds = hybrid_generator.kinds(cell)
 
         from bandflow.potential import read_potential
@@ -414,7 +413,7 @@ class Cp2kBulkHybridMaker(Maker):
                       "kspacing": self.kspacing},
             dir_name=str(work),
         )
-        forget_runs(kept)  # the output is what the job store keeps from here on
+        forget_runs(kept)  # done: the output goes to the job store, and a rerun of a finished job is rare
         return output
 
 
