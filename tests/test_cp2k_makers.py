@@ -146,10 +146,13 @@ def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path,
         run(maker.make(rocksalt()), tmp_path / "first")
     kept = sorted((tmp_path / "data" / "finished_runs").iterdir())
     (kept[0] / "cp2k.out").write_text("damaged\n")  # not a finished run any more
+    (kept[0] / "cp2k.inp").write_text("edited\n")  # as custodian may leave it: the rerun must not start from it
     run(maker.make(rocksalt()), tmp_path / "second")
     calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()[::2]
     assert len(calls) == 2 and calls[-1] == "hse06"  # the damaged run again, the other one reused
     assert "is not a finished run" in caplog.text
+    rerun = next(p for p in next((tmp_path / "second").glob("job_*")).iterdir() if p.name == calls[0])
+    assert not (rerun / "cp2k.inp").read_text().startswith("edited")
     # an old entry (an interrupted job never run again) goes when the next run is kept
     stale = tmp_path / "data" / "finished_runs" / ("0" * 64)
     stale.mkdir()

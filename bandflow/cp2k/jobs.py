@@ -242,16 +242,20 @@ def _run(generator: Cp2kStaticSetGenerator, structure: Structure, directory: Pat
     With ``kept`` (a list), a finished run with the same inputs is reused instead, a new one is kept for
     later (:mod:`bandflow.cp2k.reuse`), and the run's key is appended to ``kept``.
     """
+    def write_inputs() -> None:
+        generator.get_input_set(structure).write_input(directory)
+        for name, source in (files or {}).items():
+            shutil.copyfile(source, directory / name)
+
     directory.mkdir(parents=True, exist_ok=True)
-    generator.get_input_set(structure).write_input(directory)
-    for name, source in (files or {}).items():
-        shutil.copyfile(source, directory / name)
+    write_inputs()
     key = None
     if kept is not None:
         key = run_key(directory, cp2k_command())
         kept.append(key)
         if reused := restore_run(key, directory, OUTPUT_FILE):
             return reused
+        write_inputs()  # a restore that failed may have copied the kept run's input (custodian-edited) over ours
     summary = run_cp2k(directory)
     # k-point wavefunctions (tens of MB per slab) and CP2K's backups are not needed by any later step
     for path in {*directory.glob(f"{PROJECT_NAME}-RESTART.kp*"), *directory.glob("*.bak-*")}:
