@@ -304,7 +304,8 @@ def surface_jobs(
     bulk_edges: Any,
 ) -> list[Job]:
     """relax → (extract structure) → potential → alignment for one surface."""
-    meta = {"surface_id": entry.id, "bulk_name": bulk.name, "protocol": protocol.name}
+    # n_atoms lets a FireWorks worker size a slab step against its allocation's time left (queue.fitting_fworker)
+    meta = {"surface_id": entry.id, "bulk_name": bulk.name, "protocol": protocol.name, "n_atoms": entry.n_atoms}
     jobs: list[Job] = []
     relaxer = slab_relax_maker(protocol, engine_settings)
     relaxed: Any = entry.slab

@@ -46,7 +46,7 @@ from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
 from bandflow.settings import BandflowSettings, get_settings
 from bandflow.store import BandflowStore, exclusive_file_lock, mongo_error_line, scrub_secret
-from bandflow.timing import TIMED_STEPS, WALLTIME_MARGIN, JobDurations
+from bandflow.timing import SLAB_STEPS, TIMED_STEPS, WALLTIME_MARGIN, JobDurations
 
 DEFAULT_LAUNCHPAD_NAME = "bandflow_fireworks"
 DEFAULT_LOG_LEVEL = "WARNING"
@@ -365,8 +365,9 @@ def launch(
     between checks while other workers run parents of waiting fireworks), or after ``timeout_s``.
     With ``walltime_s`` (the allocation's time left) it reserves only fireworks whose bandflow step is
     expected to finish in the time left, with :data:`~bandflow.timing.WALLTIME_MARGIN` to spare (mean
-    times of the store's timed jobs, :func:`bandflow.runner.store_durations`): a bulk hybrid that would be
-    cut off stays READY for a later worker instead of being left RUNNING and lost.
+    times of the store's timed jobs, slab steps sized by their atom count, :func:`bandflow.runner.store_durations`
+    and :func:`fitting_fworker`): a bulk hybrid that would be cut off stays READY for a later worker instead of
+    being left RUNNING and lost.
     Jobs write to the bandflow store; each runs in its own ``launcher_*`` folder under ``launch_dir``
     (default ``<data_dir>/launches``). A loop of our own instead of FireWorks' ``rapidfire`` because
     rapidfire neither reports how many fireworks ran nor restores the working directory.
@@ -426,12 +427,25 @@ def launch(
 
 def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:
     """``fworker`` with its query narrowed to the fireworks whose bandflow step (jobflow keeps the job in
-    ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in."""
-    too_long = [step for step in TIMED_STEPS
-                if (expected := durations.expected(step)) is not None and WALLTIME_MARGIN * expected > seconds_left]
-    if not too_long:
-        return fworker
-    fits = {"spec._tasks.job.metadata.bandflow_step": {"$nin": too_long}}
+    ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in.
+
+    Where the slab steps' time has a size scaling, a slab step fits by its own slab's atom count (the job's
+    ``n_atoms``, up to the largest that fits); one submitted without it is judged by the mean surface.
+    """
+    step, atoms = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.n_atoms"
+    too_long = [name for name in TIMED_STEPS
+                if (expected := durations.expected(name)) is not None and WALLTIME_MARGIN * expected > seconds_left]
+    largest = durations.scaling.largest(seconds_left / WALLTIME_MARGIN) if durations.scaling else None
+    if largest is None:
+        if not too_long:
+            return fworker
+        fits: dict = {step: {"$nin": too_long}}
+    else:  # slab steps by their size; the rest by their mean
+        sized = list(SLAB_STEPS)
+        clauses: list[dict] = [{step: {"$nin": list(dict.fromkeys([*too_long, *sized]))}}, {step: {"$in": sized}, atoms: {"$lte": largest}}]
+        if not set(sized) & set(too_long):
+            clauses.append({step: {"$in": sized}, atoms: {"$exists": False}})
+        fits = {"$or": clauses}
     own = json.loads(fworker.to_dict()["query"])  # the worker's own query (.query adds name and category)
     query = {"$and": [own, fits]} if own else fits
     return FWorker(name=fworker.name, category=fworker.category, query=query, env=fworker.env)

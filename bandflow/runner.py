@@ -642,15 +642,19 @@ def surface_step_seconds(jobs: list[dict], seconds: dict[str, float] | None = No
 
 
 def store_durations(store: BandflowStore) -> JobDurations:
-    """Expected job lengths from every timed bandflow job in ``store`` (all campaigns): the mean bulk job and
-    the mean slab steps of a surface, unsized (a FireWorks worker does not know its jobs' campaigns)."""
+    """Expected job lengths from every timed bandflow job in ``store`` (all campaigns; a FireWorks worker does
+    not know its jobs' campaigns): the mean bulk job, the mean slab steps of a surface, and their scaling
+    with the slab's atom count where the timed surfaces' jobs record it (``n_atoms``) and can fix one."""
     jobs = [doc for doc in store.job_store.query({"metadata.bandflow_step": {"$exists": True}},
                                                  properties=["uuid", "completed_at", "metadata", "output.wall_time"])
             if doc.get("completed_at")]
     seconds = job_seconds(jobs)
     times = step_seconds(jobs, seconds)  # None where no surface is timed; the bulk jobs may still be
+    atoms = {m["surface_id"]: int(m["n_atoms"]) for doc in jobs
+             if "surface_id" in (m := doc.get("metadata") or {}) and isinstance(m.get("n_atoms"), int)}
+    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms]
     return JobDurations(bulk_seconds=_mean_bulk_seconds(jobs, seconds), surface_seconds=times[0] if times else None,
-                        scaling=None, atoms={})
+                        scaling=fit_size_scaling(samples), atoms=atoms)
 
 
 def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:

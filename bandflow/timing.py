@@ -34,6 +34,13 @@ class SizeScaling:
         """The expected time of the slab steps of one surface of ``n_atoms`` atoms."""
         return self.coefficient * n_atoms ** self.exponent
 
+    def largest(self, seconds: float) -> int | None:
+        """The largest atom count whose slab steps are expected to take at most ``seconds`` (0: none fits;
+        None: every size fits, a scaling that does not grow with size and fits)."""
+        if self.exponent <= 0:
+            return None if self.coefficient <= seconds else 0
+        return int(math.floor((seconds / self.coefficient) ** (1.0 / self.exponent) * (1 + 1e-12)))
+
     def total(self, atom_counts: Iterable[int]) -> float:
         """The expected time of the slab steps of surfaces of these sizes."""
         return sum(self.seconds(n) for n in atom_counts)

@@ -289,3 +289,45 @@ def test_worker_walltime_leaves_a_bulk_hybrid_that_would_be_cut_off(data_dir, tm
     assert fitting_fworker(FWorker(name="n"), durations, 3 * 3600).to_dict()["query"] == "{}"
     result = CliRunner().invoke(app, ["worker", "--walltime", "soon"])
     assert isinstance(result.exception, BandflowError) and "--walltime: a walltime is MM" in str(result.exception)
+
+
+def test_worker_walltime_sizes_slab_steps_by_their_atoms(data_dir, tmp_path):
+    """With timed surfaces of several sizes, a slab step fits by its own slab's atom count, not the mean."""
+    import datetime
+
+    from fireworks import FWorker
+
+    from bandflow.queue import fitting_fworker
+    from bandflow.runner import store_durations
+
+    store = BandflowStore.from_settings()
+    end = datetime.datetime(2026, 12, 6, 12, 0, 0)
+    docs = []
+    for i, n in enumerate((20, 24, 30, 40, 50, 60)):  # slab steps of n²/4 s: 100 s at 20 atoms, 900 s at 60
+        started = (end - datetime.timedelta(seconds=n * n / 4)).isoformat()
+        meta = {"surface_id": f"s{i}", "n_atoms": n}
+        docs += [{"uuid": f"p{i}", "index": 1, "completed_at": end.isoformat(), "output": None,
+                  "metadata": {"started_at": started, "bandflow_step": "slab_potential", **meta}},
+                 {"uuid": f"a{i}", "index": 1, "completed_at": end.isoformat(), "output": None,
+                  "metadata": {"started_at": end.isoformat(), "bandflow_step": "alignment", **meta}}]
+    store.job_store.docs_store.update(docs, key=["uuid", "index"])
+    durations = store_durations(store)
+    assert durations.scaling is not None and durations.scaling.exponent == pytest.approx(2.0)
+    assert durations.surface_seconds == pytest.approx(sum(n * n / 4 for n in (20, 24, 30, 40, 50, 60)) / 6)
+    # 750 s left: slabs up to (750 / 1.25 × 4)^½ = 48 atoms fit; the mean surface (about 450 s × 1.25) too
+    assert durations.scaling.largest(750 / 1.25) == 48
+    out = tmp_path / "out.txt"
+    small, large, unsized = (append_line(str(out), label) for label in ("small", "large", "unsized"))
+    for job, n in ((small, 30), (large, 60)):
+        job.metadata.update(bandflow_step="slab_potential", n_atoms=n)
+    unsized.metadata["bandflow_step"] = "slab_relax"  # submitted before jobs recorded their size
+    submit_flows([small, large, unsized])
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=750) == 2
+    assert line_counts(out) == {"small": 1, "unsized": 1} and firework_state_counts()["READY"] == 1
+    # 480 s left: the mean surface no longer fits, so a slab step of unknown size waits; 39 atoms still fit
+    query = json.loads(fitting_fworker(FWorker(name="n"), durations, 480).to_dict()["query"])
+    step, atoms = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.n_atoms"
+    assert query == {"$or": [{step: {"$nin": ["slab_relax", "slab_potential"]}},
+                             {step: {"$in": ["slab_relax", "slab_potential"]}, atoms: {"$lte": 39}}]}
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=2 * 3600) == 1
+    assert line_counts(out) == {"small": 1, "unsized": 1, "large": 1}

@@ -44,6 +44,14 @@ def test_exponent_is_bounded_and_rescaled_keeps_it():
     assert campaign.rescaled([]) is campaign
 
 
+def test_largest_slab_that_fits_inverts_the_scaling():
+    scaling = SizeScaling(exponent=2.0, coefficient=0.25, n_timed=6)
+    assert scaling.largest(scaling.seconds(40)) == 40  # exactly at the limit still fits
+    assert scaling.largest(scaling.seconds(40) - 1) == 39 and scaling.largest(10.0) == 6 and scaling.largest(0.1) == 0
+    flat = SizeScaling(exponent=0.0, coefficient=300.0, n_timed=5)  # time does not grow with size
+    assert flat.largest(300.0) is None and flat.largest(299.0) == 0
+
+
 @pytest.mark.parametrize(("text", "seconds"), [
     # Slurm's --time (and squeue -o %L): a bare number is minutes, two fields minutes and seconds
     ("30", 1800), ("30:00", 1800), ("1:30", 90), ("2:00:00", 7200), ("0:45:30", 2730), ("1-12", 129600),
