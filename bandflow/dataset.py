@@ -96,18 +96,19 @@ def export_surfaces(docs: Iterable[SurfaceDoc], path: Path | str,
 
     ``keep_profiles``: keep the potential profile (``extra.profile``), all of it (True) or these keys of it.
     """
+    return write_json_lines(surface_records(docs, keep_profiles), path)
 
-    def records() -> Iterator[dict]:
-        for doc in docs:
-            data = doc.model_dump(mode="json")
-            extra = data.get("extra", {})
-            if not keep_profiles:
-                extra.pop("profile", None)
-            elif not isinstance(keep_profiles, bool) and isinstance(extra.get("profile"), dict):
-                extra["profile"] = {k: v for k, v in extra["profile"].items() if k in keep_profiles}
-            yield data
 
-    return write_json_lines(records(), path)
+def surface_records(docs: Iterable[SurfaceDoc], keep_profiles: bool | tuple[str, ...] = False) -> Iterator[dict]:
+    """``docs`` as the JSON objects of the ``bandflow export`` format (see :func:`export_surfaces`)."""
+    for doc in docs:
+        data = doc.model_dump(mode="json")
+        extra = data.get("extra", {})
+        if not keep_profiles:
+            extra.pop("profile", None)
+        elif not isinstance(keep_profiles, bool) and isinstance(extra.get("profile"), dict):
+            extra["profile"] = {k: v for k, v in extra["profile"].items() if k in keep_profiles}
+        yield data
 
 
 def write_json_lines(records: Iterable[dict], path: Path | str) -> int:

@@ -168,3 +168,24 @@ def test_datasheet_states_the_targets_against_the_committed_files():
     made += [SimpleNamespace(n_cation_species=2, formula=f"AB{i % 9}O3") for i in range(90)]
     assert module.targets_line(made) == ("- targets of the reference campaign: binary 300 of ≥ 300 surfaces, 25 of ≥ 25 "
                                          "formulas (met); ternary 90 of ≥ 80 surfaces, 9 of ≥ 10 formulas")
+
+
+def test_reference_export_is_stable_across_an_import_on_a_fresh_machine(tmp_path):
+    """Re-importing the committed files marks the documents "import" with a new updated_at; the export keeps
+    "bandflow" and the committed updated_at of every document whose content did not change."""
+    from bandflow.dataset import write_json_lines
+
+    tool = _tool("reference_dataset")
+    path = tmp_path / "campaign_fast.jsonl.gz"
+    committed = [{"surface_id": "a", "ip": 7.0, "source": "bandflow", "updated_at": "2026-12-01T00:00:00Z"},
+                 {"surface_id": "b", "ip": 8.0, "source": "import", "updated_at": "2026-12-02T00:00:00Z"}]
+    write_json_lines(committed, path)
+    now = "2026-12-06T10:30:00Z"
+    fresh = [{"surface_id": "a", "ip": 7.0, "source": "import", "updated_at": now},  # read back, unchanged
+             {"surface_id": "b", "ip": 8.5, "source": "import", "updated_at": now},  # re-aligned since
+             {"surface_id": "c", "ip": 9.0, "source": "bandflow", "updated_at": now}]  # new
+    kept = list(tool.stable_records(fresh, path))
+    assert [(r["surface_id"], r["source"], r["updated_at"]) for r in kept] == [
+        ("a", "bandflow", "2026-12-01T00:00:00Z"), ("b", "bandflow", now), ("c", "bandflow", now)]
+    assert [r["ip"] for r in kept] == [7.0, 8.5, 9.0]
+    assert [r["source"] for r in tool.stable_records([dict(fresh[0])], tmp_path / "none.jsonl.gz")] == ["bandflow"]

@@ -24,11 +24,21 @@ their bulks):
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bandflow.checkpoint import save_checkpoint
-from bandflow.dataset import PLANAR_PROFILE, bulk_labels, datasheet_markdown, export_surfaces, load_literature
+from bandflow.dataset import (
+    PLANAR_PROFILE,
+    bulk_labels,
+    datasheet_markdown,
+    load_literature,
+    read_json_lines,
+    surface_records,
+    write_json_lines,
+)
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
@@ -66,7 +76,9 @@ stoichiometric, nonpolar; thickness ≥ 8 Å and ≥ 2 interlayer periods, 12 Å
 
 Each line of a file is one `SurfaceDoc` (docs/schema.md): unrelaxed and relaxed slab structures, IP, EA,
 bulk VBM/CBM/gap, vacuum levels, potential step, protocol, engine, functionals, code versions, job uuids.
-`bandflow import FILE` loads a file into a store; `bandflow train` learns from it.
+`bandflow import FILE` loads a file into a store (which marks its documents `source: import`); `bandflow
+train` learns from it. Here every document says `source: bandflow` (all were computed by these campaigns),
+and `updated_at` is when its content last changed.
 `checkpoints/` holds the finished jobs of surfaces not yet aligned (a bulk hybrid done, its slabs half
 done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow run` on the campaign
 continues there without computing them again (docs/workflows.md).
@@ -113,6 +125,24 @@ Licence: CC BY 4.0 (the data); the code that made it is bandflow's own licence.
 TARGETS = {"binary": (300, 25), "ternary": (80, 10)}
 
 
+def stable_records(records: Iterable[dict], path: Path) -> Iterator[dict]:
+    """``records`` as the dataset keeps them: ``source`` "bandflow" (every document here was computed by a
+    bandflow campaign; "import" would only say that this machine's store read it back from this file), and a
+    document that is otherwise as ``path`` has it keeps its ``updated_at`` there. So an export after
+    re-importing the files on a fresh machine rewrites only the surfaces that changed."""
+    previous = {}
+    if path.is_file():
+        for _, line in read_json_lines(path):
+            old = json.loads(line)
+            previous[old.get("surface_id")] = old
+    for data in records:
+        data["source"] = "bandflow"
+        old = previous.get(data.get("surface_id"))
+        if old is not None and {**old, "source": "bandflow", "updated_at": data.get("updated_at")} == data:
+            data["updated_at"] = old.get("updated_at")
+        yield data
+
+
 def targets_line(successful: list) -> str:
     """One bullet: the surfaces and formulas done against :data:`TARGETS`."""
     parts = []
@@ -151,7 +181,8 @@ def main() -> int:
                 if chosen:
                     path.parent.mkdir(exist_ok=True)
                     # the planar profile travels, so that a later analysis can re-take the alignment
-                    count = export_surfaces(chosen, path, keep_profiles=PLANAR_PROFILE)
+                    records = stable_records(surface_records(chosen, keep_profiles=PLANAR_PROFILE), path)
+                    count = write_json_lines(list(records), path)
                     if path.parent == OUT:
                         files[name] = count
                 else:  # no file of an earlier state stays behind
