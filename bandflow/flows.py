@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job
@@ -109,7 +109,19 @@ def _tag(j: Job | Flow, step: str, key: str, settings_key: str, extra: dict | No
 
 
 # --------------------------------------------------------------------------------------------- engines
-def _user_maker(section: dict) -> Maker | None:
+def _construct(factory: Any, step: str, settings: dict) -> Any:
+    """``factory(**settings)``, with a misspelled or unknown setting reported as one error line."""
+    try:
+        return factory(**settings)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        name = str(exc).rsplit("argument", 1)[-1].strip(" '\"")
+        raise BandflowError(f"engine settings: {step}: {getattr(factory, '__name__', factory)} has no setting "
+                            f"{name!r}") from None
+
+
+def _user_maker(section: dict, step: str) -> Maker | None:
     """A maker named in a spec's engine settings as ``maker: "package.module:ClassName"``, if any.
 
     This lets a campaign swap in its own Maker for a step (other codes, site-specific settings); the
@@ -125,53 +137,53 @@ def _user_maker(section: dict) -> Maker | None:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError):
         raise BandflowError(f"engine settings: cannot import maker '{path}' (use 'package.module:Class')") from None
-    return cls(**{k: v for k, v in section.items() if k != "maker"})
+    return _construct(cls, step, {k: v for k, v in section.items() if k != "maker"})
 
 
 def bulk_edges_maker(protocol: Protocol, engine_settings: dict) -> Maker:
     """The maker of the bulk hybrid band-edge step for this protocol's engine."""
-    if maker := _user_maker(engine_settings.get("bulk", {})):
+    if maker := _user_maker(engine_settings.get("bulk", {}), "bulk"):
         return maker
     if protocol.engine == "cp2k":
         from bandflow.cp2k import Cp2kBulkHybridMaker
 
-        return Cp2kBulkHybridMaker(**engine_settings.get("bulk", {}))
+        return _construct(Cp2kBulkHybridMaker, "bulk", engine_settings.get("bulk", {}))
     from bandflow.vasp import VaspBulkEdgesMaker
 
     settings = {"functional": protocol.bulk_functional, **engine_settings.get("bulk", {})}
-    return VaspBulkEdgesMaker(**settings)
+    return _construct(VaspBulkEdgesMaker, "bulk", settings)
 
 
 def slab_relax_maker(protocol: Protocol, engine_settings: dict) -> Maker | None:
     """The maker of the slab relaxation step (CHGNet for ``fast``, DFT for ``accurate``)."""
     if protocol.slab_relax == "none":
         return None
-    if maker := _user_maker(engine_settings.get("relax", {})):
+    if maker := _user_maker(engine_settings.get("relax", {}), "relax"):
         return maker
     if protocol.slab_relax == "chgnet":
         from bandflow.forcefields import chgnet_relax_maker
 
-        return chgnet_relax_maker(**engine_settings.get("relax", {}))
+        return _construct(chgnet_relax_maker, "relax", engine_settings.get("relax", {}))
     if protocol.engine == "cp2k":
         from bandflow.cp2k import Cp2kSlabRelaxMaker
 
-        return Cp2kSlabRelaxMaker(**engine_settings.get("relax", {}))
+        return _construct(Cp2kSlabRelaxMaker, "relax", engine_settings.get("relax", {}))
     from bandflow.vasp import VaspSlabRelaxMaker
 
-    return VaspSlabRelaxMaker(**engine_settings.get("relax", {}))
+    return _construct(VaspSlabRelaxMaker, "relax", engine_settings.get("relax", {}))
 
 
 def slab_potential_maker(protocol: Protocol, engine_settings: dict) -> Maker:
     """The maker of the slab calculation that writes and analyses the electrostatic potential."""
-    if maker := _user_maker(engine_settings.get("slab", {})):
+    if maker := _user_maker(engine_settings.get("slab", {}), "slab"):
         return maker
     if protocol.engine == "cp2k":
         from bandflow.cp2k import Cp2kSlabStaticMaker
 
-        return Cp2kSlabStaticMaker(**engine_settings.get("slab", {}))
+        return _construct(Cp2kSlabStaticMaker, "slab", engine_settings.get("slab", {}))
     from bandflow.vasp import VaspSlabStaticMaker
 
-    return VaspSlabStaticMaker(**engine_settings.get("slab", {}))
+    return _construct(VaspSlabStaticMaker, "slab", engine_settings.get("slab", {}))
 
 
 def relaxed_structure(relax_output: Any) -> Structure:
@@ -224,6 +236,7 @@ class BulkPlan:
     bulk: BulkOxide
     surfaces: list[SurfaceEntry]
     polar: list[SurfaceEntry]
+    bulk_settings: dict[str, Any] = field(default_factory=dict)  # the spec's per-bulk band-edge settings
 
 
 def plan_campaign(spec: CampaignSpec) -> list[BulkPlan]:
@@ -247,7 +260,8 @@ def plan_campaign(spec: CampaignSpec) -> list[BulkPlan]:
         if not nonpolar:
             raise BandflowError(f"{bulk.name}: no nonpolar surface up to Miller index "
                                 f"{selection.max_index or spec.max_index} (within the size limit)")
-        plans.append(BulkPlan(bulk=bulk, surfaces=nonpolar, polar=[e for e in entries if not e.nonpolar]))
+        plans.append(BulkPlan(bulk=bulk, surfaces=nonpolar, polar=[e for e in entries if not e.nonpolar],
+                              bulk_settings=dict(selection.bulk_settings)))
     return plans
 
 
@@ -277,6 +291,30 @@ def element_revisions(protocol: Protocol, bulk: BulkOxide) -> dict[str, str]:
     return cp2k_revisions(el.symbol for el in bulk.structure.composition.elements)
 
 
+def plan_engine_settings(engine_settings: dict, plan: BulkPlan) -> dict:
+    """The spec's engine settings with ``plan``'s own band-edge settings over its ``bulk`` section."""
+    return {**engine_settings, "bulk": {**engine_settings.get("bulk", {}), **plan.bulk_settings}}
+
+
+def plan_bulk_maker(protocol: Protocol, engine_settings: dict, plan: BulkPlan) -> Maker:
+    """The band-edge maker of ``plan`` from ``engine_settings``, an error naming the bulk when it fails."""
+    try:
+        return bulk_edges_maker(protocol, engine_settings)
+    except BandflowError as exc:
+        raise BandflowError(f"{plan.bulk.name}: bulk_settings: {exc}") from None
+
+
+def check_makers(spec: CampaignSpec, plans: list[BulkPlan]) -> None:
+    """Build every step's maker once, so a misspelled engine setting fails before anything is written."""
+    protocol = spec.protocol_settings
+    bulk_edges_maker(protocol, spec.engine_settings)
+    slab_relax_maker(protocol, spec.engine_settings)
+    slab_potential_maker(protocol, spec.engine_settings)
+    for plan in plans:
+        if plan.bulk_settings:
+            plan_bulk_maker(protocol, plan_engine_settings(spec.engine_settings, plan), plan)
+
+
 def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Flow:
     """The whole campaign as one jobflow Flow (what ``submit`` sends to FireWorks)."""
     plans = plans if plans is not None else plan_campaign(spec)
@@ -286,8 +324,13 @@ def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Fl
     jobs: list[Job] = []
     for plan in plans:
         bulk_key = f"{plan.bulk.formula}-{structure_key(plan.bulk.structure)}"
-        bulk_keys = keys.revised(element_revisions(protocol, plan.bulk))
-        bulk_job = bulk_maker.make(plan.bulk.structure)
+        maker, plan_keys = bulk_maker, keys
+        if plan.bulk_settings:  # its own band-edge settings: own bulk and alignment keys, the same slab key
+            settings = plan_engine_settings(spec.engine_settings, plan)
+            maker = plan_bulk_maker(protocol, settings, plan)
+            plan_keys = SettingsKeys.of(protocol, settings, maker)
+        bulk_keys = plan_keys.revised(element_revisions(protocol, plan.bulk))
+        bulk_job = maker.make(plan.bulk.structure)
         _tag(bulk_job, "bulk_edges", bulk_key, bulk_keys.bulk, {"bulk_name": plan.bulk.name})
         jobs.append(bulk_job)
         for entry in plan.surfaces:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bandflow.bulk import BulkOxide, oxidation_states
 from bandflow.errors import BandflowError
-from bandflow.flows import BulkPlan, plan_campaign
+from bandflow.flows import BulkPlan, check_makers, plan_campaign
 from bandflow.spec import CampaignSpec
 
 
@@ -44,6 +44,7 @@ def check_campaign(spec: CampaignSpec, need_engine: bool = True) -> list[BulkPla
     plans = plan_campaign(spec)
     for plan in plans:
         check_insulating(plan.bulk)
+    check_makers(spec, plans)
     return plans
 
 

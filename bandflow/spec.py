@@ -14,12 +14,17 @@ from bandflow.protocols import Engine, Protocol, get_protocol
 
 
 class BulkSelection(BaseModel):
-    """One bulk of a campaign, with an optional per-bulk Miller index limit."""
+    """One bulk of a campaign, with an optional per-bulk Miller index limit and band-edge settings."""
 
     model_config = ConfigDict(extra="forbid")
 
     bulk: str
     max_index: int | None = Field(default=None, ge=1, le=3)
+    bulk_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of this bulk's band-edge maker, over the spec's engine_settings.bulk (e.g. a "
+                    "looser exchange screening for one costly bulk). They change the settings key of this "
+                    "bulk's band-edge and alignment jobs only; its slab jobs are shared.")
 
 
 class CampaignSpec(BaseModel):

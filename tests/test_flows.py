@@ -16,9 +16,10 @@ from jobflow import job as jobflow_job
 from bandflow.activity import active_jobs, describe_active
 from bandflow.errors import BandflowError
 from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.preflight import check_campaign
 from bandflow.runner import campaign_status, run_campaign
 from bandflow.settings import get_settings
-from bandflow.spec import load_spec
+from bandflow.spec import CampaignSpec, load_spec, select_bulks
 from bandflow.store import BandflowStore
 from tests.engines_for_tests import EXPECTED_EA, EXPECTED_IP
 
@@ -147,6 +148,40 @@ def test_a_new_bulk_method_realigns_every_surface_without_recomputing_the_slabs(
         assert doc.ea == pytest.approx(before[surface_id].ea)
         assert doc.job_uuids["bulk_edges"] != before[surface_id].job_uuids["bulk_edges"]
         assert doc.job_uuids["slab_potential"] == before[surface_id].job_uuids["slab_potential"]
+
+
+def spec_with_bulks(tmp_path: Path, name: str, bulks: list) -> CampaignSpec:
+    spec = yaml.safe_load(write_spec(tmp_path / f"{name}.yaml").read_text())
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "bulks": bulks}))
+    return load_spec(tmp_path / f"{name}.yaml")
+
+
+def test_a_bulks_own_settings_change_its_bulk_and_alignment_jobs_only(store, tmp_path):
+    own = spec_with_bulks(tmp_path, "own", [{"bulk": "MgO", "bulk_settings": {"vbm_shift": 0.5}}, "CaO"])
+    plain = spec_with_bulks(tmp_path, "plain", ["MgO", "CaO"])
+
+    def jobs_of(spec: CampaignSpec, bulk: str) -> dict[str, str]:
+        return {j.uuid: j.metadata["bandflow_step"] for j in campaign_flow(spec).jobs
+                if j.metadata.get("bulk_name") == bulk}
+
+    new = {step for uuid, step in jobs_of(own, "MgO").items() if uuid not in jobs_of(plain, "MgO")}
+    assert sorted(new) == ["alignment", "bulk_edges"]  # MgO's slab steps are shared
+    assert jobs_of(own, "CaO") == jobs_of(plain, "CaO")  # the other bulk keeps every job
+    run_campaign(select_bulks(plain, ["MgO"]), store=store, progress=False)
+    before = {d.surface_id: d.ip for d in store.query_surfaces(protocol="fast")}
+    ran_before = executions(tmp_path)
+    summary = run_campaign(select_bulks(own, ["MgO"]), store=store, progress=False)
+    assert not summary.failed and executions(tmp_path)[len(ran_before):] == ["bulk"]
+    after = {d.surface_id: d.ip for d in store.query_surfaces(protocol="fast")}
+    assert after == pytest.approx({surface_id: ip - 0.5 for surface_id, ip in before.items()})
+
+
+def test_a_misspelled_engine_setting_is_one_error_line_at_the_preflight(tmp_path):
+    bad = spec_with_bulks(tmp_path, "bad", [{"bulk": "MgO", "bulk_settings": {"vbm_shfit": 0.5}}])
+    with pytest.raises(BandflowError, match="^MgO: bulk_settings: .*AnalyticBulkMaker has no setting 'vbm_shfit'$"):
+        check_campaign(bad, need_engine=False)
+    with pytest.raises(BandflowError, match="^engine settings: slab: .*has no setting 'kspacingg'$"):
+        check_campaign(load_spec(write_spec(tmp_path / "s2.yaml", kspacingg=0.3)), need_engine=False)
 
 
 def test_a_job_whose_dependants_are_all_done_does_not_run_again(store, tmp_path):

@@ -1,0 +1,123 @@
+"""Exact-exchange screening of the bulk HSE06 step: cost against band edges, variants side by side.
+
+The bulk hybrid's first SCF step computes the exchange integrals over every periodic image cell within the
+SHORTRANGE potential's cutoff radius (set by ``EPS_RANGE``, CP2K's default 1e-8: 14.3 Å at ω = 0.11 bohr⁻¹)
+and drops integral quartets below ``EPS_SCHWARZ`` (bandflow's default 1e-6). On 2 cores that pass took
+95 min for the 48-atom ZrO2 cell and did not finish in 147 min for HfO2 (docs/engines.md). This script
+measures what a looser screening saves and what it does to the band edges, on a cheap bulk:
+
+1. builds the bulk's Γ cell as :class:`bandflow.cp2k.jobs.Cp2kBulkHybridMaker` does (``--atoms`` picks a rung
+   of its cell ladder; default the first), runs PBE at Γ once;
+2. runs the HSE06 single point from that wavefunction once per variant, the first variant being the
+   reference (the maker's settings), one after another on the same cores;
+3. prints, per variant, the cutoff radius, the image cells, the first SCF step (the integral pass), the
+   whole run, the Γ band edges and their shifts from the reference, and writes them as JSON.
+
+    BANDFLOW_OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hfx_screening.py SnO2 \\
+        --variant reference --variant eps_schwarz=1e-5 --variant eps_range=1e-6 --out hfx_SnO2.json
+
+A variant is ``reference`` or comma-separated ``eps_schwarz=…`` / ``eps_range=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bandflow.bulk import load_bulk
+from bandflow.cp2k.jobs import WFN_FILE, Cp2kBulkHybridMaker, _plain, _run, gamma_cell_ladder, gamma_supercell
+from bandflow.cp2k.sets import Cp2kHybridSetGenerator, Cp2kStaticSetGenerator, deep_update
+from bandflow.errors import BandflowError
+
+KEYS = {"eps_schwarz", "eps_range"}
+_RADIUS = re.compile(r"HFX_INFO\| Cutoff Radius \[angstrom\]:\s+(\S+)")
+_CELLS = re.compile(r"HFX_INFO\| Number of periodic cells considered:\s+(\d+)")
+_STEP = re.compile(r"^\s+1\s+\S+\s+\S+\s+(\d+\.\d+)\s+\S+\s+-?\d+\.\d+\s+\S+\s*$", re.MULTILINE)
+
+
+def parse_variant(text: str) -> dict[str, float]:
+    """``reference`` → {}; ``eps_schwarz=1e-5,eps_range=1e-6`` → the two settings."""
+    if text == "reference":
+        return {}
+    settings = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key not in KEYS or not value:
+            raise BandflowError(f"variant {text!r}: expected 'reference' or {'/'.join(sorted(KEYS))}=<number>")
+        settings[key] = float(value)
+    return settings
+
+
+def hybrid_generator(maker: Cp2kBulkHybridMaker, settings: dict[str, float]) -> Cp2kHybridSetGenerator:
+    """The maker's HSE06 input generator with ``settings`` applied."""
+    user = dict(maker.user_input_settings)
+    if "eps_range" in settings:  # no generator field: CP2K's INTERACTION_POTENTIAL keyword, merged last
+        hf = {"INTERACTION_POTENTIAL": {"EPS_RANGE": settings["eps_range"]}}
+        user = deep_update(user, {"FORCE_EVAL": {"DFT": {"XC": {"HF": hf}}}})
+    return Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", eps_schwarz=settings.get("eps_schwarz", maker.eps_schwarz),
+                                  aux_basis_family=maker.aux_basis_family, d_shell_aux=maker.d_shell_aux,
+                                  cutoff=maker.cutoff, rel_cutoff=maker.rel_cutoff, user_input_settings=user)
+
+
+def run(bulk: str, variants: list[str], atoms: int | None, work: Path) -> dict[str, Any]:
+    maker = Cp2kBulkHybridMaker()
+    plain = _plain(load_bulk(bulk).structure)
+    first = gamma_supercell(plain, maker.max_atoms, maker.min_width)
+    ladder = gamma_cell_ladder(plain, first, maker.max_grown_atoms, maker.supercell_shapes, maker.min_growth,
+                               maker.min_hybrid_width)
+    sizes = [len(c) for c in ladder]
+    if atoms is not None and atoms not in sizes:
+        raise BandflowError(f"{bulk}: no Γ cell of {atoms} atoms on the ladder; it has {sizes}")
+    cell = ladder[sizes.index(atoms)] if atoms is not None else ladder[0]
+    print(f"{bulk}: Γ cell of {len(cell)} atoms (ladder {sizes}); PBE at Γ …", flush=True)
+    pbe = _run(Cp2kStaticSetGenerator(cutoff=maker.cutoff, rel_cutoff=maker.rel_cutoff), cell, work / "pbe_gamma")
+    rows = []
+    for text in variants:
+        print(f"  HSE06 {text} …", flush=True)
+        directory = work / re.sub(r"[^\w.-]", "_", text)
+        out = _run(hybrid_generator(maker, parse_variant(text)), cell, directory,
+                   files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
+        log = (directory / "cp2k.out").read_text()
+        edges = out.band_edges()
+        rows.append({"variant": text, "cutoff_radius": float(_RADIUS.search(log).group(1)),
+                     "image_cells": int(_CELLS.search(log).group(1)),
+                     "first_step_s": float(m.group(1)) if (m := _STEP.search(log)) else None,
+                     "wall_s": out.wall_time, "scf_steps": len(out.scf_steps) or None,
+                     "vbm": edges.vbm, "cbm": edges.cbm, "gap": edges.cbm - edges.vbm})
+    ref = rows[0]
+    for row in rows:
+        row |= {f"d_{k}": row[k] - ref[k] for k in ("vbm", "cbm", "gap")}
+        row["wall_ratio"] = row["wall_s"] / ref["wall_s"]
+    return {"bulk": bulk, "n_atoms": len(cell), "pbe_gamma_wall_s": pbe.wall_time, "variants": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bulk", help="library bulk name, e.g. SnO2")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="'reference' or eps_schwarz=…,eps_range=… (repeat; the first is the reference)")
+    parser.add_argument("--atoms", type=int, default=None, help="Γ cell size (a rung of the maker's ladder)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
+    args = parser.parse_args()
+    variants = args.variant or ["reference", "eps_schwarz=1e-5", "eps_range=1e-6"]
+    for text in variants:
+        parse_variant(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.bulk, variants, args.atoms, args.workdir or Path(tmp))
+    print(f"{'variant':<28}{'R/Å':>6}{'cells':>7}{'step1/s':>9}{'wall/s':>8}{'ratio':>7}"
+          f"{'ΔVBM/meV':>10}{'ΔCBM/meV':>10}{'Δgap/meV':>10}")
+    for r in result["variants"]:
+        step = f"{r['first_step_s']:.0f}" if r["first_step_s"] is not None else "?"
+        print(f"{r['variant']:<28}{r['cutoff_radius']:>6.2f}{r['image_cells']:>7}{step:>9}{r['wall_s']:>8.0f}"
+              f"{r['wall_ratio']:>7.2f}{1e3 * r['d_vbm']:>10.1f}{1e3 * r['d_cbm']:>10.1f}{1e3 * r['d_gap']:>10.1f}")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
