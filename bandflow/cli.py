@@ -435,12 +435,13 @@ def campaign_status_text(progress: CampaignStatus) -> str:
     """``bandflow status SPEC``'s lines: the totals and estimate, a row per bulk with surfaces left, and the
     jobs running now."""
     from bandflow.activity import describe_active
+    from bandflow.runner import MIN_TIMED_HERE
 
     eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
     per = "" if progress.seconds_per_surface is None else f", {progress.seconds_per_surface:.0f} s per surface"
     if progress.timed_from == "documents":
-        per += (" (the wall times recorded in the finished documents: no surface of this campaign went through "
-                "all its steps on this machine)")
+        per += (" (the wall times recorded in the finished documents: fewer than "
+                f"{MIN_TIMED_HERE} surfaces of this campaign went through all their steps on this machine)")
     elif progress.timed_from == "campaign":
         per += " (the whole campaign's mean times where the bulks picked have none yet)"
     if progress.eta_seconds is not None and progress.remaining:

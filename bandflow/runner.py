@@ -564,6 +564,11 @@ class CampaignStatus:
         return sum(1 for b in self.bulks if b.remaining and not b.bulk_stored)
 
 
+#: Fewer surfaces timed on this machine than this (and than the documents time), and the documents' recorded
+#: times (all machines) judge the campaign instead: one 32-min slab, the first on a new machine, had set 32 min
+#: for each of the 26 surfaces left where the documents time 80.
+MIN_TIMED_HERE = 5
+
 #: A pause longer than this between two finished jobs means the campaign was stopped, not computing.
 PAUSE_SECONDS = 6 * 3600
 
@@ -594,14 +599,17 @@ def job_seconds(jobs: list[dict]) -> dict[str, float]:
 
 
 def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
-                 ) -> tuple[float, float | None, float] | None:
+                 surfaces_per_bulk: dict[str, int] | None = None) -> tuple[float, float | None, float] | None:
     """``(surface_seconds, bulk_seconds, seconds_per_surface)`` of a campaign from its finished jobs (uuid,
     completed_at, metadata, wall times), or None when no surface went through its steps here.
 
     The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
     restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs (None if none is), and
-    ``seconds_per_surface`` spreads every bulk's time over all the surfaces aligned with it. ``seconds`` is
-    :func:`job_seconds` of ``jobs`` where already known.
+    ``seconds_per_surface`` spreads the timed bulks' time over the surfaces they serve: those of the
+    campaign's plan (``surfaces_per_bulk``, by bulk name) where given, else those aligned here. (A bulk job
+    stored in an earlier session serves surfaces whose alignment jobs are not here: spread over the one
+    surface aligned since, one ternary bulk made 4.8 h "per surface".) ``seconds`` is :func:`job_seconds` of
+    ``jobs`` where already known.
     """
     seconds = job_seconds(jobs) if seconds is None else seconds
     meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}
@@ -612,7 +620,12 @@ def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
     surface_time = sum(per_surface.values())
     bulk_times = _bulk_seconds(jobs, seconds)
     bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else None
-    return surface_time / len(per_surface), bulk_mean, surface_time / len(per_surface) + sum(bulk_times) / len(aligned)
+    served = len(aligned)
+    if surfaces_per_bulk is not None:
+        timed = {meta[doc["uuid"]].get("bulk_name") for doc in jobs
+                 if meta[doc["uuid"]].get("bandflow_step") == "bulk_edges" and seconds.get(doc["uuid"], 0) > 0}
+        served = max(sum(surfaces_per_bulk.get(name, 0) for name in timed if name), 1)
+    return surface_time / len(per_surface), bulk_mean, surface_time / len(per_surface) + sum(bulk_times) / served
 
 
 def _bulk_seconds(jobs: list[dict], seconds: dict[str, float]) -> list[float]:
@@ -710,13 +723,16 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     timed_from: Literal["jobs", "documents", "campaign"] = "jobs"
     atoms = slab_atoms(plans)
     seconds = job_seconds(jobs)
-    times = step_seconds(jobs, seconds)  # from surfaces computed here (imported ones have no jobs here)
+    # from surfaces computed here (imported ones have no jobs here), the bulks spread over their plans' surfaces
+    times = step_seconds(jobs, seconds, {p.bulk.name: len(p.surfaces) for p in plans})
     samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms]
-    if times is None:  # a fresh machine: the wall times the (imported) documents carry
-        done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
-        times, timed_from = recorded_step_seconds(done), "documents"
-        samples = [(atoms[d.surface_id], t) for d in done
-                   if (t := (d.extra.get("wall_time") or {}).get("slab_potential"))]
+    done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
+    recorded_samples = [(atoms[d.surface_id], t) for d in done
+                        if (t := (d.extra.get("wall_time") or {}).get("slab_potential"))]
+    # a fresh machine, or one that has timed only a few of the surfaces the documents time: the documents judge
+    if times is None or len(samples) < min(MIN_TIMED_HERE, len(recorded_samples)):
+        if recorded := recorded_step_seconds(done):
+            times, timed_from, samples = recorded, "documents", recorded_samples
     scaling = fit_size_scaling(samples)
     settled = {d.surface_id for d, now in zip(docs, current, strict=True) if now and d.state in ("successful", "failed")}
     remaining_atoms = [e.n_atoms for p in plans for e in p.surfaces if e.id not in settled]

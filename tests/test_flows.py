@@ -17,7 +17,7 @@ from bandflow.activity import active_jobs, describe_active
 from bandflow.errors import BandflowError
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.preflight import check_campaign
-from bandflow.runner import campaign_status, run_campaign
+from bandflow.runner import MIN_TIMED_HERE, campaign_status, run_campaign
 from bandflow.settings import get_settings
 from bandflow.spec import CampaignSpec, load_spec, select_bulks
 from bandflow.store import BandflowStore
@@ -609,10 +609,14 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
     run_campaign(spec, store=store, progress=False)
     docs = store.query_surfaces(protocol="fast")
     first = docs[0]
-    store.job_store.remove_docs({})  # as after `bandflow import` on another machine
     for doc in docs:
         doc.extra["wall_time"] = {"bulk_edges": 600.0, "slab_potential": 30.0}
         store.upsert_surface(doc)
+    assert campaign_status(spec, store).timed_from == "jobs"  # here as many surfaces timed as in the documents
+    # one surface's jobs gone: this machine times fewer surfaces than the documents and than MIN_TIMED_HERE
+    store.job_store.remove_docs({"metadata.bandflow_step": "alignment", "metadata.surface_id": first.surface_id})
+    assert len(docs) < MIN_TIMED_HERE and campaign_status(spec, store).timed_from == "documents"
+    store.job_store.remove_docs({})  # as after `bandflow import` on another machine
     store.upsert_surface(first.model_copy(update={"surface_id": "elsewhere", "extra": {}}))  # not this campaign
     status = campaign_status(spec, store)
     assert status.timed_from == "documents"
@@ -620,7 +624,8 @@ def test_status_on_a_fresh_machine_times_from_the_documents(store, tmp_path):
     assert (status.bulk_seconds, status.surface_seconds) == pytest.approx((600.0, 30.0))
     assert status.remaining == 0 and status.eta_seconds == 0
     shown = CliRunner().invoke(app, ["status", str(spec_path)])
-    assert "s per surface (the wall times recorded in the finished documents: no surface" in shown.output, shown.output
+    assert "s per surface (the wall times recorded in the finished documents: fewer than 5 surfaces" in shown.output, \
+        shown.output
 
 
 def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
@@ -764,6 +769,9 @@ def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
     assert step_seconds(jobs) == pytest.approx((610, 1500, 610 + 1500 / 2))  # per surface, per bulk job, spread
     assert step_seconds(jobs[4:6]) is None  # only restored surfaces: nothing measured
+    # a campaign's plan: the bulk serves 10 surfaces, most aligned in earlier sessions (no jobs here)
+    jobs[2]["metadata"]["bulk_name"] = "MgO"
+    assert step_seconds(jobs, surfaces_per_bulk={"MgO": 10, "CaO": 4}) == pytest.approx((610, 1500, 610 + 150))
 
 
 def test_documents_without_engine_times_get_them_from_the_job_store(store, tmp_path):
