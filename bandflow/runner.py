@@ -606,10 +606,10 @@ def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
     The surface steps are averaged over the surfaces aligned here whose slab steps also ran here (not
     restored from documents); ``bulk_seconds`` is the mean of the timed bulk jobs (None if none is), and
     ``seconds_per_surface`` spreads the timed bulks' time over the surfaces they serve: those of the
-    campaign's plan (``surfaces_per_bulk``, by bulk name) where given, else those aligned here. (A bulk job
-    stored in an earlier session serves surfaces whose alignment jobs are not here: spread over the one
-    surface aligned since, one ternary bulk made 4.8 h "per surface".) ``seconds`` is :func:`job_seconds` of
-    ``jobs`` where already known.
+    campaign's plan (``surfaces_per_bulk``, by bulk name) where given, else those aligned here. (Bulk jobs
+    stored in earlier sessions serve surfaces whose alignment jobs are not here: the ternary campaign's five,
+    spread over the one surface aligned since, made 4.8 h "per surface".) ``seconds`` is :func:`job_seconds`
+    of ``jobs`` where already known.
     """
     seconds = job_seconds(jobs) if seconds is None else seconds
     meta = {doc["uuid"]: doc.get("metadata") or {} for doc in jobs}

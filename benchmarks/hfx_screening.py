@@ -8,7 +8,7 @@ at 1e-6, ω = 0.11 bohr⁻¹); it has no ``EPS_RANGE`` keyword for it (later ver
 measures what a looser screening saves and what it does to the band edges, on a cheap bulk:
 
 1. builds the bulk's Γ cell as :class:`bandflow.cp2k.jobs.Cp2kBulkHybridMaker` does (``--atoms`` picks a rung
-   of its cell ladder; default the first), runs PBE at Γ once;
+   of its cell ladder, default the first, or a smaller cell to compare bulks cheaply), runs PBE at Γ once;
 2. runs the HSE06 single point from that wavefunction once per variant, the first variant being the
    reference (the maker's settings), one after another on the same cores;
 3. prints, per variant, the cutoff radius, the image cells, the first SCF step (the integral pass), the
@@ -83,9 +83,13 @@ def run(bulk: str, variants: list[str], atoms: int | None, work: Path) -> dict[s
     ladder = gamma_cell_ladder(plain, first, maker.max_grown_atoms, maker.supercell_shapes, maker.min_growth,
                                maker.min_hybrid_width)
     sizes = [len(c) for c in ladder]
-    if atoms is not None and atoms not in sizes:
-        raise BandflowError(f"{bulk}: no Γ cell of {atoms} atoms on the ladder; it has {sizes}")
-    cell = ladder[sizes.index(atoms)] if atoms is not None else ladder[0]
+    cell = ladder[0]
+    if atoms is not None and atoms in sizes:
+        cell = ladder[sizes.index(atoms)]
+    elif atoms is not None:  # a smaller cell than the maker would take (cost comparisons between bulks)
+        cell = gamma_supercell(plain, atoms, 0.0)
+        if len(cell) != atoms:
+            raise BandflowError(f"{bulk}: no Γ cell of {atoms} atoms; the ladder has {sizes}")
     print(f"{bulk}: Γ cell of {len(cell)} atoms (ladder {sizes}); PBE at Γ …", flush=True)
     pbe = run_or_reuse(Cp2kStaticSetGenerator(cutoff=maker.cutoff, rel_cutoff=maker.rel_cutoff), cell,
                        work / "pbe_gamma")
@@ -120,7 +124,8 @@ def main() -> None:
     parser.add_argument("bulk", help="library bulk name, e.g. SnO2")
     parser.add_argument("--variant", action="append", default=None,
                         help="'reference' or eps_schwarz=… (repeat; the first is the reference)")
-    parser.add_argument("--atoms", type=int, default=None, help="Γ cell size (a rung of the maker's ladder)")
+    parser.add_argument("--atoms", type=int, default=None,
+                        help="Γ cell size: a rung of the maker's ladder, or the primitive cell's size")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
     args = parser.parse_args()
