@@ -28,13 +28,14 @@ import argparse
 import json
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bandflow.bulk import load_bulk
-from bandflow.cp2k.jobs import WFN_FILE, Cp2kBulkHybridMaker, _plain, _run, gamma_cell_ladder, gamma_supercell
+from bandflow.cp2k.jobs import WFN_FILE, Cp2kBulkHybridMaker, _plain, _run, gamma_supercell
 from bandflow.cp2k.parsing import parse_output
-from bandflow.cp2k.sets import Cp2kHybridSetGenerator, Cp2kStaticSetGenerator
+from bandflow.cp2k.sets import Cp2kStaticSetGenerator
 from bandflow.errors import BandflowError
 
 KEYS = {"eps_schwarz"}
@@ -56,14 +57,6 @@ def parse_variant(text: str) -> dict[str, float]:
     return settings
 
 
-def hybrid_generator(maker: Cp2kBulkHybridMaker, settings: dict[str, float]) -> Cp2kHybridSetGenerator:
-    """The maker's HSE06 input generator with ``settings`` applied."""
-    return Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", eps_schwarz=settings.get("eps_schwarz", maker.eps_schwarz),
-                                  aux_basis_family=maker.aux_basis_family, d_shell_aux=maker.d_shell_aux,
-                                  cutoff=maker.cutoff, rel_cutoff=maker.rel_cutoff,
-                                  user_input_settings=dict(maker.user_input_settings))
-
-
 def run_or_reuse(generator: Any, cell: Any, directory: Path, files: dict[str, Path] | None = None) -> Any:
     """:func:`_run`, or the finished output already in ``directory`` when its input is the same."""
     finished = directory / "cp2k.out"
@@ -79,9 +72,7 @@ def run_or_reuse(generator: Any, cell: Any, directory: Path, files: dict[str, Pa
 def run(bulk: str, variants: list[str], atoms: int | None, work: Path) -> dict[str, Any]:
     maker = Cp2kBulkHybridMaker()
     plain = _plain(load_bulk(bulk).structure)
-    first = gamma_supercell(plain, maker.max_atoms, maker.min_width)
-    ladder = gamma_cell_ladder(plain, first, maker.max_grown_atoms, maker.supercell_shapes, maker.min_growth,
-                               maker.min_hybrid_width)
+    ladder = maker.gamma_cells(plain)
     sizes = [len(c) for c in ladder]
     cell = ladder[0]
     if atoms is not None and atoms in sizes:
@@ -91,14 +82,13 @@ def run(bulk: str, variants: list[str], atoms: int | None, work: Path) -> dict[s
         if len(cell) != atoms:
             raise BandflowError(f"{bulk}: no Γ cell of {atoms} atoms; the ladder has {sizes}")
     print(f"{bulk}: Γ cell of {len(cell)} atoms (ladder {sizes}); PBE at Γ …", flush=True)
-    pbe = run_or_reuse(Cp2kStaticSetGenerator(cutoff=maker.cutoff, rel_cutoff=maker.rel_cutoff), cell,
-                       work / "pbe_gamma")
+    pbe = run_or_reuse(Cp2kStaticSetGenerator(**maker._common()), cell, work / "pbe_gamma")
     rows = []
     for text in variants:
         print(f"  HSE06 {text} …", flush=True)
         directory = work / re.sub(r"[^\w.-]", "_", text)
         try:
-            out = run_or_reuse(hybrid_generator(maker, parse_variant(text)), cell, directory,
+            out = run_or_reuse(replace(maker, **parse_variant(text)).hybrid_generator(), cell, directory,
                                files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
         except BandflowError as exc:
             print(f"    failed: {exc}", flush=True)

@@ -354,17 +354,27 @@ class Cp2kBulkHybridMaker(Maker):
         return {"cutoff": self.cutoff, "rel_cutoff": self.rel_cutoff,
                 "user_input_settings": dict(self.user_input_settings)}
 
+    def gamma_cells(self, plain: Structure) -> list[Structure]:
+        """The Γ cells the step tries, narrowest first: the first cell alone without ``max_sampling_error``."""
+        first = gamma_supercell(plain, self.max_atoms, self.min_width)
+        if not self.max_sampling_error:
+            return [first]
+        return gamma_cell_ladder(plain, first, self.max_grown_atoms, self.supercell_shapes, self.min_growth,
+                                 self.min_hybrid_width)
+
+    def hybrid_generator(self) -> Cp2kHybridSetGenerator:
+        """The HSE06 input of the step, restarted from the PBE Γ wavefunction copied in as ``pbe.wfn``."""
+        return Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1), eps_schwarz=self.eps_schwarz,
+                                      aux_basis_family=self.aux_basis_family, d_shell_aux=self.d_shell_aux,
+                                      **self._common())
+
     @job
     def make(self, structure: Structure) -> Cp2kBulkHybridOutput:
         """Run PBE (Γ and k-mesh) and HSE06 (Γ) in sub-folders of the working directory."""
         started = time.perf_counter()
         plain = _plain(structure)
-        first = gamma_supercell(plain, self.max_atoms, self.min_width)
         work = Path.cwd()
-        cells = [first]
-        if self.max_sampling_error:
-            cells = gamma_cell_ladder(plain, first, self.max_grown_atoms, self.supercell_shapes, self.min_growth,
-                                      self.min_hybrid_width)
+        cells = self.gamma_cells(plain)
         tried: list[dict[str, Any]] = []
         kept: list[str] = []  # finished PBE runs, kept until this job succeeds (bandflow.cp2k.reuse)
         for attempt, cell in enumerate(cells):
@@ -381,10 +391,7 @@ class Cp2kBulkHybridMaker(Maker):
             if self.max_sampling_error is None or (sampling_error is not None
                                                    and abs(sampling_error) <= self.max_sampling_error):
                 break
-        hybrid_generator = Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1),
-                                                  eps_schwarz=self.eps_schwarz,
-                                                  aux_basis_family=self.aux_basis_family,
-                                                  d_shell_aux=self.d_shell_aux, **self._common())
+        hybrid_generator = self.hybrid_generator()
         hybrid = _run(hybrid_generator, cell, work / "hse06", files={"pbe.wfn": work / "pbe_gamma" / WFN_FILE})
         kinds = hybrid_generator.kinds(cell)
 
