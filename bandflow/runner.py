@@ -618,25 +618,25 @@ def step_seconds(jobs: list[dict], seconds: dict[str, float] | None = None,
     if not per_surface:
         return None
     surface_time = sum(per_surface.values())
-    bulk_times = _bulk_seconds(jobs, seconds)
+    timed_bulks = _timed_bulk_jobs(jobs, seconds)
+    bulk_times = [seconds[doc["uuid"]] for doc in timed_bulks]
     bulk_mean = sum(bulk_times) / len(bulk_times) if bulk_times else None
     served = len(aligned)
     if surfaces_per_bulk is not None:
-        timed = {meta[doc["uuid"]].get("bulk_name") for doc in jobs
-                 if meta[doc["uuid"]].get("bandflow_step") == "bulk_edges" and seconds.get(doc["uuid"], 0) > 0}
-        served = max(sum(surfaces_per_bulk.get(name, 0) for name in timed if name), 1)
+        names = {meta[doc["uuid"]].get("bulk_name") for doc in timed_bulks}
+        served = max(sum(surfaces_per_bulk.get(name, 0) for name in names if name), 1)
     return surface_time / len(per_surface), bulk_mean, surface_time / len(per_surface) + sum(bulk_times) / served
 
 
-def _bulk_seconds(jobs: list[dict], seconds: dict[str, float]) -> list[float]:
-    """The computing times of the timed bulk jobs among ``jobs`` (``seconds``: :func:`job_seconds`)."""
-    return [seconds[doc["uuid"]] for doc in jobs
+def _timed_bulk_jobs(jobs: list[dict], seconds: dict[str, float]) -> list[dict]:
+    """The bulk jobs among ``jobs`` with a computing time (``seconds``: :func:`job_seconds`)."""
+    return [doc for doc in jobs
             if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges" and seconds.get(doc["uuid"], 0) > 0]
 
 
 def _mean_bulk_seconds(jobs: list[dict], seconds: dict[str, float]) -> float | None:
-    """The mean of :func:`_bulk_seconds`, None if no bulk job is timed."""
-    times = _bulk_seconds(jobs, seconds)
+    """The mean computing time of the timed bulk jobs, None if none is timed."""
+    times = [seconds[doc["uuid"]] for doc in _timed_bulk_jobs(jobs, seconds)]
     return sum(times) / len(times) if times else None
 
 
