@@ -16,6 +16,7 @@ from bandflow.ml.descriptor import (
     lsoap_feature_count,
     pseudo_species_power_spectrum,
     soap_features,
+    soap_from_pair_spectra,
 )
 from bandflow.ml.neighbours import Geometry, bulk_geometry, slab_geometry
 from bandflow.surfaces import nonpolar_surfaces
@@ -177,3 +178,23 @@ def test_bad_settings_and_species():
     geometry = bulk_geometry(load_bulk("MgO").structure)
     with pytest.raises(BandflowError, match="no SOAP channel"):
         soap_features([geometry], [8], SoapSettings.dscribe(4.0, 2, 2, 0.5))
+
+
+def test_soap_scatter_takes_either_channel_order():
+    """A row of two elements fills the same features whichever channel comes first (its spectrum
+    transposed); a row of one element fills only its upper triangle, and nothing lands twice."""
+    n_max, l_max, n_channels = 2, 1, 3
+    torch.manual_seed(0)
+    values = torch.rand(2, l_max + 1, n_max, n_max, dtype=torch.float64)
+    row_atom = torch.tensor([0, 0])
+    ordered = soap_from_pair_spectra(values.reshape(2, -1), row_atom, torch.tensor([0, 2]), torch.tensor([2, 2]),
+                                     1, n_channels, n_max, l_max)
+    swapped = torch.stack([values[0].transpose(1, 2), values[1]])
+    reversed_ = soap_from_pair_spectra(swapped.reshape(2, -1), row_atom, torch.tensor([2, 2]), torch.tensor([0, 2]),
+                                       1, n_channels, n_max, l_max)
+    torch.testing.assert_close(ordered, reversed_)
+    width = n_channels * n_max
+    assert ordered.shape == (1, (l_max + 1) * width * (width + 1) // 2)
+    # every entry of the two-element row once, the upper triangle (n <= m) of the one-element row
+    expected = values[0].sum() + values[1].triu().sum()
+    torch.testing.assert_close(ordered.sum(), expected)

@@ -13,7 +13,7 @@ from safetensors.torch import save as save_tensors
 from bandflow.bulk import load_bulk
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabFeatures
-from bandflow.ml.descriptor import SoapSettings
+from bandflow.ml.descriptor import SoapSettings, _dscribe_columns, lsoap_from_pair_spectra, soap_features
 from bandflow.ml.figures import importance_plot
 from bandflow.ml.importance import atom_importances, write_importances
 from bandflow.ml.model import (
@@ -26,6 +26,7 @@ from bandflow.ml.model import (
     save_model,
     segment_softmax,
 )
+from bandflow.ml.neighbours import slab_geometry
 from bandflow.ml.predict import predict_bulk, predict_structures
 from bandflow.ml.synthetic import synthetic_records
 from bandflow.ml.train import TrainConfig, train_model
@@ -190,3 +191,50 @@ def test_fast_first_layer_equals_explicit_power_spectrum(records, descriptor):
     fast, explicit = net(batch), net(batch, explicit=True)
     torch.testing.assert_close(fast.ip, explicit.ip, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(fast.attention, explicit.attention, rtol=1e-10, atol=1e-12)
+
+
+def test_network_soap_descriptor_is_standard_soap(records):
+    """The standard-SOAP baseline's features, scattered from the pair spectra, are the DScribe-checked
+    standard SOAP (``soap_features``) and what the weighted route gives with one-hot weights."""
+    species = (8, 12, 20, 22, 30, 50)
+    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": "soap", "soap_species": species})
+    structures = [r.structure for r in records[:4]]
+    ternary = structures[0].copy()
+    ternary.replace(0, "Zn")
+    structures.append(ternary)
+    features = SlabFeatures.from_structures(structures, hp.soap, dtype=torch.float64)
+    net = SlabNet(hp).double()
+    batch = features.batch(np.arange(len(features)))
+    scattered = net.descriptor(batch)
+    first, second = batch.row_elements[:, 0], batch.row_elements[:, 1]
+    weighted = lsoap_from_pair_spectra(batch.spectra, batch.row_atom, net.element_weights(first),
+                                       net.element_weights(second), first == second, batch.n_atoms,
+                                       hp.soap.n_max, hp.soap.l_max)
+    torch.testing.assert_close(scattered, weighted, rtol=1e-12, atol=1e-12)
+    reference = soap_features([slab_geometry(s)[0] for s in structures], species, hp.soap)
+    columns = _dscribe_columns(len(species), hp.soap.n_max, hp.soap.l_max)
+    np.testing.assert_allclose(scattered[:, columns].numpy(), reference, rtol=1e-10, atol=1e-12)
+    assert np.abs(reference).max() > 0
+
+
+def test_soap_gathered_pair_weights_equal_one_hot_contraction(records):
+    """Standard SOAP's first layer picks its weights per element pair; same values and gradients as the
+    contraction with one-hot channels, including a pair type absent from the first channels."""
+    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": "soap", "soap_species": (8, 12, 20, 22, 30, 50)})
+    structures = [r.structure for r in records[:6]]
+    ternary = structures[0].copy()
+    ternary.replace(0, "Zn")
+    features = SlabFeatures.from_structures([*structures, ternary], hp.soap, dtype=torch.float64)
+    torch.manual_seed(2)
+    net = SlabNet(hp).double()
+    batch = features.batch(np.arange(len(features)))
+    net.fit_feature_scaling([batch])
+    results = []
+    for contract in (False, True):
+        net.zero_grad()
+        hidden = net._first_layer(batch, contract_one_hot=contract)
+        hidden.pow(2).sum().backward()
+        results.append((hidden.detach(), net.input_layer.weight.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+    assert results[0][1].abs().sum() > 0

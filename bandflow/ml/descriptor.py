@@ -410,6 +410,37 @@ def lsoap_from_pair_spectra(
     return full.view(n_atoms, l_max + 1, channels * channels)[:, :, upper[0] * channels + upper[1]].reshape(n_atoms, -1)
 
 
+def soap_from_pair_spectra(
+    values: torch.Tensor, row_atom: torch.Tensor, first_channel: torch.Tensor, second_channel: torch.Tensor,
+    n_atoms: int, n_channels: int, n_max: int, l_max: int,
+) -> torch.Tensor:
+    """Standard SOAP features (the layout of :func:`lsoap_from_pair_spectra` with one-hot weights over
+    ``n_channels`` element channels) from ``PairSpectra`` rows, each row's elements given by channel.
+
+    With one-hot weights each spectrum entry lands in one feature, so the rows are scattered into place:
+    the weighted route forms (channels × n_max)² numbers per row, which for twenty elements is hundreds of
+    megabytes per batch. A row of two elements fills the upper-triangle slot of each (c, c') entry; a row of
+    one element only its c ≤ c' entries.
+    """
+    n_rows = len(row_atom)
+    width = n_channels * n_max
+    n_upper = width * (width + 1) // 2
+    radial = torch.arange(n_max)
+    first = (first_channel[:, None, None] * n_max + radial[None, :, None]).expand(n_rows, n_max, n_max)
+    second = (second_channel[:, None, None] * n_max + radial[None, None, :]).expand(n_rows, n_max, n_max)
+    low, high = torch.minimum(first, second), torch.maximum(first, second)
+    slot = low * width - low * (low - 1) // 2 + (high - low)  # row-major upper triangle (torch.triu_indices)
+    keep = (first <= second) | (first_channel != second_channel)[:, None, None]
+    degree = torch.arange(l_max + 1)[None, :, None, None] * n_upper
+    target = (row_atom[:, None, None, None] * ((l_max + 1) * n_upper) + degree + slot[:, None]).expand(
+        n_rows, l_max + 1, n_max, n_max
+    )
+    mask = keep[:, None].expand_as(target)
+    spectra = values.view(n_rows, l_max + 1, n_max, n_max)
+    out = values.new_zeros(n_atoms * (l_max + 1) * n_upper).index_add_(0, target[mask], spectra[mask])
+    return out.view(n_atoms, -1)
+
+
 @cache
 def _dscribe_columns(n_species: int, n_max: int, l_max: int) -> np.ndarray:
     """Column of our (l, upper triangle of (species, n)) layout for each DScribe feature, in DScribe order."""

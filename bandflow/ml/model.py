@@ -35,7 +35,12 @@ from torch import nn
 
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabBatch
-from bandflow.ml.descriptor import SoapSettings, lsoap_feature_count, lsoap_from_pair_spectra
+from bandflow.ml.descriptor import (
+    SoapSettings,
+    lsoap_feature_count,
+    lsoap_from_pair_spectra,
+    soap_from_pair_spectra,
+)
 from bandflow.ml.elements import MAX_ATOMIC_NUMBER, PROPERTY_NAMES, element_properties
 
 MODEL_FORMAT = "bandflow-slab-attention"
@@ -186,6 +191,11 @@ class SlabNet(nn.Module):
         hp = self.hyperparameters
         if hp.descriptor == "lsoap":
             return self.species_embedding(atomic_numbers)
+        return nn.functional.one_hot(self.soap_channels(atomic_numbers), len(hp.soap_species)).to(self.feature_scale.dtype)
+
+    def soap_channels(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Standard SOAP: the channel of each element; one clear error for an element without one."""
+        hp = self.hyperparameters
         channel = self.soap_channel[atomic_numbers]
         if (channel < 0).any():
             unknown = sorted({Element.from_Z(int(z)).symbol for z in atomic_numbers[channel < 0].tolist()})
@@ -194,12 +204,18 @@ class SlabNet(nn.Module):
                 f"this standard-SOAP model has no channel for {', '.join(unknown)} (trained on {', '.join(known)}); "
                 "use an L-SOAP model"
             )
-        return nn.functional.one_hot(channel, len(hp.soap_species)).to(self.feature_scale.dtype)
+        return channel
 
     def descriptor(self, batch: SlabBatch) -> torch.Tensor:
         """Raw (unscaled) L-SOAP or standard-SOAP power spectrum of every atom of the batch."""
-        soap = self.hyperparameters.soap
+        hp = self.hyperparameters
+        soap = hp.soap
         first, second = batch.row_elements[:, 0], batch.row_elements[:, 1]
+        if hp.descriptor == "soap":
+            return soap_from_pair_spectra(
+                batch.spectra.to(self.feature_scale.dtype), batch.row_atom, self.soap_channels(first),
+                self.soap_channels(second), batch.n_atoms, hp.n_channels, soap.n_max, soap.l_max,
+            )
         return lsoap_from_pair_spectra(
             batch.spectra.to(self.feature_scale.dtype), batch.row_atom, self.element_weights(first),
             self.element_weights(second), first == second, batch.n_atoms, soap.n_max, soap.l_max,
@@ -218,13 +234,17 @@ class SlabNet(nn.Module):
         spectrum = (self.descriptor(batch) - self.feature_shift) / self.feature_scale
         return torch.cat([spectrum, self._local_inputs(batch)], dim=1)
 
-    def _first_layer(self, batch: SlabBatch) -> torch.Tensor:
+    def _first_layer(self, batch: SlabBatch, contract_one_hot: bool = False) -> torch.Tensor:
         """``input_layer(atom_inputs(batch))`` without forming the power spectrum.
 
         The layer is linear and L-SOAP is bilinear in the cached element-pair spectra, so the layer's
         weights are contracted with the embeddings of each element pair present (a handful per batch) and
         applied to the pair spectra directly: one matrix product per pair type, about (K n)²/2 (l+1) fewer
         multiplications per atom than the explicit route. Equal to it up to rounding (tested).
+
+        Standard SOAP's element weights are one-hot, so its pair weights are a gather of the layer's weights
+        (:meth:`_channel_pair_weights`) rather than a contraction over every channel pair;
+        ``contract_one_hot`` takes the contraction anyway (for ``benchmarks/soap_baseline_speed.py``).
         """
         hp = self.hyperparameters
         n_max, n_degrees, n_channels = hp.soap.n_max, hp.soap.l_max + 1, hp.n_channels * hp.soap.n_max
@@ -232,9 +252,6 @@ class SlabNet(nn.Module):
         weight = self.input_layer.weight[:, :n_features] / self.feature_scale
         bias = self.input_layer.bias - weight @ self.feature_shift
         feature_of_pair, half = _symmetric_layout(n_channels)  # weight of (c, c') and (c', c): half each
-        symmetric = (weight.view(hp.hidden, n_degrees, -1)[:, :, feature_of_pair] * half.to(weight.dtype)).view(
-            hp.hidden, n_degrees, hp.n_channels, n_max, hp.n_channels, n_max
-        )
         keys = batch.row_elements[:, 0] * 256 + batch.row_elements[:, 1]
         order = None
         if len(keys) > 1 and not bool(torch.all(keys[1:] >= keys[:-1])):  # SlabFeatures.batch sorts them already
@@ -242,10 +259,16 @@ class SlabNet(nn.Module):
             keys = keys[order]
         keys, counts = torch.unique_consecutive(keys, return_counts=True)
         pair_types = torch.stack([keys // 256, keys % 256], dim=1)
-        pair_weights = torch.einsum(
-            "ta,tb,hlanbm->thlnm", self.element_weights(pair_types[:, 0]), self.element_weights(pair_types[:, 1]),
-            symmetric,
-        ).reshape(len(pair_types), hp.hidden, -1)
+        if hp.descriptor == "soap" and not contract_one_hot:
+            pair_weights = self._channel_pair_weights(weight, pair_types)
+        else:
+            symmetric = (weight.view(hp.hidden, n_degrees, -1)[:, :, feature_of_pair] * half.to(weight.dtype)).view(
+                hp.hidden, n_degrees, hp.n_channels, n_max, hp.n_channels, n_max
+            )
+            pair_weights = torch.einsum(
+                "ta,tb,hlanbm->thlnm", self.element_weights(pair_types[:, 0]),
+                self.element_weights(pair_types[:, 1]), symmetric,
+            ).reshape(len(pair_types), hp.hidden, -1)
         pair_weights = pair_weights * torch.where(pair_types[:, 0] == pair_types[:, 1], 1.0, 2.0).to(weight.dtype)[:, None, None]
         spectra, row_atom = batch.spectra.to(weight.dtype), batch.row_atom
         if order is not None:
@@ -255,6 +278,24 @@ class SlabNet(nn.Module):
         ])
         hidden = (self._local_inputs(batch) @ self.input_layer.weight[:, n_features:].T) + bias
         return hidden.index_add(0, row_atom, contributions)
+
+    def _channel_pair_weights(self, weight: torch.Tensor, pair_types: torch.Tensor) -> torch.Tensor:
+        """Standard SOAP: the first layer's weights on the ``(n, m)`` spectrum block of each element pair
+        ``(a, b)`` of ``pair_types``, shape ``(pairs, hidden, (l_max + 1) n_max²)``.
+
+        The weights of the one-hot channels picked out directly: the contraction with one-hot vectors costs
+        (number of elements)² times as much and forms the whole symmetric weight tensor on every step.
+        """
+        hp = self.hyperparameters
+        n_max, n_degrees = hp.soap.n_max, hp.soap.l_max + 1
+        width = hp.n_channels * n_max
+        feature_of_pair, half = _symmetric_layout(width)
+        a, b = self.soap_channels(pair_types[:, 0]), self.soap_channels(pair_types[:, 1])
+        radial = torch.arange(n_max)
+        flat = ((a[:, None, None] * n_max + radial[None, :, None]) * width
+                + b[:, None, None] * n_max + radial[None, None, :])  # (pairs, n, m) in the (c, c') grid
+        picked = weight.view(hp.hidden, n_degrees, -1)[:, :, feature_of_pair[flat]] * half[flat].to(weight.dtype)
+        return picked.permute(2, 0, 1, 3, 4).reshape(len(pair_types), hp.hidden, -1)
 
     def forward(self, batch: SlabBatch, explicit: bool = False) -> SlabOutput:
         """Predictions for the batch; ``explicit`` forms the power spectrum (slower, same result)."""
