@@ -17,7 +17,7 @@ from jobflow.utils.find import find_key
 
 from bandflow.dataset import read_json_lines, write_json_lines
 from bandflow.errors import BandflowError
-from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
+from bandflow.flows import BulkPlan, campaign_flow, flow_jobs, plan_campaign
 from bandflow.runner import completed_uuids, dependants_of, stored_surface_jobs
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
@@ -47,7 +47,7 @@ def checkpoint_documents(spec: CampaignSpec, store: BandflowStore, plans: list[B
     once its structure job has run): the runner skips it as unneeded. A relaxation that is kept carries only
     the last step of its trajectory (:data:`TRAJECTORY_KEYS`).
     """
-    ordered = list(campaign_flow(spec, plans if plans is not None else plan_campaign(spec)).iterflow())
+    ordered = flow_jobs(campaign_flow(spec, plans if plans is not None else plan_campaign(spec)))
     covered = stored_surface_jobs(store, ordered)
     alignments = {job.uuid for job, _ in ordered if job.metadata.get("bandflow_step") == "alignment"}
     keep = completed_uuids(store, [job.uuid for job, _ in ordered]) - covered - alignments

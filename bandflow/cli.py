@@ -248,7 +248,7 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""
     from jobflow import Flow
 
-    from bandflow.flows import campaign_flow
+    from bandflow.flows import campaign_flow, flow_jobs
     from bandflow.preflight import check_campaign
     from bandflow.queue import submit_flows, submitted_job_uuids
     from bandflow.runner import (
@@ -264,7 +264,7 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     spec = load_spec(spec_file)
     plans = check_campaign(spec, need_engine=False)
     store = BandflowStore.from_settings()
-    wanted = expected_job_uuids(list(campaign_flow(spec, plans).iterflow()))
+    wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
     done = {d.surface_id for d in store.query_surfaces(protocol=spec.protocol) if is_current(d, wanted)}
     for plan in plans:
         plan.surfaces = [e for e in plan.surfaces if e.id not in done]
@@ -276,7 +276,7 @@ def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     # jobs whose outputs are stored, or restored from surface documents (slab steps kept when only the bulk
     # method changed), are not run again: the remaining jobs read those outputs from the job store
     stored = completed_uuids(store, [j.uuid for j in flow.jobs])
-    ordered = list(flow.iterflow())
+    ordered = flow_jobs(flow)
     stored |= restore_slab_outputs(store, ordered, stored)
     stored |= unneeded_jobs(ordered, stored)
     jobs = [j for j in flow.jobs if j.uuid not in stored]

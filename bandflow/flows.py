@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid as uuidlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,6 +314,15 @@ def check_makers(spec: CampaignSpec, plans: list[BulkPlan]) -> None:
     for plan in plans:
         if plan.bulk_settings:
             plan_bulk_maker(protocol, plan_engine_settings(spec.engine_settings, plan), plan)
+
+
+def flow_jobs(flow: Flow) -> list[tuple[Job, list[str]]]:
+    """``flow.iterflow()`` as a list (each job with its parents' uuids), without jobflow's warning that some
+    jobs are not connected: a campaign's bulks are separate graphs by design, and bandflow orders them
+    itself (:func:`bandflow.runner.run_order`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Some jobs are not connected", category=UserWarning)
+        return list(flow.iterflow())
 
 
 def campaign_flow(spec: CampaignSpec, plans: list[BulkPlan] | None = None) -> Flow:

@@ -26,7 +26,7 @@ from bandflow.activity import ActiveJob, active_jobs, clear_active, drop_stopped
 from bandflow.alignment import run_seconds
 from bandflow.dataset import recorded_step_seconds
 from bandflow.errors import BandflowError
-from bandflow.flows import BulkPlan, campaign_flow, plan_campaign
+from bandflow.flows import BulkPlan, campaign_flow, flow_jobs, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
@@ -359,7 +359,7 @@ def run_order(flow: Flow) -> list[tuple[Job, list[str]]]:
     20 CHGNet relaxations of ≈ 5 min each), and no surface is finished until nearly the end.
     """
     position = {uuid: i for i, uuid in enumerate(flow.all_uuids)}  # depth first: a maker may return a Flow
-    ordered = sorted(flow.iterflow(), key=lambda item: position[item[0].uuid])
+    ordered = sorted(flow_jobs(flow), key=lambda item: position[item[0].uuid])
     for job, parents in ordered:
         if any(position[parent] > position[job.uuid] for parent in parents):  # a flow built otherwise
             raise BandflowError(f"job {job.name} is listed before a job it reads from")
@@ -709,7 +709,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     ids = {e.id for p in plans for e in p.surfaces}
     docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
     flow = campaign_flow(spec, plans)
-    wanted = expected_job_uuids(list(flow.iterflow()))
+    wanted = expected_job_uuids(flow_jobs(flow))
     current = [is_current(d, wanted) for d in docs]
     outdated = sum(d.state == "successful" and not now for d, now in zip(docs, current, strict=True))
     uuids = [job.uuid for job in flow.jobs]

@@ -15,7 +15,7 @@ from jobflow import job as jobflow_job
 
 from bandflow.activity import active_jobs, describe_active
 from bandflow.errors import BandflowError
-from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.flows import campaign_flow, flow_jobs, plan_campaign
 from bandflow.preflight import check_campaign
 from bandflow.runner import MIN_TIMED_HERE, campaign_status, run_campaign
 from bandflow.settings import get_settings
@@ -849,3 +849,23 @@ def test_a_plan_lists_each_bulks_smallest_slabs_first(tmp_path):
                                                     vacuum=12.0) if e.nonpolar]
     assert sizes == sorted(listed) and listed != sorted(listed)
 
+
+
+def test_flow_jobs_of_several_bulks_without_jobflow_warning(recwarn):
+    """A campaign of two bulks is two separate graphs; listing its jobs does not warn about it."""
+    import warnings
+
+    from jobflow import Flow, job
+
+    @job
+    def step(x):
+        return x
+
+    first, second = step(1), step(2)
+    flow = Flow([first, second, step(first.output)])
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        listed = list(flow.iterflow())
+    assert any("not connected" in str(w.message) for w in raw)  # jobflow does warn on the raw iteration
+    assert {j.uuid for j, _ in flow_jobs(flow)} == {j.uuid for j, _ in listed}
+    assert not [w for w in recwarn if "not connected" in str(w.message)]

@@ -39,7 +39,7 @@ from bandflow.dataset import (
     surface_records,
     write_json_lines,
 )
-from bandflow.flows import campaign_flow, plan_campaign
+from bandflow.flows import campaign_flow, flow_jobs, plan_campaign
 from bandflow.plotting import plot_ip_ea_by_formula
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
 from bandflow.spec import load_spec
@@ -171,7 +171,7 @@ def main() -> int:
             spec = load_spec(spec_path)
             plans = plan_campaign(spec)
             ids = {e.id for p in plans for e in p.surfaces}
-            wanted = expected_job_uuids(list(campaign_flow(spec, plans).iterflow()))
+            wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
             docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
             record_wall_times(store, docs)  # documents made before they recorded their engine times
             # the dataset holds what the present settings computed; successful documents of an earlier bulk
