@@ -22,6 +22,8 @@ from pathlib import Path
 from bandflow.files import replaced_atomically
 
 ACTIVE_FOLDER = ".active"
+#: jobs stopped before they finished, one JSON line each (:func:`record_stopped`)
+STOPPED_FILE = "stopped.jsonl"
 logger = logging.getLogger(__name__)
 
 
@@ -38,6 +40,8 @@ class ActiveJob:
     host: str
     started_at: str  # ISO, local time
     folder: str
+    #: the job's uuid (empty in records written before it was kept)
+    uuid: str = ""
 
     def alive(self) -> bool | None:
         """Whether the runner process still lives (None when it runs on another host: not checkable)."""
@@ -79,13 +83,58 @@ def clear_active(runs_dir: Path) -> None:
 
 def drop_stopped(runs_dir: Path) -> int:
     """Remove the records of runners of this host whose process is gone (killed, machine restarted);
-    returns how many. A new run calls it, so ``status`` reports a stopped runner until then."""
+    returns how many. A new run calls it, so ``status`` reports a stopped runner until then.
+
+    Each such job is noted as stopped (:func:`record_stopped`) after the time its folder was last written
+    (a lower bound of how long it ran)."""
     dropped = 0
     for job in active_jobs(runs_dir):
         if job.alive() is False:
-            _marker(runs_dir, job.host, job.pid).unlink(missing_ok=True)
+            marker = _marker(runs_dir, job.host, job.pid)
+            folder = Path(job.folder)
+            files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+            last = max([p.stat().st_mtime for p in files], default=None)
+            if last is None:
+                last = marker.stat().st_mtime if marker.exists() else None
+            if last is not None:
+                record_stopped(runs_dir, job, last - datetime.fromisoformat(job.started_at).timestamp())
+            marker.unlink(missing_ok=True)
             dropped += 1
     return dropped
+
+
+def record_stopped(runs_dir: Path, job: ActiveJob, seconds: float) -> None:
+    """Note that ``job`` was stopped (interrupted, or its runner killed) after ``seconds`` without finishing,
+    in ``<runs>/.active/stopped.jsonl``: a ``--walltime`` run then does not start it with less time left,
+    and ``bandflow status`` shows it. Best effort, like :func:`mark_active`."""
+    path = Path(runs_dir) / ACTIVE_FOLDER / STOPPED_FILE
+    line = json.dumps({**asdict(job), "seconds": round(max(seconds, 0.0), 1)})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:  # one short line per write: appends from two runners do not mix
+            handle.write(line + "\n")
+    except OSError as exc:
+        logger.warning("could not record the stopped job in %s: %s", path, exc)
+
+
+def stopped_seconds(runs_dir: Path) -> dict[str, float]:
+    """The longest stopped attempt of each job (by uuid) recorded under ``runs_dir``; unreadable lines are
+    skipped."""
+    path = Path(runs_dir) / ACTIVE_FOLDER / STOPPED_FILE
+    longest: dict[str, float] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return longest
+    for line in lines:
+        try:
+            record = json.loads(line)
+            uuid, seconds = str(record["uuid"]), float(record["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if uuid:
+            longest[uuid] = max(longest.get(uuid, 0.0), seconds)
+    return longest
 
 
 def active_jobs(runs_dir: Path, campaign: str | None = None) -> list[ActiveJob]:
@@ -114,10 +163,10 @@ def engine_progress(folder: Path, now: float | None = None) -> str | None:
     text = latest.read_text(errors="replace")
     steps = last_scf_steps(text)
     now = now if now is not None else datetime.now().timestamp()
-    written = f"written {_duration(max(0.0, now - latest.stat().st_mtime))} ago"
+    written = f"written {duration_text(max(0.0, now - latest.stat().st_mtime))} ago"
     hybrid = "; a hybrid's first step includes its integral pass" if "hse" in run.lower() else ""
     if started := _PROGRAM_STARTED.search(text[:20000]):  # CP2K's header, in local time like its clock
-        run += f" (running for {_duration(max(0.0, now - datetime.fromisoformat(started[1]).timestamp()))})"
+        run += f" (running for {duration_text(max(0.0, now - datetime.fromisoformat(started[1]).timestamp()))})"
     if not steps:
         return f"CP2K {run}: no SCF step finished yet ({written}{hybrid})"
     step, _, _, change = steps[-1]
@@ -127,7 +176,8 @@ def engine_progress(folder: Path, now: float | None = None) -> str | None:
 _PROGRAM_STARTED = re.compile(r"PROGRAM STARTED AT\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``seconds`` as "42 min" or "2 h 07 min"."""
     minutes = int(seconds // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -138,7 +188,7 @@ def describe_active(job: ActiveJob, now: datetime | None = None) -> str:
     alive = job.alive()
     state = {True: "running", False: "stopped (its process is gone; the job runs again on the next "
              "`bandflow run`)", None: f"on host {job.host} (not checked from here)"}[alive]
-    line = f"{job.step} {job.target}: {state}, started {_duration(job.seconds(now))} ago (pid {job.pid})"
+    line = f"{job.step} {job.target}: {state}, started {duration_text(job.seconds(now))} ago (pid {job.pid})"
     folder = Path(job.folder)
     progress = (engine_progress(folder, now.timestamp() if now else None)
                 if alive is not False and folder.is_dir() else None)
@@ -156,9 +206,9 @@ def describe_launch(run: dict, now: datetime | None = None) -> str:
     started, pinged = run.get("started"), run.get("last_pinged")
     line = f"{run.get('name') or 'firework'} (fw {run['fw_id']}) on {run.get('host') or 'an unknown host'}"
     if started:
-        line += f", started {_duration((now - started).total_seconds())} ago"
+        line += f", started {duration_text((now - started).total_seconds())} ago"
     if pinged and (now - pinged).total_seconds() > RUN_EXPIRATION_SECS:
-        line += (f"; no ping for {_duration((now - pinged).total_seconds())}: probably lost "
+        line += (f"; no ping for {duration_text((now - pinged).total_seconds())}: probably lost "
                  "(FireWorks' detect_lostruns)")
     folder = Path(run["launch_dir"]) if run.get("launch_dir") else None
     progress = engine_progress(folder, now.timestamp()) if folder and folder.is_dir() else None

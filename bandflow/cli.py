@@ -434,7 +434,7 @@ def export(
 def campaign_status_text(progress: CampaignStatus) -> str:
     """``bandflow status SPEC``'s lines: the totals and estimate, a row per bulk with surfaces left, and the
     jobs running now."""
-    from bandflow.activity import describe_active
+    from bandflow.activity import describe_active, duration_text
     from bandflow.runner import MIN_TIMED_HERE
 
     eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 3600:.1f} h"
@@ -458,7 +458,9 @@ def campaign_status_text(progress: CampaignStatus) -> str:
         width = max(len(b.name) for b in open_bulks)
         lines.append(f"  {'bulk':<{width}}  done  failed  left  bulk job")
         lines += [f"  {b.name:<{width}}  {b.successful:>4}  {b.failed:>6}  {b.remaining:>4}  "
-                  f"{'stored' if b.bulk_stored else 'to run'}" for b in open_bulks]
+                  f"{'stored' if b.bulk_stored else 'to run'}"
+                  + (f" (an attempt was stopped after {duration_text(b.stopped_seconds)}; counted as at least that)"
+                     if b.stopped_seconds else "") for b in open_bulks]
     if finished := len(progress.bulks) - len(open_bulks):
         lines.append(f"  {finished} bulk{'s' if finished != 1 else ''} with no surface left")
     if progress.running:

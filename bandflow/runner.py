@@ -22,7 +22,16 @@ from typing import Literal
 from jobflow import Flow, Job, run_locally
 from tqdm.auto import tqdm
 
-from bandflow.activity import ActiveJob, active_jobs, clear_active, drop_stopped, mark_active
+from bandflow.activity import (
+    ActiveJob,
+    active_jobs,
+    clear_active,
+    drop_stopped,
+    duration_text,
+    mark_active,
+    record_stopped,
+    stopped_seconds,
+)
 from bandflow.alignment import run_seconds
 from bandflow.dataset import recorded_step_seconds
 from bandflow.errors import BandflowError
@@ -216,12 +225,17 @@ def _run_job(job: Job, store: BandflowStore, work_dir: Path, campaign: str = "")
     # the folder is made here, named as jobflow's create_folders would, so that it can be recorded
     folder = work_dir / f"job_{started:%Y-%m-%d-%H-%M-%S-%f}-{os.getpid()}"
     folder.mkdir()
-    mark_active(work_dir, ActiveJob(  # a record that cannot be written is only logged: the job runs anyway
+    active = ActiveJob(
         campaign=campaign, job_name=job.name, step=job.metadata.get("bandflow_step", job.name),
         target=str(job.metadata.get("surface_id") or job.metadata.get("bulk_name") or ""), pid=os.getpid(),
-        host=socket.gethostname(), started_at=started.isoformat(), folder=str(folder)))
-    responses = run_locally(job, store=store.job_store, create_folders=False, root_dir=folder, log=False,
-                            allow_external_references=True, raise_immediately=True)
+        host=socket.gethostname(), started_at=started.isoformat(), folder=str(folder), uuid=job.uuid)
+    mark_active(work_dir, active)  # a record that cannot be written is only logged: the job runs anyway
+    try:
+        responses = run_locally(job, store=store.job_store, create_folders=False, root_dir=folder, log=False,
+                                allow_external_references=True, raise_immediately=True)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (bandflow.cli.exit_on_sigterm)
+        record_stopped(work_dir, active, (datetime.now() - started).total_seconds())
+        raise
     if job.uuid not in responses:
         raise RuntimeError("job produced no output")
     return responses[job.uuid][1]
@@ -412,7 +426,8 @@ def run_campaign(
     if deadline is not None:
         status = campaign_status(spec, store, plans, whole=whole)
         durations = JobDurations(bulk_seconds=status.bulk_seconds, surface_seconds=status.surface_seconds,
-                                 scaling=status.size_scaling, atoms=slab_atoms(plans))
+                                 scaling=status.size_scaling, atoms=slab_atoms(plans),
+                                 stopped=stopped_seconds(work_dir))
         untimed = [what for what, seconds in (("bulk", status.bulk_seconds), ("slab", status.surface_seconds))
                    if seconds is None]
         if untimed:
@@ -475,6 +490,9 @@ def _run_ordered(
         if deadline is not None and _past_deadline(job, step, parents, deferred, deadline, durations):
             deferred.add(job.uuid)
             summary.deferred += 1
+            if durations and job.uuid in durations.stopped and not any(p in deferred for p in parents):
+                tqdm.write(f"left for a later run: {job.name}: an earlier attempt was stopped after "
+                           f"{duration_text(durations.stopped[job.uuid])} without finishing")
             bar.update()
             continue
         try:
@@ -498,7 +516,7 @@ def _past_deadline(job: Job, step: str, parents: list[str], deferred: set[str], 
     past the deadline every job is left, also one whose length nothing can tell."""
     if any(parent in deferred for parent in parents) or time.monotonic() >= deadline:
         return True
-    expected = durations.expected(step, job.metadata.get("surface_id")) if durations else None
+    expected = durations.expected(step, job.metadata.get("surface_id"), job.uuid) if durations else None
     return expected is not None and time.monotonic() + WALLTIME_MARGIN * expected > deadline
 
 
@@ -512,6 +530,8 @@ class BulkProgress:
     failed: int
     #: the bulk job (hybrid band edges) has a finished output in the job store, so only slab steps are left
     bulk_stored: bool
+    #: how long the longest attempt of the bulk job ran before it was stopped unfinished (None: none was)
+    stopped_seconds: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -676,9 +696,11 @@ def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:
 
 
 def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
-                  ) -> list[BulkProgress]:
+                  stopped: dict[str, float] | None = None) -> list[BulkProgress]:
     """Per bulk of ``plans``: its surfaces' states among ``docs`` (only those of the present settings,
-    ``current``) and whether its bulk job's output is stored (``stored_bulks``: names)."""
+    ``current``), whether its bulk job's output is stored (``stored_bulks``: names) and how long its longest
+    stopped attempt ran (``stopped``: seconds by bulk name)."""
+    stopped = stopped or {}
     owner = {e.id: p.bulk.name for p in plans for e in p.surfaces}  # by surface id, as the campaign counts them
     states: dict[str, list[str]] = {}
     for doc, now in zip(docs, current, strict=True):
@@ -687,7 +709,9 @@ def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[b
     return [BulkProgress(name=p.bulk.name, total=len(p.surfaces),
                          successful=states.get(p.bulk.name, []).count("successful"),
                          failed=states.get(p.bulk.name, []).count("failed"),
-                         bulk_stored=p.bulk.name in stored_bulks) for p in plans]
+                         bulk_stored=p.bulk.name in stored_bulks,
+                         stopped_seconds=None if p.bulk.name in stored_bulks else stopped.get(p.bulk.name))
+            for p in plans]
 
 
 def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPlan] | None = None,
@@ -718,7 +742,10 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
             if doc.get("completed_at")]
     stored_bulks = {(doc.get("metadata") or {}).get("bulk_name") for doc in jobs
                     if (doc.get("metadata") or {}).get("bandflow_step") == "bulk_edges"}
-    bulks = bulk_progress(plans, docs, current, stored_bulks)  # failures of earlier settings are retried
+    attempts = stopped_seconds(store.settings.data_dir / "runs")
+    stopped = {job.metadata.get("bulk_name"): attempts[job.uuid] for job in flow.jobs
+               if job.metadata.get("bandflow_step") == "bulk_edges" and job.uuid in attempts}
+    bulks = bulk_progress(plans, docs, current, stored_bulks, stopped)  # failures of earlier settings are retried
     successful, failed = sum(b.successful for b in bulks), sum(b.failed for b in bulks)
     timed_from: Literal["jobs", "documents", "campaign"] = "jobs"
     atoms = slab_atoms(plans)
@@ -759,7 +786,9 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
         status.remaining_surface_seconds = (scaling.total(remaining_atoms) if scaling
                                             else remaining * status.surface_seconds)
         # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate
-        status.eta_seconds = status.bulks_to_run * (status.bulk_seconds or 0.0) + status.remaining_surface_seconds
+        # a bulk job stopped unfinished before counts as at least as long as that attempt ran
+        status.eta_seconds = sum(max(status.bulk_seconds or 0.0, b.stopped_seconds or 0.0) for b in bulks
+                                 if b.remaining and not b.bulk_stored) + status.remaining_surface_seconds
         status.timed_from = timed_from
     return status
 

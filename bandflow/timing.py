@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -143,14 +143,21 @@ class JobDurations:
     scaling: SizeScaling | None
     #: slab atoms by surface id
     atoms: dict[str, int]
+    #: the longest attempt of a job (by uuid) stopped before it finished (``bandflow.activity.stopped_seconds``)
+    stopped: dict[str, float] = field(default_factory=dict)
 
-    def expected(self, step: str, surface_id: str | None = None) -> float | None:
+    def expected(self, step: str, surface_id: str | None = None, uuid: str | None = None) -> float | None:
         """Seconds a job of ``step`` is expected to take (None: not known). A slab relaxation or slab potential
         counts as all the slab steps of its surface, sized by its atoms where a scaling is known (their split
-        between relaxation and potential is not recorded); an alignment or structure hand-over as nothing."""
+        between relaxation and potential is not recorded); an alignment or structure hand-over as nothing.
+        A job (``uuid``) with an attempt stopped unfinished takes at least as long as that attempt ran."""
         if step == "bulk_edges":
-            return self.bulk_seconds
-        if step in SLAB_STEPS:
+            expected = self.bulk_seconds
+        elif step in SLAB_STEPS:
             n_atoms = self.atoms.get(surface_id or "")
-            return self.scaling.seconds(n_atoms) if self.scaling and n_atoms else self.surface_seconds
-        return 0.0
+            expected = self.scaling.seconds(n_atoms) if self.scaling and n_atoms else self.surface_seconds
+        else:
+            expected = 0.0
+        if uuid in self.stopped:
+            return max(expected or 0.0, self.stopped[uuid])
+        return expected

@@ -62,12 +62,15 @@ class AnalyticBulkMaker(Maker):
     name: str = "analytic bulk"
     vbm_shift: float = 0.0  # a different bulk method (tests that only bulk and alignment jobs re-run)
     fail: bool = False
+    interrupt: bool = False  # as if Ctrl-C or SIGTERM stopped the runner during the job
 
     @job
     def make(self, structure: Structure) -> dict:
         _log("bulk")
         if self.fail:
             raise RuntimeError("bulk SCF did not converge (test)")
+        if self.interrupt:
+            raise KeyboardInterrupt
         vbm = VBM + self.vbm_shift
         return {"vbm": vbm, "cbm": CBM, "gap": CBM - vbm, "bulk_average_potential": 0.0,
                 "functional": "analytic", "code_version": "test", "wall_time": {"hybrid": 100.0, "total": 120.0}}

@@ -10,6 +10,8 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bandflow.activity import (
     ActiveJob,
     active_jobs,
@@ -18,6 +20,8 @@ from bandflow.activity import (
     drop_stopped,
     engine_progress,
     mark_active,
+    record_stopped,
+    stopped_seconds,
 )
 from bandflow.cli import campaign_status_text
 from bandflow.runner import BulkProgress, CampaignStatus
@@ -107,3 +111,29 @@ def test_a_record_that_cannot_be_written_does_not_fail_the_job(tmp_path, caplog)
     (runs / ".active").write_text("a file where the folder should be")
     mark_active(runs, _job(tmp_path))  # logged, not raised
     assert "could not record the running job" in caplog.text and active_jobs(runs) == []
+
+
+def test_stopped_jobs_are_recorded_longest_first_and_bad_lines_skipped(tmp_path):
+    runs = tmp_path / "runs"
+    assert stopped_seconds(runs) == {}
+    job = ActiveJob(**{**_job(tmp_path).__dict__, "uuid": "u1"})
+    record_stopped(runs, job, 600.0)
+    record_stopped(runs, job, 5400.0)
+    record_stopped(runs, ActiveJob(**{**_job(tmp_path).__dict__, "uuid": "u2"}), 60.0)
+    with open(runs / ".active" / "stopped.jsonl", "a") as handle:
+        handle.write("not json\n{}\n")
+    assert stopped_seconds(runs) == {"u1": 5400.0, "u2": 60.0}
+    assert active_jobs(runs) == []  # the stopped list is not a running job
+
+
+def test_a_killed_runner_leaves_a_stopped_record_as_long_as_its_folder_was_written(tmp_path):
+    runs, folder = tmp_path / "runs", tmp_path / "job"
+    (folder / "hse06").mkdir(parents=True)
+    output = folder / "hse06" / "cp2k.out"
+    output.write_text("...")
+    dead = ActiveJob(**{**_job(folder, pid=_dead_pid(), minutes=150).__dict__, "uuid": "bulk-uuid"})
+    written = datetime.fromisoformat(dead.started_at).timestamp() + 147 * 60  # last written 147 min in
+    os.utime(output, (written, written))
+    mark_active(runs, dead)
+    assert drop_stopped(runs) == 1
+    assert stopped_seconds(runs) == {"bulk-uuid": pytest.approx(147 * 60, abs=1)}

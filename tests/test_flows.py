@@ -869,3 +869,40 @@ def test_flow_jobs_of_several_bulks_without_jobflow_warning(recwarn):
     assert any("not connected" in str(w.message) for w in raw)  # jobflow does warn on the raw iteration
     assert {j.uuid for j, _ in flow_jobs(flow)} == {j.uuid for j, _ in listed}
     assert not [w for w in recwarn if "not connected" in str(w.message)]
+
+
+def test_a_stopped_bulk_job_is_remembered_and_not_started_in_a_shorter_walltime(store, tmp_path):
+    """Ctrl-C or SIGTERM during a job notes how long it ran; a --walltime run shorter than that leaves the job
+    (saying why), ``status`` counts it as at least that long, and a long enough walltime runs it."""
+    from typer.testing import CliRunner
+
+    from bandflow.activity import ActiveJob, record_stopped, stopped_seconds
+    from bandflow.cli import app, campaign_status_text
+
+    runs = tmp_path / "data" / "runs"
+    stopping = load_spec(write_spec(tmp_path / "stop.yaml", bulk_settings={"interrupt": True}))
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(stopping, store=store, progress=False)
+    (bulk_job,) = [j for j in campaign_flow(stopping).jobs if j.metadata["bandflow_step"] == "bulk_edges"]
+    assert set(stopped_seconds(runs)) == {bulk_job.uuid} and not active_jobs(runs)
+
+    path = write_spec(tmp_path / "s.yaml")
+    run_campaign(load_spec(path), store=store, progress=False)  # MgO: times the campaign's jobs
+    path.write_text(path.read_text().replace("- MgO", "- MgO\n- CaO"))
+    spec = load_spec(path)
+    (bulk_job,) = [j for j in campaign_flow(spec).jobs
+                   if j.metadata["bandflow_step"] == "bulk_edges" and j.metadata["bulk_name"] == "CaO"]
+    record_stopped(runs, ActiveJob(campaign="test", job_name=bulk_job.name, step="bulk_edges", target="CaO", pid=1,
+                                   host="elsewhere", started_at="2026-12-06T10:31:00", folder="", uuid=bulk_job.uuid),
+                   2 * 3600 + 7 * 60)
+    status = campaign_status(spec, store)
+    assert [b.stopped_seconds for b in status.bulks] == [None, pytest.approx(7620)]
+    assert status.bulk_seconds < 600 and status.eta_seconds >= 7620  # not the campaign's mean bulk job
+    assert "to run (an attempt was stopped after 2 h 07 min; counted as at least that)" in campaign_status_text(status)
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--walltime", "1:00:00"])
+    assert result.exit_code == 0, result.output
+    assert f"left for a later run: {bulk_job.name}: an earlier attempt was stopped after 2 h 07 min" in result.output
+    assert store.query_surfaces(protocol="fast", formula="CaO", state=None) == []
+    later = run_campaign(spec, store=store, progress=False, walltime=3 * 3600)
+    assert later.deferred == 0 and not later.failed
+    assert len(store.query_surfaces(protocol="fast", formula="CaO")) == len(plan_campaign(spec)[1].surfaces)
