@@ -177,17 +177,28 @@ def test_empty_ensemble_rejected():
         SlabEnsemble(SMALL, [])
 
 
-@pytest.mark.parametrize("descriptor", ["lsoap", "soap"])
-def test_fast_first_layer_equals_explicit_power_spectrum(records, descriptor):
-    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": descriptor, "soap_species": (8, 12, 20, 22, 30, 50)})
+SOAP_SPECIES = (8, 12, 20, 22, 30, 50)
+
+
+def _network_and_batch(records, descriptor: str, seed: int = 1):
+    """A float64 network of ``descriptor`` (standard SOAP: channels ``SOAP_SPECIES``) with its feature scaling
+    fitted, and one batch of six binary slabs and a ternary one (an extra element pair); also the slabs."""
+    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": descriptor, "soap_species": SOAP_SPECIES})
     structures = [r.structure for r in records[:6]]
     ternary = structures[0].copy()
     ternary.replace(0, "Zn")
-    features = SlabFeatures.from_structures([*structures, ternary], hp.soap, dtype=torch.float64)
-    torch.manual_seed(1)
+    structures.append(ternary)
+    features = SlabFeatures.from_structures(structures, hp.soap, dtype=torch.float64)
+    torch.manual_seed(seed)
     net = SlabNet(hp).double()
     batch = features.batch(np.arange(len(features)))
     net.fit_feature_scaling([batch])
+    return net, batch, structures
+
+
+@pytest.mark.parametrize("descriptor", ["lsoap", "soap"])
+def test_fast_first_layer_equals_explicit_power_spectrum(records, descriptor):
+    net, batch, _ = _network_and_batch(records, descriptor)
     fast, explicit = net(batch), net(batch, explicit=True)
     torch.testing.assert_close(fast.ip, explicit.ip, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(fast.attention, explicit.attention, rtol=1e-10, atol=1e-12)
@@ -196,23 +207,16 @@ def test_fast_first_layer_equals_explicit_power_spectrum(records, descriptor):
 def test_network_soap_descriptor_is_standard_soap(records):
     """The standard-SOAP baseline's features, scattered from the pair spectra, are the DScribe-checked
     standard SOAP (``soap_features``) and what the weighted route gives with one-hot weights."""
-    species = (8, 12, 20, 22, 30, 50)
-    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": "soap", "soap_species": species})
-    structures = [r.structure for r in records[:4]]
-    ternary = structures[0].copy()
-    ternary.replace(0, "Zn")
-    structures.append(ternary)
-    features = SlabFeatures.from_structures(structures, hp.soap, dtype=torch.float64)
-    net = SlabNet(hp).double()
-    batch = features.batch(np.arange(len(features)))
+    net, batch, structures = _network_and_batch(records, "soap")
+    soap = net.hyperparameters.soap
     scattered = net.descriptor(batch)
     first, second = batch.row_elements[:, 0], batch.row_elements[:, 1]
     weighted = lsoap_from_pair_spectra(batch.spectra, batch.row_atom, net.element_weights(first),
                                        net.element_weights(second), first == second, batch.n_atoms,
-                                       hp.soap.n_max, hp.soap.l_max)
+                                       soap.n_max, soap.l_max)
     torch.testing.assert_close(scattered, weighted, rtol=1e-12, atol=1e-12)
-    reference = soap_features([slab_geometry(s)[0] for s in structures], species, hp.soap)
-    columns = _dscribe_columns(len(species), hp.soap.n_max, hp.soap.l_max)
+    reference = soap_features([slab_geometry(s)[0] for s in structures], SOAP_SPECIES, soap)
+    columns = _dscribe_columns(len(SOAP_SPECIES), soap.n_max, soap.l_max)
     np.testing.assert_allclose(scattered[:, columns].numpy(), reference, rtol=1e-10, atol=1e-12)
     assert np.abs(reference).max() > 0
 
@@ -220,15 +224,7 @@ def test_network_soap_descriptor_is_standard_soap(records):
 def test_soap_gathered_pair_weights_equal_one_hot_contraction(records):
     """Standard SOAP's first layer picks its weights per element pair; same values and gradients as the
     contraction with one-hot channels, including a pair type absent from the first channels."""
-    hp = ModelHyperparameters(**{**SMALL.__dict__, "descriptor": "soap", "soap_species": (8, 12, 20, 22, 30, 50)})
-    structures = [r.structure for r in records[:6]]
-    ternary = structures[0].copy()
-    ternary.replace(0, "Zn")
-    features = SlabFeatures.from_structures([*structures, ternary], hp.soap, dtype=torch.float64)
-    torch.manual_seed(2)
-    net = SlabNet(hp).double()
-    batch = features.batch(np.arange(len(features)))
-    net.fit_feature_scaling([batch])
+    net, batch, _ = _network_and_batch(records, "soap", seed=2)
     results = []
     for contract in (False, True):
         net.zero_grad()
