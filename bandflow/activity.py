@@ -86,19 +86,19 @@ def drop_stopped(runs_dir: Path) -> int:
     returns how many. A new run calls it, so ``status`` reports a stopped runner until then.
 
     Each such job is noted as stopped (:func:`record_stopped`) after the time its folder was last written
-    (a lower bound of how long it ran)."""
+    (a lower bound of how long it ran); one whose folder holds no file is not (nothing tells how long it
+    ran). Runners of other hosts cannot be checked from here and are left alone."""
     dropped = 0
     for job in active_jobs(runs_dir):
         if job.alive() is False:
-            marker = _marker(runs_dir, job.host, job.pid)
-            folder = Path(job.folder)
-            files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-            last = max([p.stat().st_mtime for p in files], default=None)
-            if last is None:
-                last = marker.stat().st_mtime if marker.exists() else None
+            try:
+                folder = Path(job.folder)
+                last = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=None)
+            except OSError:  # unreadable, or removed meanwhile: no record, the marker still goes
+                last = None
             if last is not None:
                 record_stopped(runs_dir, job, last - datetime.fromisoformat(job.started_at).timestamp())
-            marker.unlink(missing_ok=True)
+            _marker(runs_dir, job.host, job.pid).unlink(missing_ok=True)
             dropped += 1
     return dropped
 

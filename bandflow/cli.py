@@ -448,7 +448,8 @@ def campaign_status_text(progress: CampaignStatus) -> str:
         n_bulks = f"{progress.bulks_to_run} bulk job{'s' if progress.bulks_to_run != 1 else ''}"
         bulks = "" if not progress.bulks_to_run else (
             f"{n_bulks} of {progress.bulk_seconds / 60:.0f} min on average, then " if progress.bulk_seconds
-            else f"{n_bulks} not counted (no bulk job timed yet), ")
+            else f"{n_bulks} not counted (no bulk job timed yet)"
+            + (", except their stopped attempts" if any(b.stopped_seconds for b in progress.bulks) else "") + ", ")
         eta += f" ({bulks}{progress.slab_pace()})"
     outdated = f" ({progress.outdated} computed with earlier settings)" if progress.outdated else ""
     lines = [f"{progress.name}: {progress.successful} done, {progress.failed} failed, "

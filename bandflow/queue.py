@@ -30,6 +30,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import wraps
@@ -330,7 +331,9 @@ def submit_flows(
     for item in items:
         if not isinstance(item, Flow | Job):
             raise BandflowError(f"cannot submit {type(item).__name__}: expected jobflow Flow or Job objects")
-    workflows = [flow_to_workflow(item, allow_external_references=allow_external_references) for item in items]
+    with warnings.catch_warnings():  # a campaign's bulks are separate graphs by design (flows.flow_jobs)
+        warnings.filterwarnings("ignore", message="Some jobs are not connected", category=UserWarning)
+        workflows = [flow_to_workflow(item, allow_external_references=allow_external_references) for item in items]
     fw_ids: list[int] = []
     with database(launchpad) as raw:
         for workflow in workflows:

@@ -490,7 +490,7 @@ def _run_ordered(
         if deadline is not None and _past_deadline(job, step, parents, deferred, deadline, durations):
             deferred.add(job.uuid)
             summary.deferred += 1
-            if durations and job.uuid in durations.stopped and not any(p in deferred for p in parents):
+            if durations and _stopped_attempt_decides(job, step, parents, deferred, deadline, durations):
                 tqdm.write(f"left for a later run: {job.name}: an earlier attempt was stopped after "
                            f"{duration_text(durations.stopped[job.uuid])} without finishing")
             bar.update()
@@ -518,6 +518,16 @@ def _past_deadline(job: Job, step: str, parents: list[str], deferred: set[str], 
         return True
     expected = durations.expected(step, job.metadata.get("surface_id"), job.uuid) if durations else None
     return expected is not None and time.monotonic() + WALLTIME_MARGIN * expected > deadline
+
+
+def _stopped_attempt_decides(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
+                             durations: JobDurations) -> bool:
+    """Whether ``job`` is left only because an earlier attempt of it was stopped after longer than the time
+    left (its usual expected length would fit)."""
+    if job.uuid not in durations.stopped or any(p in deferred for p in parents) or time.monotonic() >= deadline:
+        return False
+    usual = durations.expected(step, job.metadata.get("surface_id"))
+    return usual is None or time.monotonic() + WALLTIME_MARGIN * usual <= deadline
 
 
 @dataclass
@@ -725,9 +735,10 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     Done means a successful document computed with the spec's present settings; one from an earlier method
     (for example a smaller bulk Γ cell) is counted as outdated, among the remaining.
 
-    The time left is the bulk jobs still to run at their mean time plus the remaining surfaces at the mean
-    time of their slab steps (:func:`step_seconds`); ``seconds_per_surface`` spreads the bulk steps over
-    their surfaces instead, the pace of the campaign so far.
+    The time left is the bulk jobs still to run at their mean time (one with an attempt stopped unfinished:
+    at least as long as that attempt ran) plus the remaining surfaces at the mean time of their slab steps
+    (:func:`step_seconds`); ``seconds_per_surface`` spreads the bulk steps over their surfaces instead, the
+    pace of the campaign so far.
     """
     plans = plans if plans is not None else plan_campaign(spec)
     ids = {e.id for p in plans for e in p.surfaces}

@@ -137,3 +137,12 @@ def test_a_killed_runner_leaves_a_stopped_record_as_long_as_its_folder_was_writt
     mark_active(runs, dead)
     assert drop_stopped(runs) == 1
     assert stopped_seconds(runs) == {"bulk-uuid": pytest.approx(147 * 60, abs=1)}
+
+
+def test_a_killed_runner_with_an_empty_or_missing_folder_leaves_no_stopped_record(tmp_path):
+    runs = tmp_path / "runs"
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        mark_active(runs, ActiveJob(**{**_job(folder, pid=_dead_pid()).__dict__, "uuid": folder.name}))
+    assert drop_stopped(runs) == 2 and active_jobs(runs) == []
+    assert stopped_seconds(runs) == {}  # nothing tells how long they ran
