@@ -214,12 +214,13 @@ def main() -> int:
                 waiting = (f"; bulks with only pending results: {', '.join(sorted(pending_names))}"
                            if pending_names else "")
                 # surfaces left per bulk, to plan the next allocation (HfO2-monoclinic's 48 are not Ag2O's 1)
-                untouched = ", ".join(f"{b.name} ({b.remaining})" for b in sorted(status.bulks, key=lambda b: b.name)
+                untouched = ", ".join(f"{b.name} ({b.remaining}{'; bulk stored' if b.bulk_stored else ''})"
+                                      for b in sorted(status.bulks, key=lambda b: b.name)
                                       if b.remaining and not b.successful and b.name not in pending_names)
                 partly = ", ".join(f"{b.name} ({b.remaining} of {b.total}{'; bulk stored' if b.bulk_stored else ''})"
                                    for b in sorted(status.bulks, key=lambda b: b.name) if b.remaining and b.successful)
                 remaining.append(f"- `{spec_path.name}`: {status.remaining} surfaces{outdated}{eta}; bulks without any "
-                                 f"result yet (surfaces): {untouched or 'none'}"
+                                 f"surface yet (surfaces): {untouched or 'none'}"
                                  + (f"; bulks partly done (surfaces left): {partly}" if partly else "")
                                  + waiting)
     timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
