@@ -13,6 +13,8 @@ import hashlib
 import json
 import uuid as uuidlib
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,12 +318,20 @@ def check_makers(spec: CampaignSpec, plans: list[BulkPlan]) -> None:
             plan_bulk_maker(protocol, plan_engine_settings(spec.engine_settings, plan), plan)
 
 
-def flow_jobs(flow: Flow) -> list[tuple[Job, list[str]]]:
-    """``flow.iterflow()`` as a list (each job with its parents' uuids), without jobflow's warning that some
-    jobs are not connected: a campaign's bulks are separate graphs by design, and bandflow orders them
-    itself (:func:`bandflow.runner.run_order`)."""
+@contextmanager
+def unconnected_jobs_allowed() -> Iterator[None]:
+    """Silence jobflow's warning that some jobs of a flow are not connected, wherever it walks a campaign's
+    graph: a campaign's bulks are separate graphs by design, and bandflow orders them itself
+    (:func:`bandflow.runner.run_order`)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some jobs are not connected", category=UserWarning)
+        yield
+
+
+def flow_jobs(flow: Flow) -> list[tuple[Job, list[str]]]:
+    """``flow.iterflow()`` as a list (each job with its parents' uuids), under
+    :func:`unconnected_jobs_allowed`."""
+    with unconnected_jobs_allowed():
         return list(flow.iterflow())
 
 

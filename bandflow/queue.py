@@ -30,7 +30,6 @@ import os
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import wraps
@@ -327,12 +326,13 @@ def submit_flows(
     from jobflow import Flow, Job
     from jobflow.managers.fireworks import flow_to_workflow
 
+    from bandflow.flows import unconnected_jobs_allowed
+
     items = list(flows) if isinstance(flows, list | tuple) else [flows]
     for item in items:
         if not isinstance(item, Flow | Job):
             raise BandflowError(f"cannot submit {type(item).__name__}: expected jobflow Flow or Job objects")
-    with warnings.catch_warnings():  # a campaign's bulks are separate graphs by design (flows.flow_jobs)
-        warnings.filterwarnings("ignore", message="Some jobs are not connected", category=UserWarning)
+    with unconnected_jobs_allowed():
         workflows = [flow_to_workflow(item, allow_external_references=allow_external_references) for item in items]
     fw_ids: list[int] = []
     with database(launchpad) as raw:

@@ -487,12 +487,13 @@ def _run_ordered(
             failed[job.uuid] = upstream[0]
             bar.update()
             continue
-        if deadline is not None and _past_deadline(job, step, parents, deferred, deadline, durations):
+        left, why = (False, None) if deadline is None else _left_for_later(job, step, parents, deferred, deadline,
+                                                                          durations)
+        if left:
             deferred.add(job.uuid)
             summary.deferred += 1
-            if durations and _stopped_attempt_decides(job, step, parents, deferred, deadline, durations):
-                tqdm.write(f"left for a later run: {job.name}: an earlier attempt was stopped after "
-                           f"{duration_text(durations.stopped[job.uuid])} without finishing")
+            if why:
+                tqdm.write(f"left for a later run: {job.name}: {why}")
             bar.update()
             continue
         try:
@@ -510,24 +511,25 @@ def _run_ordered(
         bar.update()
 
 
-def _past_deadline(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
-                   durations: JobDurations | None) -> bool:
+def _left_for_later(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
+                    durations: JobDurations | None) -> tuple[bool, str | None]:
     """Whether ``job`` needs a job left for later, or is expected to end past ``deadline`` (with the margin);
-    past the deadline every job is left, also one whose length nothing can tell."""
+    past the deadline every job is left, also one whose length nothing can tell. The second value says why
+    where an earlier attempt of the job, stopped unfinished, is what leaves it (its usual length would fit)."""
     if any(parent in deferred for parent in parents) or time.monotonic() >= deadline:
-        return True
-    expected = durations.expected(step, job.metadata.get("surface_id"), job.uuid) if durations else None
-    return expected is not None and time.monotonic() + WALLTIME_MARGIN * expected > deadline
+        return True, None
+    if durations is None:
+        return False, None
 
+    def fits(seconds: float | None) -> bool:
+        return seconds is None or time.monotonic() + WALLTIME_MARGIN * seconds <= deadline
 
-def _stopped_attempt_decides(job: Job, step: str, parents: list[str], deferred: set[str], deadline: float,
-                             durations: JobDurations) -> bool:
-    """Whether ``job`` is left only because an earlier attempt of it was stopped after longer than the time
-    left (its usual expected length would fit)."""
-    if job.uuid not in durations.stopped or any(p in deferred for p in parents) or time.monotonic() >= deadline:
-        return False
-    usual = durations.expected(step, job.metadata.get("surface_id"))
-    return usual is None or time.monotonic() + WALLTIME_MARGIN * usual <= deadline
+    surface_id = job.metadata.get("surface_id")
+    if fits(durations.expected(step, surface_id, job.uuid)):
+        return False, None
+    if fits(durations.expected(step, surface_id)):  # only the stopped attempt does not fit
+        return True, f"an earlier attempt was stopped after {duration_text(durations.stopped[job.uuid])} without finishing"
+    return True, None
 
 
 @dataclass
@@ -542,6 +544,11 @@ class BulkProgress:
     bulk_stored: bool
     #: how long the longest attempt of the bulk job ran before it was stopped unfinished (None: none was)
     stopped_seconds: float | None = None
+
+    @property
+    def bulk_job_to_run(self) -> bool:
+        """Surfaces are left and the bulk job has no stored output."""
+        return bool(self.remaining) and not self.bulk_stored
 
     @property
     def remaining(self) -> int:
@@ -591,7 +598,7 @@ class CampaignStatus:
     @property
     def bulks_to_run(self) -> int:
         """Bulks with surfaces left whose bulk job has no stored output."""
-        return sum(1 for b in self.bulks if b.remaining and not b.bulk_stored)
+        return sum(1 for b in self.bulks if b.bulk_job_to_run)
 
 
 #: Fewer surfaces timed on this machine than this (and than the documents time), and the documents' recorded
@@ -799,7 +806,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
         # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate
         # a bulk job stopped unfinished before counts as at least as long as that attempt ran
         status.eta_seconds = sum(max(status.bulk_seconds or 0.0, b.stopped_seconds or 0.0) for b in bulks
-                                 if b.remaining and not b.bulk_stored) + status.remaining_surface_seconds
+                                 if b.bulk_job_to_run) + status.remaining_surface_seconds
         status.timed_from = timed_from
     return status
 
