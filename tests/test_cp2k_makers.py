@@ -21,6 +21,7 @@ from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.xyz import XYZ
 
+from bandflow.alignment import run_seconds
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabRelaxMaker, Cp2kSlabStaticMaker
 from bandflow.cp2k.parsing import parse_output
 from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabStaticOutput
@@ -106,7 +107,8 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
     assert [c["n_atoms"] for c in out.cells_tried] == [16]  # no growth with max_sampling_error=None
     assert out.gamma_cell_width == pytest.approx(out.cells_tried[0]["width"]) and out.gamma_cell_width > 4
     assert out.code_version == "2023.1" and out.functional == "HSE06"
-    assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total"}
+    assert set(out.wall_time) == {"pbe_gamma", "pbe_kpoints", "hybrid", "total", "reused"}
+    assert out.wall_time["reused"] == 0.0 and out.wall_time["pbe_gamma"] > 0
 
 
 def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, settings_env):
@@ -122,7 +124,12 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     assert calls == ["hse06", "True"]  # the PBE runs came back from the first job, with the wavefunction
     folder = next((tmp_path / "second").glob("job_*"))
     assert (folder / "pbe_gamma" / "cp2k.out").is_file() and (folder / "pbe_kpoints" / "cp2k.inp").is_file()
-    assert out.wall_time["pbe_gamma"] == out.wall_time["pbe_kpoints"] == 0.0  # no time spent on them here
+    # no time spent on them here, but what they cost when they ran is counted (CP2K's timing in their outputs)
+    first = next((tmp_path / "first").glob("job_*"))
+    cost = {step: parse_output(first / step / "cp2k.out").wall_time for step in ("pbe_gamma", "pbe_kpoints")}
+    assert {step: out.wall_time[step] for step in cost} == cost and all(cost.values())
+    assert out.wall_time["reused"] == pytest.approx(sum(cost.values()))
+    assert run_seconds(out, None)["bulk_edges"] == pytest.approx(out.wall_time["total"] + sum(cost.values()))
     fresh = run(Cp2kBulkHybridMaker(max_sampling_error=None).make(rocksalt()), tmp_path / "fresh")
     assert (out.vbm, out.cbm, out.gamma_sampling_error) == (fresh.vbm, fresh.cbm, fresh.gamma_sampling_error)
     assert list(kept.iterdir()) == []  # a finished job leaves nothing kept

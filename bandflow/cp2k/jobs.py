@@ -377,6 +377,7 @@ class Cp2kBulkHybridMaker(Maker):
         cells = self.gamma_cells(plain)
         tried: list[dict[str, Any]] = []
         kept: list[str] = []  # finished PBE runs, kept until this job succeeds (bandflow.cp2k.reuse)
+        reused_seconds = 0.0  # what the runs restored from an earlier attempt cost when they ran
         for attempt, cell in enumerate(cells):
             if attempt:  # keep the runs of the smaller cells beside, for the record
                 for step in ("pbe_gamma", "pbe_kpoints"):
@@ -385,6 +386,7 @@ class Cp2kBulkHybridMaker(Maker):
             pbe_gamma = _run(Cp2kStaticSetGenerator(**self._common()), cell, work / "pbe_gamma", kept=kept)
             pbe_kmesh = _run(Cp2kStaticSetGenerator(kpoints=mesh, **self._common()), cell, work / "pbe_kpoints",
                              kept=kept)
+            reused_seconds += sum(run.wall_time or 0.0 for run in (pbe_gamma, pbe_kmesh) if run.reused)
             sampling_error = _per_atom_difference(pbe_gamma.total_energy, pbe_kmesh.total_energy, len(cell))
             tried.append({"n_atoms": len(cell), "width": cell_width(cell.lattice.matrix),
                           "sampling_error": sampling_error})
@@ -415,7 +417,8 @@ class Cp2kBulkHybridMaker(Maker):
             gamma_sampling_error=sampling_error, cells_tried=tried,
             code_version=hybrid.version,
             wall_time={"pbe_gamma": pbe_gamma.wall_time, "pbe_kpoints": pbe_kmesh.wall_time,
-                       "hybrid": hybrid.wall_time, "total": time.perf_counter() - started},
+                       "hybrid": hybrid.wall_time, "total": time.perf_counter() - started,
+                       "reused": reused_seconds},
             settings={"basis": {el: k.basis for el, k in kinds.items()}, "cutoff": self.cutoff,
                       "rel_cutoff": self.rel_cutoff, "eps_schwarz": self.eps_schwarz,
                       "admm": {el: k.aux_basis for el, k in kinds.items()} | {"method": "BASIS_PROJECTION"},

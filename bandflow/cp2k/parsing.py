@@ -89,6 +89,7 @@ class Cp2kOutputSummary:
     geo_opt_converged: bool | None = None
     total_energy: float | None = None  # eV, the last one printed
     wall_time: float | None = None  # s, CP2K's own timing of the whole run
+    reused: bool = False  # restored from an earlier attempt's finished run (bandflow.cp2k.reuse): no time spent now
     abort_message: str | None = None
     eigenvalues: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # k → (eV, occ.)
     hfx_memory: HfxMemory | None = None  # the last HFX_MEM_INFO block (hybrid runs only)

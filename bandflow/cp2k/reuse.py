@@ -64,7 +64,8 @@ def run_key(directory: Path, command: Iterable[str]) -> str:
 def restore_run(key: str, directory: Path, output_file: str) -> Cp2kOutputSummary | None:
     """The parsed output of the finished run ``key``, copied into ``directory`` (over its inputs, which are the
     same), or None when there is none to reuse (reuse off, no such run, a copy that fails or whose output
-    is not a finished run). A reused run's ``wall_time`` is 0: it took no time in this attempt."""
+    is not a finished run). A reused run is marked ``reused``; its ``wall_time`` is what it cost when it ran (CP2K's
+    own timing in its output), so a job's record of computing time still counts it."""
     if not get_settings().reuse_finished_runs:
         return None
     kept = runs_folder() / key
@@ -82,7 +83,7 @@ def restore_run(key: str, directory: Path, output_file: str) -> Cp2kOutputSummar
                        kept, reason)
         return None
     logger.info("%s: reusing the finished CP2K run %s (same inputs)", directory.name, kept)
-    summary.wall_time = 0.0
+    summary.reused = True
     return summary
 
 

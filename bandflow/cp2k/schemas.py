@@ -57,7 +57,9 @@ class Cp2kBulkHybridOutput(Cp2kOutputModel):
     energy: float = Field(description="Total energy of the hybrid run (eV).")
     code: str = "cp2k"
     code_version: str | None = None
-    wall_time: dict[str, float] = Field(default_factory=dict, description="Seconds per run and in total.")
+    wall_time: dict[str, float] = Field(
+        default_factory=dict, description="Seconds per run (a reused run: what it cost when it ran), `total` (this "
+        "attempt's wall clock) and `reused` (the runs restored from an earlier attempt, not in `total`).")
     settings: dict[str, Any] = Field(default_factory=dict, description="Basis, cutoffs and screening used.")
     dir_name: str | None = None
 
