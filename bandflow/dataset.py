@@ -24,6 +24,7 @@ from pymatgen.core import Composition
 
 from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
+from bandflow.isostructural import FACE_ATOMS, MIN_SHARED_CUTS, isostructural_groups, isostructural_markdown
 from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.schemas import SurfaceDoc
 
@@ -519,6 +520,19 @@ def datasheet_markdown(
     if summary_lines := source_offset_lines(offsets_by_source):
         lines += ["", "Our mean IP minus the published one, per source with IPs for at least "
                   f"{MIN_FORMULAS_PER_SOURCE} rows of the table:", "", *summary_lines]
+    if groups := isostructural_groups(docs):
+        lines += ["", "## The same cut in isostructural bulks", "",
+                  "Bulks of one structure type have the same cuts, each computed on its own (its own bulk hybrid, "
+                  "its own slabs). Whether the cuts come in the same order of IP in every bulk of the type tells "
+                  "the spread between the terminations of one bulk (several eV) apart from noise: a random "
+                  "failure of one calculation breaks the order, a property of the terminations under this "
+                  "method keeps it (an artefact shared by a kind of face, of its relaxation say, would keep it "
+                  f"too). Cuts are paired by Miller index and by the outermost {FACE_ATOMS} atoms of the "
+                  "unrelaxed top face (elements paired by amount and electronegativity, depths alike; "
+                  "`bandflow.isostructural`); a type is shown where its bulks share at least "
+                  f"{MIN_SHARED_CUTS} cuts.", "",
+                  *isostructural_markdown(groups, bulk_labels(d for d in docs if d.state == "successful"))]
+        lines.pop()  # the last group's blank line: the next section adds its own
     lines += ["", "## Outliers (flagged, kept)", "",
               f"Flagged: IP outside {IP_RANGE[0]}–{IP_RANGE[1]} eV or EA below {EA_MIN} eV; bulk edges from a Γ cell "
               f"whose PBE energy misses the k-mesh one by more than {1000 * MAX_GAMMA_SAMPLING_ERROR:.0f} meV/atom or "
