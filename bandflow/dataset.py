@@ -459,13 +459,15 @@ def datasheet_markdown(
     timing: list[str] | None = None,
     remaining: list[str] | None = None,
     literature: dict[str, list[PublishedValue]] | None = None,
+    isostructural_figure: str | None = None,
 ) -> str:
     """A dataset's README: what is in it, counts, value ranges, per-formula table, outliers, failures.
 
     ``files`` maps each data file to its number of documents; ``method`` and ``timing`` are Markdown
     paragraphs/bullets written by the caller (they depend on the campaign); ``literature`` maps a formula
     to published values (:func:`load_literature`), shown in the per-formula table with numbered references
-    and our mean IP minus the published one.
+    and our mean IP minus the published one; ``isostructural_figure``, a figure file beside the datasheet
+    (:func:`bandflow.plotting.plot_isostructural_cuts`), is shown in the section on isostructural bulks.
     """
     summary = dataset_summary(docs)
     literature = literature or {}
@@ -531,6 +533,8 @@ def datasheet_markdown(
                   "unrelaxed top face (elements paired by amount and electronegativity, depths alike; "
                   "`bandflow.isostructural`); a type is shown where its bulks share at least "
                   f"{MIN_SHARED_CUTS} cuts.", "",
+                  *([f"![The same cut in isostructural bulks]({isostructural_figure})", ""]
+                    if isostructural_figure else []),
                   *isostructural_markdown(groups, bulk_labels(d for d in docs if d.state == "successful"))]
         lines.pop()  # the last group's blank line: the next section adds its own
     lines += ["", "## Outliers (flagged, kept)", "",

@@ -18,6 +18,7 @@ from bandflow.files import replaced_atomically
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from bandflow.isostructural import IsostructuralGroup
     from bandflow.potential import PotentialAnalysis
 
 WATER_REDOX_LEVELS = {  # eV below the vacuum level at pH 0 (absolute SHE potential 4.44 V)
@@ -221,4 +222,36 @@ def plot_ip_ea_by_formula(docs: Sequence[Mapping[str, Any]], path: str | Path, t
     ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     if title:
         ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_isostructural_cuts(groups: Sequence[IsostructuralGroup], path: str | Path,
+                            labels: Mapping[str, str] | None = None) -> Path:
+    """One panel per structure type: the IP of each shared cut (a line) in each of its bulks (the x axis,
+    highest mean IP first). Parallel lines are cuts in the same order in every bulk; crossing lines are not.
+    ``labels`` names the bulks (default: their names)."""
+    if not groups:
+        raise BandflowError("plot_isostructural_cuts: no structure type with shared cuts to plot")
+    path = check_figure_path(path)
+
+    from matplotlib.figure import Figure
+
+    columns = min(4, len(groups))
+    rows = math.ceil(len(groups) / columns)
+    fig = Figure(figsize=(2.6 * columns, 2.6 * rows + 0.4), layout="constrained")
+    for index, group in enumerate(groups):
+        ax = fig.add_subplot(rows, columns, index + 1)
+        bulks = sorted(group.bulks, key=lambda b: -sum(docs[b].ip for _, docs in group.cuts))
+        for _, docs in group.cuts:
+            ax.plot(range(len(bulks)), [docs[b].ip for b in bulks], color=VALENCE_COLOR, alpha=0.6,
+                    marker="o", markersize=3, linewidth=1)
+        ax.set_xticks(range(len(bulks)), [formula_label((labels or {}).get(b, b)) for b in bulks], fontsize=8)
+        ax.set_xlim(-0.3, len(bulks) - 0.7)
+        same, compared = group.concordant_pairs()
+        ax.set_title(f"{group.spacegroup} {group.prototype}: {len(group.cuts)} cuts\n{same}/{compared} pairs in order",
+                     fontsize=8)
+        ax.grid(axis="y", color="0.9")
+        if index % columns == 0:
+            ax.set_ylabel("IP (eV)")
+    fig.suptitle("The same cut in isostructural bulks (one line per cut)", fontsize=10)
     return save_figure(fig, path)

@@ -103,3 +103,15 @@ def test_the_datasheet_has_the_section_only_where_a_type_has_bulks_to_compare(zi
     assert "**P2_1/c AB2: HfO2, ZrO2**, 16 cuts in all of them." in section and section.endswith("|\n")
     assert "\n\n## Outliers (flagged, kept)" in sheet
     assert "isostructural" not in datasheet_markdown("t", zro2, {}, "m")
+
+
+def test_the_figure_has_a_panel_per_type_and_refuses_nothing_to_plot(zirconia, tmp_path):
+    from bandflow.errors import BandflowError
+    from bandflow.plotting import plot_isostructural_cuts
+
+    groups = isostructural_groups([*zirconia[0], *zirconia[1], *cut_docs("TiO2-rutile"), *cut_docs("SnO2")])
+    path = plot_isostructural_cuts(groups, tmp_path / "cuts.png", {"ZrO2-monoclinic": "ZrO2"})
+    assert path.read_bytes().startswith(b"\x89PNG") and len(groups) == 2
+    with pytest.raises(BandflowError, match="no structure type with shared cuts"):
+        plot_isostructural_cuts([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

@@ -40,7 +40,8 @@ from bandflow.dataset import (
     write_json_lines,
 )
 from bandflow.flows import campaign_flow, flow_jobs, plan_campaign
-from bandflow.plotting import plot_ip_ea_by_formula
+from bandflow.isostructural import isostructural_groups
+from bandflow.plotting import plot_ip_ea_by_formula, plot_isostructural_cuts
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
@@ -237,15 +238,20 @@ def main() -> int:
                           OUT / "ip_ea_by_formula.png", title="bandflow reference surfaces (fast protocol)",
                           published={label: [(v.ip, v.ea) for v in literature.get(formula, [])]
                                      for label, formula in formula_of.items()})
+    figures = ["ip_ea_by_formula.png"]
+    (OUT / "isostructural_cuts.png").unlink(missing_ok=True)  # none, not an old one, without shared cuts
+    if groups := isostructural_groups(all_docs):
+        figures.append(plot_isostructural_cuts(groups, OUT / "isostructural_cuts.png", labels).name)
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
-                              timing=timing, remaining=remaining, literature=literature)
+                              timing=timing, remaining=remaining, literature=literature,
+                              isostructural_figure=figures[-1] if groups else None)
     text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
                         "How well the L-SOAP model learns from these surfaces (leave-one-compound-out errors against "
                         "a no-model baseline, written by `tools/reference_model.py`): "
                         "[docs/reference-model.md](../../docs/reference-model.md).\n\n## Counts and ranges")
     text = text.replace("## Counts and ranges\n\n", "## Counts and ranges\n\n" + targets_line(successful) + "\n", 1)
     (OUT / "README.md").write_text(text)
-    print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items())}, README.md, ip_ea_by_formula.png in {OUT}")
+    print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items())}, README.md, {', '.join(figures)} in {OUT}")
     return 0
 
 
