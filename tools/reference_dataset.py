@@ -72,9 +72,9 @@ stoichiometric, nonpolar; thickness ≥ 8 Å and ≥ 2 interlayer periods, 12 Å
    64 atoms; its atom count and PBE Γ-sampling error are in each document's `extra.bulk`); the PBE
    k-mesh − Γ difference of the VBM and CBM is added (CP2K 2023.1 has no exact exchange with k-points).
    Edges are relative to the cell-mean potential. Exchange integrals are screened at EPS_SCHWARZ 1e-6,
-   which in CP2K 2023.1 also sets the short-range cutoff radius (14.3 Å); HfO2-monoclinic alone takes 1e-5
-   (12.5 Å), since its integral pass did not finish in 147 min at 1e-6 (on SnO2, 1e-5 moved the Γ VBM by
-   −0.6 meV and the CBM by +18 meV; docs/engines.md).
+   which in CP2K 2023.1 also sets the short-range cutoff radius (14.3 Å); HfO2-monoclinic and Ga2O3-beta
+   take 1e-5 (12.5 Å), since their integral passes had not finished after 147 and 80 min at 1e-6 (on SnO2,
+   1e-5 moved the Γ VBM by −0.6 meV and the CBM by +18 meV; docs/engines.md).
 4. **Alignment**: IP = (V_vac − V̄_centre) − (E_VBM − V̄_bulk), EA = IP − E_gap (PBE potential step with
    HSE06 bulk edges, the usual slab/bulk split; see docs/method.md).
 
