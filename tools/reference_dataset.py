@@ -239,12 +239,13 @@ def main() -> int:
                           published={label: [(v.ip, v.ea) for v in literature.get(formula, [])]
                                      for label, formula in formula_of.items()})
     figures = ["ip_ea_by_formula.png"]
-    (OUT / "isostructural_cuts.png").unlink(missing_ok=True)  # none, not an old one, without shared cuts
+    isostructural = OUT / "isostructural_cuts.png"
+    isostructural.unlink(missing_ok=True)  # no figure, not an old one, when no structure type has shared cuts
     if groups := isostructural_groups(all_docs):
-        figures.append(plot_isostructural_cuts(groups, OUT / "isostructural_cuts.png", labels).name)
+        figures.append(plot_isostructural_cuts(groups, isostructural, labels).name)
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
                               timing=timing, remaining=remaining, literature=literature,
-                              isostructural_figure=figures[-1] if groups else None)
+                              isostructural_figure=isostructural.name if groups else None)
     text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
                         "How well the L-SOAP model learns from these surfaces (leave-one-compound-out errors against "
                         "a no-model baseline, written by `tools/reference_model.py`): "
