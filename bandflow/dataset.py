@@ -24,7 +24,13 @@ from pymatgen.core import Composition
 
 from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
-from bandflow.isostructural import FACE_ATOMS, MIN_SHARED_CUTS, isostructural_groups, isostructural_markdown
+from bandflow.isostructural import (
+    FACE_ATOMS,
+    MIN_SHARED_CUTS,
+    IsostructuralGroup,
+    isostructural_groups,
+    isostructural_markdown,
+)
 from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.schemas import SurfaceDoc
 
@@ -459,6 +465,7 @@ def datasheet_markdown(
     timing: list[str] | None = None,
     remaining: list[str] | None = None,
     literature: dict[str, list[PublishedValue]] | None = None,
+    isostructural: Sequence[IsostructuralGroup] | None = None,
     isostructural_figure: str | None = None,
 ) -> str:
     """A dataset's README: what is in it, counts, value ranges, per-formula table, outliers, failures.
@@ -466,8 +473,10 @@ def datasheet_markdown(
     ``files`` maps each data file to its number of documents; ``method`` and ``timing`` are Markdown
     paragraphs/bullets written by the caller (they depend on the campaign); ``literature`` maps a formula
     to published values (:func:`load_literature`), shown in the per-formula table with numbered references
-    and our mean IP minus the published one; ``isostructural_figure``, a figure file beside the datasheet
-    (:func:`bandflow.plotting.plot_isostructural_cuts`), is shown in the section on isostructural bulks.
+    and our mean IP minus the published one. The section on isostructural bulks shows ``isostructural``
+    (:func:`~bandflow.isostructural.isostructural_groups` of ``docs``, found here when not given: a caller
+    that plots them passes its own) and ``isostructural_figure``, a figure file beside the datasheet
+    (:func:`bandflow.plotting.plot_isostructural_cuts`).
     """
     summary = dataset_summary(docs)
     literature = literature or {}
@@ -522,7 +531,7 @@ def datasheet_markdown(
     if summary_lines := source_offset_lines(offsets_by_source):
         lines += ["", "Our mean IP minus the published one, per source with IPs for at least "
                   f"{MIN_FORMULAS_PER_SOURCE} rows of the table:", "", *summary_lines]
-    if groups := isostructural_groups(docs):
+    if groups := (isostructural_groups(docs) if isostructural is None else isostructural):
         lines += ["", "## The same cut in isostructural bulks", "",
                   "Bulks of one structure type have the same cuts, each computed on its own (its own bulk hybrid, "
                   "its own slabs). Whether the cuts come in the same order of IP in every bulk of the type tells "

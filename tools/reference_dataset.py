@@ -244,7 +244,7 @@ def main() -> int:
     if groups := isostructural_groups(all_docs):
         figures.append(plot_isostructural_cuts(groups, isostructural, labels).name)
     text = datasheet_markdown("bandflow reference dataset: oxide surface IP/EA", all_docs, files, METHOD,
-                              timing=timing, remaining=remaining, literature=literature,
+                              timing=timing, remaining=remaining, literature=literature, isostructural=groups,
                               isostructural_figure=isostructural.name if groups else None)
     text = text.replace("## Counts and ranges", "![IP and EA per formula](ip_ea_by_formula.png)\n\n"
                         "How well the L-SOAP model learns from these surfaces (leave-one-compound-out errors against "
