@@ -243,6 +243,25 @@ def checkpoint_load(path: str = typer.Argument(..., help="A file written by `ban
     typer.echo(f"loaded {n} job documents")
 
 
+@checkpoint_app.command("save-runs")
+def checkpoint_save_runs(folder: str = typer.Argument(..., help="Folder for the archives (<key>.tar.gz).")) -> None:
+    """Archive the finished CP2K runs kept for stopped bulk jobs, so another machine reuses them."""
+    from bandflow.cp2k.reuse import runs_folder, save_kept_runs
+
+    if not (n := save_kept_runs(folder)):
+        raise BandflowError(f"no finished CP2K runs kept in {runs_folder()}; nothing written")
+    typer.echo(f"{folder} holds the {n} runs kept in {runs_folder()}")
+
+
+@checkpoint_app.command("load-runs")
+def checkpoint_load_runs(folder: str = typer.Argument(..., help="A folder written by `checkpoint save-runs`.")) -> None:
+    """Add archived CP2K runs to this data directory's kept runs; a stopped bulk job then reuses them."""
+    from bandflow.cp2k.reuse import load_kept_runs, runs_folder
+
+    n = load_kept_runs(folder)
+    typer.echo(f"added {n} finished CP2K runs to {runs_folder()}")
+
+
 @app.command("submit")
 def submit(spec_file: str = typer.Argument(..., help="Campaign YAML")) -> None:
     """Add a campaign's flow to the FireWorks LaunchPad (workers run it with rlaunch/qlaunch)."""

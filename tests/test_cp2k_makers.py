@@ -8,10 +8,13 @@ slab relaxation.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import stat
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from pymatgen.io.xyz import XYZ
 from bandflow.alignment import run_seconds
 from bandflow.cp2k import Cp2kBulkHybridMaker, Cp2kSlabRelaxMaker, Cp2kSlabStaticMaker
 from bandflow.cp2k.parsing import parse_output
+from bandflow.cp2k.reuse import kept_run_keys, load_kept_runs, save_kept_runs
 from bandflow.cp2k.schemas import Cp2kBulkHybridOutput, Cp2kSlabStaticOutput
 from bandflow.errors import BandflowError
 from bandflow.potential import align
@@ -143,6 +147,69 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     settings_env(BANDFLOW_REUSE_FINISHED_RUNS="false")
     run(maker.make(rocksalt()), tmp_path / "fifth")
     assert len((next((tmp_path / "fifth").glob("job_*")) / "calls.txt").read_text().split()) == 6
+
+
+def test_kept_runs_travel_to_another_machine_as_archives(tmp_path, fake_cp2k, settings_env):
+    maker = Cp2kBulkHybridMaker(max_sampling_error=None)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "stop_hybrid").touch()
+    with pytest.raises(Exception, match="hse06 failed"):
+        run(maker.make(rocksalt()), tmp_path / "first")
+    carried = tmp_path / "repo" / "finished_runs"
+    assert save_kept_runs(carried) == 2
+    archives = sorted(carried.iterdir())
+    assert [p.name.removesuffix(".tar.gz") for p in archives] == kept_run_keys()
+    # written once and reproducibly: the same bytes when written again from scratch, so a commit changes nothing
+    first_bytes = [p.read_bytes() for p in archives]
+    for path in archives:
+        path.unlink()
+    assert save_kept_runs(carried) == 2 and [p.read_bytes() for p in archives] == first_bytes
+    assert all(data[4:8] == bytes(4) for data in first_bytes)  # no date in the gzip header
+    # another machine: a fresh data directory reuses both PBE runs once they are loaded
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "other"))
+    assert kept_run_keys() == [] and load_kept_runs(carried) == 2 and load_kept_runs(carried) == 0
+    out = run(maker.make(rocksalt()), tmp_path / "second")
+    calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()
+    assert calls == ["hse06", "True"] and out.wall_time["reused"] > 0
+    # the job succeeded, so nothing is kept there any more and saving removes the archives
+    assert save_kept_runs(carried) == 0 and list(carried.iterdir()) == []
+
+
+def test_a_bad_run_archive_is_one_error_and_adds_nothing(tmp_path, settings_env):
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))
+    folder = tmp_path / "runs"
+    with pytest.raises(BandflowError, match="no kept CP2K runs"):
+        load_kept_runs(folder)
+    folder.mkdir()
+    good, bad = "a" * 64, "b" * 64
+    for key, name in ((good, "cp2k.out"), (bad, "sub/cp2k.out")):
+        with tarfile.open(folder / f"{key}.tar.gz", "w:gz") as archive:
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            archive.addfile(info, io.BytesIO(b"out"))
+    with pytest.raises(BandflowError, match=f"{bad}.tar.gz: not a kept CP2K run"):
+        load_kept_runs(folder)
+    assert kept_run_keys() == []  # the good archive beside it was not added either
+    (folder / f"{bad}.tar.gz").write_bytes(b"not gzip")
+    with pytest.raises(BandflowError, match="not a readable archive"):
+        load_kept_runs(folder)
+    (folder / f"{bad}.tar.gz").unlink()
+    (folder / "notakey.tar.gz").write_bytes((folder / f"{good}.tar.gz").read_bytes())
+    with pytest.raises(BandflowError, match="its name is not a run key"):
+        load_kept_runs(folder)
+    (folder / "notakey.tar.gz").unlink()
+    assert load_kept_runs(folder) == 1 and kept_run_keys() == [good]
+    assert (tmp_path / "data" / "finished_runs" / good / "cp2k.out").read_bytes() == b"out"
+
+
+def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
+    env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
+    for command in ("save-runs", "load-runs"):
+        result = subprocess.run([sys.executable, "-m", "bandflow.cli", "checkpoint", command, str(tmp_path / "runs")],
+                                capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "no " in result.stderr and "CP2K runs" in result.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):

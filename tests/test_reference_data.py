@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from bandflow.checkpoint import read_checkpoint
+from bandflow.cp2k.parsing import parse_output
+from bandflow.cp2k.reuse import kept_run_keys, load_kept_runs, runs_folder
 from bandflow.dataset import read_surfaces
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.ml.transfer import BASELINE, SOURCE_AS_IS
@@ -74,6 +76,18 @@ def test_committed_checkpoints_name_jobs_of_their_specs(flows):
         orphans = [d["uuid"] for d in docs if d["uuid"] not in steps]
         assert not orphans, f"{path.name}: {len(orphans)} job documents not in the present flow"
         assert not [d for d in docs if steps[d["uuid"]] == "alignment"], "alignments travel as surface documents"
+
+
+def test_committed_run_archives_are_finished_cp2k_runs(tmp_path, settings_env):
+    """Vacuous when no bulk job is stopped inside its hybrid run (then no archive is committed)."""
+    folder = REFERENCE / "checkpoints" / "finished_runs"
+    if not folder.is_dir():
+        return
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path))
+    assert load_kept_runs(folder) == len(list(folder.glob("*.tar.gz"))) == len(kept_run_keys())
+    for key in kept_run_keys():
+        summary = parse_output(runs_folder() / key / "cp2k.out")
+        assert summary.failure_reason() is None and summary.wall_time > 0, key
 
 
 def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():

@@ -10,7 +10,9 @@ failures).
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
 
 It also writes ``checkpoints/<campaign>_<protocol>.jsonl.gz``: the finished jobs of surfaces not yet
-aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none.
+aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none,
+and ``checkpoints/finished_runs/``: the finished PBE runs of a stopped bulk job (``bandflow checkpoint
+save-runs``), so that the next machine does not compute them again.
 
 A campaign continues on a fresh machine from the committed files (the runner skips stored surfaces and
 checkpointed jobs, and re-aligns the pending surfaces from their documents' slab data after recomputing
@@ -18,6 +20,7 @@ their bulks):
 
     for f in data/reference/*.jsonl.gz data/reference/pending/*.jsonl.gz; do bandflow import $f; done
     for f in data/reference/checkpoints/*.jsonl.gz; do bandflow checkpoint load $f; done
+    bandflow checkpoint load-runs data/reference/checkpoints/finished_runs      # if the folder is there
     bandflow run workflows/binary_oxides.yaml
 """
 
@@ -30,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bandflow.checkpoint import save_checkpoint
+from bandflow.cp2k.reuse import save_kept_runs
 from bandflow.dataset import (
     PLANAR_PROFILE,
     bulk_labels,
@@ -85,7 +89,9 @@ train` learns from it. Here every document says `source: bandflow` (all were com
 and `updated_at` is when its content last changed.
 `checkpoints/` holds the finished jobs of surfaces not yet aligned (a bulk hybrid done, its slabs half
 done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow run` on the campaign
-continues there without computing them again (docs/workflows.md).
+continues there without computing them again (docs/workflows.md). `checkpoints/finished_runs/` holds the
+finished PBE runs of a bulk job that was stopped in its hybrid run (one archive each, named by a hash of
+its inputs); `bandflow checkpoint load-runs FOLDER` gives them to the next attempt, on any machine.
 
 **Slab-centre history (docs/method.md):** until 2026-12-04 the centre average was taken over the period
 detected from the relaxed atoms, which relaxation can spoil (MgTiO3 (001): 7.78 Å instead of 4.63 Å, IP
@@ -224,6 +230,9 @@ def main() -> int:
                                  f"surface yet (surfaces): {untouched or 'none'}"
                                  + (f"; bulks partly done (surfaces left): {partly}" if partly else "")
                                  + waiting)
+    runs = OUT / "checkpoints" / "finished_runs"
+    if not save_kept_runs(runs) and runs.is_dir():  # a stopped bulk job's PBE runs, for a new machine
+        runs.rmdir()
     timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
                   "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the "
                   "throughput; docs/engines.md), so a wall time recorded since is that of one thread beside "

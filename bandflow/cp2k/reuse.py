@@ -16,19 +16,29 @@ neither has this, hence this module. A bulk job removes its entries once it has 
 next :func:`keep_run` after :data:`MAX_AGE_DAYS`. Keeping and restoring are best effort: a data directory
 that cannot be written only costs the reuse (a warning), never the run. ``BANDFLOW_REUSE_FINISHED_RUNS=false``
 computes every run.
+
+The kept runs live on one machine's disk. :func:`save_kept_runs` writes them as archives beside a campaign
+checkpoint (:mod:`bandflow.checkpoint`) and :func:`load_kept_runs` puts them among another data directory's
+kept runs, so a bulk job stopped on one machine reuses its PBE runs on the next.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import logging
+import os
+import re
 import shutil
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from bandflow.cp2k.parsing import Cp2kOutputSummary, parse_output
+from bandflow.errors import BandflowError
 from bandflow.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +47,10 @@ logger = logging.getLogger(__name__)
 FINISHED_RUNS = "finished_runs"
 #: Kept runs (and staging folders of interrupted copies) older than this are removed.
 MAX_AGE_DAYS = 30.0
+#: A kept run's folder name: the hex digest of :func:`run_key` (staging folders start with a dot).
+KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
+#: Suffix of a kept run's archive (:func:`save_kept_runs`).
+ARCHIVE_SUFFIX = ".tar.gz"
 
 
 def runs_folder() -> Path:
@@ -133,3 +147,87 @@ def forget_runs(keys: Iterable[str]) -> None:
         return
     for key in keys:
         shutil.rmtree(runs_folder() / key, ignore_errors=True)
+
+
+def kept_run_keys() -> list[str]:
+    """The keys of the runs kept in this data directory, sorted."""
+    folder = runs_folder()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and KEY_PATTERN.fullmatch(p.name))
+
+
+def save_kept_runs(folder: Path | str) -> int:
+    """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs no longer kept (their job has
+    succeeded since) and return the number of archives ``folder`` holds.
+
+    An archive is written once, atomically, and its bytes depend only on the run's files (sorted names, no
+    owners, a gzip header without a date), so a committed ``folder`` changes only when the kept runs do.
+    tarfile and gzip are used directly because neither jobflow nor monty archives a folder reproducibly.
+    """
+    folder = Path(folder)
+    keys = kept_run_keys()
+    if folder.is_dir():
+        for old in folder.glob(f"*{ARCHIVE_SUFFIX}"):
+            if old.name.removesuffix(ARCHIVE_SUFFIX) not in keys:
+                old.unlink()
+    for key in keys:
+        target = folder / f"{key}{ARCHIVE_SUFFIX}"
+        if target.exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
+                tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for path in sorted(p for p in (runs_folder() / key).iterdir() if p.is_file()):
+                info = tarfile.TarInfo(path.name)
+                info.size, info.mtime, info.mode = path.stat().st_size, int(path.stat().st_mtime), 0o644
+                with open(path, "rb") as handle:
+                    archive.addfile(info, handle)
+        staging = target.with_name(f".{target.name}.part")
+        staging.write_bytes(buffer.getvalue())
+        staging.replace(target)
+    return len(keys)
+
+
+def load_kept_runs(folder: Path | str) -> int:
+    """Put the archived runs of ``folder`` (:func:`save_kept_runs`) among this data directory's kept runs and
+    return how many were added (a run already kept here is left as it is).
+
+    Every archive is read and checked first (named by its key, plain files only, no sub-folders); a bad one
+    raises one :class:`BandflowError` naming it, and then nothing is added.
+    """
+    folder = Path(folder)
+    archives = sorted(folder.glob(f"*{ARCHIVE_SUFFIX}")) if folder.is_dir() else []
+    if not archives:
+        raise BandflowError(f"no kept CP2K runs (<key>{ARCHIVE_SUFFIX}) in {folder}")
+    runs: dict[str, list[tuple[tarfile.TarInfo, bytes]]] = {}
+    for path in archives:
+        key = path.name.removesuffix(ARCHIVE_SUFFIX)
+        if not KEY_PATTERN.fullmatch(key):
+            raise BandflowError(f"{path}: not a kept CP2K run (its name is not a run key)")
+        try:
+            with tarfile.open(path, mode="r:gz") as archive:
+                members = archive.getmembers()
+                if not members or any(not m.isfile() or "/" in m.name or m.name in ("", ".", "..")
+                                      for m in members):
+                    raise BandflowError(f"{path}: not a kept CP2K run (it must hold plain files only)")
+                runs[key] = [(m, archive.extractfile(m).read()) for m in members]  # type: ignore[union-attr]
+        except (OSError, EOFError, tarfile.TarError) as exc:
+            raise BandflowError(f"{path}: not a readable archive ({exc})") from None
+    target = runs_folder()
+    target.mkdir(parents=True, exist_ok=True)
+    added = 0
+    for key, files in runs.items():
+        if (target / key).exists():
+            continue
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=target))
+        try:
+            for member, data in files:
+                (staging / member.name).write_bytes(data)
+                os.utime(staging / member.name, (member.mtime, member.mtime))
+            staging.rename(target / key)
+            added += 1
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return added
