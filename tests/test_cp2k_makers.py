@@ -79,6 +79,14 @@ def run(job, root: Path, job_store: JobStore | None = None):
     return responses[job.uuid][1].output
 
 
+def stop_in_hybrid(maker: Cp2kBulkHybridMaker, root: Path) -> None:
+    """Run the bulk job on MgO in ``root`` with its hybrid run killed (its PBE runs are kept)."""
+    root.mkdir()
+    (root / "stop_hybrid").touch()
+    with pytest.raises(Exception, match="hse06 failed"):
+        run(maker.make(rocksalt()), root)
+
+
 def rocksalt() -> Structure:
     return Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.2112), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
@@ -117,10 +125,7 @@ def test_bulk_maker_runs_pbe_gamma_pbe_kpoints_then_hybrid_from_the_pbe_wavefunc
 
 def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, settings_env):
     maker = Cp2kBulkHybridMaker(max_sampling_error=None)
-    (tmp_path / "first").mkdir()
-    (tmp_path / "first" / "stop_hybrid").touch()
-    with pytest.raises(Exception, match="hse06 failed"):
-        run(maker.make(rocksalt()), tmp_path / "first")
+    stop_in_hybrid(maker, tmp_path / "first")
     kept = tmp_path / "data" / "finished_runs"
     assert len(list(kept.iterdir())) == 2  # the two PBE runs, not the failed hybrid
     out = run(maker.make(rocksalt()), tmp_path / "second")
@@ -138,10 +143,7 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     assert (out.vbm, out.cbm, out.gamma_sampling_error) == (fresh.vbm, fresh.cbm, fresh.gamma_sampling_error)
     assert list(kept.iterdir()) == []  # a finished job leaves nothing kept
     # other inputs (here the cutoff) are other runs; and with reuse off every run is computed again
-    (tmp_path / "third").mkdir()
-    (tmp_path / "third" / "stop_hybrid").touch()
-    with pytest.raises(Exception, match="hse06 failed"):
-        run(maker.make(rocksalt()), tmp_path / "third")
+    stop_in_hybrid(maker, tmp_path / "third")
     run(Cp2kBulkHybridMaker(max_sampling_error=None, cutoff=500).make(rocksalt()), tmp_path / "fourth")
     assert len((next((tmp_path / "fourth").glob("job_*")) / "calls.txt").read_text().split()) == 6
     settings_env(BANDFLOW_REUSE_FINISHED_RUNS="false")
@@ -151,10 +153,7 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
 
 def test_kept_runs_travel_to_another_machine_as_archives(tmp_path, fake_cp2k, settings_env):
     maker = Cp2kBulkHybridMaker(max_sampling_error=None)
-    (tmp_path / "first").mkdir()
-    (tmp_path / "first" / "stop_hybrid").touch()
-    with pytest.raises(Exception, match="hse06 failed"):
-        run(maker.make(rocksalt()), tmp_path / "first")
+    stop_in_hybrid(maker, tmp_path / "first")
     carried = tmp_path / "repo" / "finished_runs"
     assert save_kept_runs(carried) == 2
     archives = sorted(carried.iterdir())
@@ -214,10 +213,7 @@ def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
 
 def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):
     maker = Cp2kBulkHybridMaker(max_sampling_error=None)
-    (tmp_path / "first").mkdir()
-    (tmp_path / "first" / "stop_hybrid").touch()
-    with pytest.raises(Exception, match="hse06 failed"):
-        run(maker.make(rocksalt()), tmp_path / "first")
+    stop_in_hybrid(maker, tmp_path / "first")
     kept = sorted((tmp_path / "data" / "finished_runs").iterdir())
     (kept[0] / "cp2k.out").write_text("damaged\n")  # not a finished run any more
     (kept[0] / "cp2k.inp").write_text("edited\n")  # as custodian may leave it: the rerun must not start from it
