@@ -155,23 +155,31 @@ def test_kept_runs_travel_to_another_machine_as_archives(tmp_path, fake_cp2k, se
     maker = Cp2kBulkHybridMaker(max_sampling_error=None)
     stop_in_hybrid(maker, tmp_path / "first")
     carried = tmp_path / "repo" / "finished_runs"
+    carried.mkdir(parents=True)
+    theirs = carried / "backup.tar.gz"  # not an archive of a kept run: never touched
+    theirs.write_bytes(b"a user's file")
     assert save_kept_runs(carried) == 2
-    archives = sorted(carried.iterdir())
+    archives = sorted(p for p in carried.iterdir() if p != theirs)
     assert [p.name.removesuffix(".tar.gz") for p in archives] == kept_run_keys()
-    # written once and reproducibly: the same bytes when written again from scratch, so a commit changes nothing
     first_bytes = [p.read_bytes() for p in archives]
-    for path in archives:
-        path.unlink()
-    assert save_kept_runs(carried) == 2 and [p.read_bytes() for p in archives] == first_bytes
     assert all(data[4:8] == bytes(4) for data in first_bytes)  # no date in the gzip header
+    # an archive is written once: a later save leaves it as it is
+    os.utime(archives[0], (1, 1))
+    assert save_kept_runs(carried) == 2 and archives[0].stat().st_mtime == 1
     # another machine: a fresh data directory reuses both PBE runs once they are loaded
     settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "other"))
-    assert kept_run_keys() == [] and load_kept_runs(carried) == 2 and load_kept_runs(carried) == 0
+    assert kept_run_keys() == []
+    theirs.rename(tmp_path / theirs.name)  # load-runs takes a folder of kept-run archives only
+    assert load_kept_runs(carried) == 2 and load_kept_runs(carried) == 0
+    # the same bytes when that machine archives them again (file dates do not enter the archive)
+    again = tmp_path / "again"
+    assert save_kept_runs(again) == 2 and [p.read_bytes() for p in sorted(again.iterdir())] == first_bytes
     out = run(maker.make(rocksalt()), tmp_path / "second")
     calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()
     assert calls == ["hse06", "True"] and out.wall_time["reused"] > 0
-    # the job succeeded, so nothing is kept there any more and saving removes the archives
-    assert save_kept_runs(carried) == 0 and list(carried.iterdir()) == []
+    # the job succeeded, so nothing is kept there any more and saving removes its archives, and only those
+    (tmp_path / theirs.name).rename(theirs)
+    assert save_kept_runs(carried) == 0 and list(carried.iterdir()) == [theirs]
 
 
 def test_a_bad_run_archive_is_one_error_and_adds_nothing(tmp_path, settings_env):
@@ -191,6 +199,11 @@ def test_a_bad_run_archive_is_one_error_and_adds_nothing(tmp_path, settings_env)
     assert kept_run_keys() == []  # the good archive beside it was not added either
     (folder / f"{bad}.tar.gz").write_bytes(b"not gzip")
     with pytest.raises(BandflowError, match="not a readable archive"):
+        load_kept_runs(folder)
+    damaged = bytearray((folder / f"{good}.tar.gz").read_bytes())
+    damaged[-8] ^= 0xFF  # the gzip checksum: tarfile alone would read the files and not notice
+    (folder / f"{bad}.tar.gz").write_bytes(bytes(damaged))
+    with pytest.raises(BandflowError, match=f"{bad}.tar.gz: not a readable archive"):
         load_kept_runs(folder)
     (folder / f"{bad}.tar.gz").unlink()
     (folder / "notakey.tar.gz").write_bytes((folder / f"{good}.tar.gz").read_bytes())

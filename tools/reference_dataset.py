@@ -91,7 +91,7 @@ and `updated_at` is when its content last changed.
 done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow run` on the campaign
 continues there without computing them again (docs/workflows.md). `checkpoints/finished_runs/` holds the
 finished PBE runs of a bulk job that was stopped in its hybrid run (one archive each, named by a hash of
-its inputs); `bandflow checkpoint load-runs FOLDER` gives them to the next attempt, on any machine.
+its inputs); `bandflow checkpoint load-runs FOLDER` gives them to the next attempt on any machine with the same CP2K command.
 
 **Slab-centre history (docs/method.md):** until 2026-12-04 the centre average was taken over the period
 detected from the relaxed atoms, which relaxation can spoil (MgTiO3 (001): 7.78 Å instead of 4.63 Å, IP
@@ -231,7 +231,7 @@ def main() -> int:
                                  + (f"; bulks partly done (surfaces left): {partly}" if partly else "")
                                  + waiting)
     runs = OUT / "checkpoints" / "finished_runs"
-    if not save_kept_runs(runs) and runs.is_dir():  # a stopped bulk job's PBE runs, for a new machine
+    if not save_kept_runs(runs) and runs.is_dir() and not any(runs.iterdir()):  # a stopped bulk job's PBE runs
         runs.rmdir()
     timing.append("- Until 2026-12-04 14:35 one campaign runner used both cores; since then two runners on disjoint "
                   "bulks with one thread each (two threads ran 1.47× faster than one, so about 1.36× the "

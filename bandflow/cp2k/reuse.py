@@ -34,6 +34,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -159,75 +160,104 @@ def kept_run_keys() -> list[str]:
 
 def save_kept_runs(folder: Path | str) -> int:
     """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs no longer kept (their job has
-    succeeded since) and return the number of archives ``folder`` holds.
+    succeeded since; other files in ``folder`` are left alone) and return the number of runs archived there.
 
-    An archive is written once, atomically, and its bytes depend only on the run's files (sorted names, no
-    owners, a gzip header without a date), so a committed ``folder`` changes only when the kept runs do.
+    An archive is written once, atomically, and never rewritten; its bytes depend only on the run's files
+    (sorted names, no owners, no dates in the tar or gzip headers), so a committed ``folder`` changes only when
+    the kept runs do. A run removed while it is archived (its job finished meanwhile) is skipped.
     tarfile and gzip are used directly because neither jobflow nor monty archives a folder reproducibly.
     """
     folder = Path(folder)
     keys = kept_run_keys()
     if folder.is_dir():
         for old in folder.glob(f"*{ARCHIVE_SUFFIX}"):
-            if old.name.removesuffix(ARCHIVE_SUFFIX) not in keys:
+            key = old.name.removesuffix(ARCHIVE_SUFFIX)
+            if KEY_PATTERN.fullmatch(key) and key not in keys:
                 old.unlink()
+    archived = 0
     for key in keys:
         target = folder / f"{key}{ARCHIVE_SUFFIX}"
         if target.exists():
+            archived += 1
+            continue
+        try:
+            data = _archive(runs_folder() / key)
+        except OSError:  # forgotten (its job succeeded) or aged out while it was read
+            continue
+        if not (runs_folder() / key).is_dir():
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
-                tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for path in sorted(p for p in (runs_folder() / key).iterdir() if p.is_file()):
-                info = tarfile.TarInfo(path.name)
-                info.size, info.mtime, info.mode = path.stat().st_size, int(path.stat().st_mtime), 0o644
-                with open(path, "rb") as handle:
-                    archive.addfile(info, handle)
-        staging = target.with_name(f".{target.name}.part")
-        staging.write_bytes(buffer.getvalue())
-        staging.replace(target)
-    return len(keys)
+        handle, staging = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(staging, 0o644)  # mkstemp's 0600 would hide it from a shared group
+            os.replace(staging, target)
+        finally:
+            Path(staging).unlink(missing_ok=True)
+        archived += 1
+    return archived
+
+
+def _archive(run: Path) -> bytes:
+    """The gzip tar of the plain files of ``run``, the same bytes for the same files."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in sorted(p for p in run.iterdir() if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def load_kept_runs(folder: Path | str) -> int:
     """Put the archived runs of ``folder`` (:func:`save_kept_runs`) among this data directory's kept runs and
     return how many were added (a run already kept here is left as it is).
 
-    Every archive is read and checked first (named by its key, plain files only, no sub-folders); a bad one
-    raises one :class:`BandflowError` naming it, and then nothing is added.
+    Every archive is read whole and checked first (named by its key, gzip checksum, plain files only, no
+    sub-folders); a bad one raises one :class:`BandflowError` naming it, and then nothing is added. A kept
+    run is reused only where its key comes out the same: the same inputs and the same CP2K command
+    (``BANDFLOW_CP2K_COMMAND``).
     """
     folder = Path(folder)
     archives = sorted(folder.glob(f"*{ARCHIVE_SUFFIX}")) if folder.is_dir() else []
     if not archives:
         raise BandflowError(f"no kept CP2K runs (<key>{ARCHIVE_SUFFIX}) in {folder}")
-    runs: dict[str, list[tuple[tarfile.TarInfo, bytes]]] = {}
+    runs: dict[str, list[tuple[str, bytes]]] = {}
     for path in archives:
         key = path.name.removesuffix(ARCHIVE_SUFFIX)
         if not KEY_PATTERN.fullmatch(key):
             raise BandflowError(f"{path}: not a kept CP2K run (its name is not a run key)")
         try:
-            with tarfile.open(path, mode="r:gz") as archive:
+            raw = gzip.decompress(path.read_bytes())  # checks the whole stream's checksum, which tarfile does not
+            with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
                 members = archive.getmembers()
                 if not members or any(not m.isfile() or "/" in m.name or m.name in ("", ".", "..")
                                       for m in members):
                     raise BandflowError(f"{path}: not a kept CP2K run (it must hold plain files only)")
-                runs[key] = [(m, archive.extractfile(m).read()) for m in members]  # type: ignore[union-attr]
-        except (OSError, EOFError, tarfile.TarError) as exc:
+                runs[key] = [(m.name, archive.extractfile(m).read()) for m in members]  # type: ignore[union-attr]
+        except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
             raise BandflowError(f"{path}: not a readable archive ({exc})") from None
     target = runs_folder()
-    target.mkdir(parents=True, exist_ok=True)
     added = 0
-    for key, files in runs.items():
-        if (target / key).exists():
-            continue
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=target))
-        try:
-            for member, data in files:
-                (staging / member.name).write_bytes(data)
-                os.utime(staging / member.name, (member.mtime, member.mtime))
-            staging.rename(target / key)
-            added += 1
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for key, files in runs.items():
+            if (target / key).exists():
+                continue
+            staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=target))
+            try:
+                for name, data in files:
+                    (staging / name).write_bytes(data)
+                staging.rename(target / key)
+                added += 1
+            except OSError:
+                if not (target / key).is_dir():  # not a job keeping the same run meanwhile
+                    raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        raise BandflowError(f"cannot add kept CP2K runs to {target} ({exc})") from None
     return added
