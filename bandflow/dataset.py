@@ -359,7 +359,8 @@ def dataset_summary(docs: list[SurfaceDoc]) -> dict:
                                                 if of_bulk).items()],
         "surface_flags": [{"surface_id": d.surface_id, "reason": own} for d in good
                           if (own := "; ".join(r for of_bulk, r in reasons[d.surface_id] if not of_bulk))],
-        "failures": [{"surface_id": d.surface_id, "reason": d.failure_reason} for d in docs if d.state == "failed"],
+        "failures": [{"surface_id": d.surface_id, "bulk": d.bulk_name, "reason": d.failure_reason}
+                     for d in docs if d.state == "failed"],
     }
 
 
@@ -564,5 +565,15 @@ def datasheet_markdown(
         lines += ["", "Surfaces flagged for reasons of their own:", ""]
     lines += [f"- `{o['surface_id']}`: {o['reason']}" for o in summary["surface_flags"]] or ["none"]
     lines += ["", "## Failures (not in the files)", ""]
-    lines += [f"- `{f['surface_id']}`: {f['reason']}" for f in summary["failures"]] or ["none"]
+    lines += _failure_lines(summary["failures"]) or ["none"]
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(failures: list[dict]) -> list[str]:
+    """One line per failed surface, or one per bulk and reason where several surfaces share it (a failed bulk
+    job fails all its surfaces with the same reason)."""
+    groups: dict[tuple, list[str]] = {}
+    for f in failures:
+        groups.setdefault((f.get("bulk"), f["reason"]), []).append(f["surface_id"])
+    return [f"- `{ids[0]}`: {reason}" if len(ids) == 1 else f"- {bulk}, {len(ids)} surfaces: {reason}"
+            for (bulk, reason), ids in groups.items()]

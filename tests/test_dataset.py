@@ -86,7 +86,7 @@ def test_summary_and_outliers():
     # a flagged value says which species ends the slab (SLAB: Mg and O in one plane)
     assert outlier_reason(docs[2]).endswith("; cations and oxygen end the relaxed slab (outermost cation +0.00 Å "
                                             "over the outermost O)")
-    assert summary["failures"] == [{"surface_id": "e", "reason": "SCF did not converge"}]
+    assert summary["failures"] == [{"surface_id": "e", "bulk": "MgO", "reason": "SCF did not converge"}]
 
 
 def test_a_flagged_value_says_which_species_ends_the_slab():
@@ -212,6 +212,13 @@ def test_datasheet_lists_counts_formulas_outliers_and_failures(tmp_path):
     assert "Published values: [1] Ref A; [2] Ref B." in text
     assert "| ZnAl2O4 | 1 |" in text and "Al2ZnO4" not in text  # the bulk name's spelling, not pymatgen's
     assert "`b`: IP 13.00 eV outside" in text and "`e`: SCF did not converge" in text
+    # a failed bulk job fails its surfaces with one reason: one line for the bulk, one for a surface of its own
+    shared = [doc(f"g{i}", formula="Ga2O3", state="failed") for i in range(3)] + [doc("h", formula="Ga2O3")]
+    shared[0].failure_reason = "slab_potential: SCF not converged"
+    failures = datasheet_markdown("R", [*shared, *docs], {}, "M").split("## Failures (not in the files)")[1]
+    assert failures.strip().splitlines() == ["- `g0`: slab_potential: SCF not converged",
+                                             "- Ga2O3, 2 surfaces: SCF did not converge",
+                                             "- `e`: SCF did not converge"]
     png = plot_ip_ea_by_formula([d.model_dump() for d in docs if d.state == "successful"], tmp_path / "s.png",
                                 published={"MgO": [(7.7, None), (None, 0.5)], "CaO": [(7.5, 0.7)]})
     assert png.stat().st_size > 10_000

@@ -766,6 +766,10 @@ def test_time_per_surface_from_recorded_starts_wall_times_and_gaps():
     jobs[-1]["completed_at"] = "2026-12-04T09:00:00"  # > 6 h after the previous job: a stop, 0 s
     seconds = job_seconds(jobs[::-1])
     assert seconds == pytest.approx({"r1": 0, "p1": 600, "b": 1500, "a1": 10, "p2": 0, "a2": 5, "x": 0})
+    # a surface whose bulk job failed: its alignment job stores the failure, no slab step ran; not a surface
+    # done in no time, and not one the bulk served
+    failed = doc("a4", "09:00:01", "09:00:00", bandflow_step="alignment", surface_id="s4")
+    assert step_seconds([*jobs, failed]) == pytest.approx((610, 1500, 610 + 1500 / 2))
     # s1 computed here (610 s), s2 restored from its document (left out); the bulk spread over both
     assert step_seconds(jobs) == pytest.approx((610, 1500, 610 + 1500 / 2))  # per surface, per bulk job, spread
     assert step_seconds(jobs[4:6]) is None  # only restored surfaces: nothing measured
