@@ -47,11 +47,17 @@ def _without_versions(obj: Any) -> Any:
 
 
 def maker_settings(maker: Maker) -> Any:
-    """Everything a maker computes with: its class and every field, defaults included."""
+    """Everything a maker computes with: its class and every field, defaults included, except the fields a
+    maker names in ``KEYED_WHEN_SET`` while they are empty (fields added after results were stored, which
+    must not change the keys of the results that do not use them)."""
     try:
-        return _without_versions(maker.as_dict())
+        settings = _without_versions(maker.as_dict())
     except Exception:  # a user maker that cannot serialise itself: its class and its repr then
         return {"class": f"{type(maker).__module__}:{type(maker).__qualname__}", "repr": repr(maker)}
+    for name in getattr(type(maker), "KEYED_WHEN_SET", ()):
+        if not getattr(maker, name, None):
+            settings.pop(name, None)
+    return settings
 
 
 @dataclass(frozen=True)

@@ -557,3 +557,26 @@ def test_the_exchange_memory_setting_is_written_without_changing_the_bulk_settin
     settings_env(BANDFLOW_HFX_MEMORY_MB="6000")
     assert max_memory(tmp_path / "raised") == 6000
     assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker()) == default_key
+
+
+def test_one_bulk_can_give_an_element_the_compact_auxiliary_set_and_other_keys_stay():
+    """Ga2O3-beta's hybrid diverged with Ga's admm-dz-q13 where LiGaO2's converged: the compact set for one
+    bulk (a spec's bulk_settings), without a new settings key for any bulk that does not ask for it."""
+    from bandflow.flows import SettingsKeys, maker_settings
+    from bandflow.protocols import get_protocol
+
+    fast = get_protocol("fast")
+    default = SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker())
+    assert "compact_aux_elements" not in maker_settings(Cp2kBulkHybridMaker())
+    assert SettingsKeys.of(fast, {}, Cp2kBulkHybridMaker(compact_aux_elements=[])) == default
+    own = Cp2kBulkHybridMaker(compact_aux_elements=["Ga", "Ga"])
+    assert own.compact_aux_elements == ("Ga",) and SettingsKeys.of(fast, {}, own).bulk != default.bulk
+    for bad in (["Gx"], "Ga", [1]):
+        with pytest.raises(BandflowError, match="^compact_aux_elements must be a list of element symbols"):
+            Cp2kBulkHybridMaker(compact_aux_elements=bad)
+    if not Path("/usr/share/cp2k/BASIS_ADMM_UZH").is_file():
+        pytest.skip("CP2K data files not installed")
+    ga2o3 = Structure(Lattice.cubic(5.0), ["Ga", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    family, compact = (m.hybrid_generator().kinds(ga2o3) for m in (Cp2kBulkHybridMaker(), own))
+    assert family["Ga"].aux_basis == "admm-dz-q13" and compact["Ga"].aux_basis == "DZVP-MOLOPT-SR-GTH-compact"
+    assert compact["Ga"].aux_basis_text and compact["O"] == family["O"]

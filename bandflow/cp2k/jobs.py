@@ -36,11 +36,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from jobflow import Maker, job
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Element, Lattice, Structure
 from pymatgen.io.xyz import XYZ
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -311,13 +311,22 @@ class Cp2kBulkHybridMaker(Maker):
         ADMM auxiliary basis family of the hybrid (``BASIS_ADMM_UZH``), and whether K, Ca, Rb, Sr, Cs and Ba
         take a set with d functions instead (their d states form the conduction-band edge; see
         :data:`bandflow.cp2k.sets.D_SHELL_CATIONS`).
+    compact_aux_elements
+        Elements that take the compact auxiliary set (:func:`bandflow.cp2k.sets.compact_aux_entry`) in this
+        bulk only, beside Li and Al everywhere: a spec's ``bulk_settings`` for a bulk whose hybrid diverges
+        with the family set (Ga2O3-beta with admm-dz-q13; docs/engines.md) while other bulks of the element
+        converge with it (LiGaO2).
     user_input_settings
         Nested dict merged into every input (see :class:`bandflow.cp2k.sets.Cp2kStaticSetGenerator`).
 
     Every field, defaults included, is part of the bulk step's settings key
     (:class:`bandflow.flows.SettingsKeys`): a new field or a new default recomputes the bulk band edges of
-    every campaign (and re-aligns their surfaces, without slab calculations).
+    every campaign (and re-aligns their surfaces, without slab calculations). The fields of
+    :attr:`KEYED_WHEN_SET` are the exception: added after bulks were stored, they enter the key only when
+    set (not empty), so the bulks that do not use them keep their keys.
     """
+
+    KEYED_WHEN_SET: ClassVar[tuple[str, ...]] = ("compact_aux_elements",)
 
     name: str = "cp2k bulk hybrid"
     max_atoms: int = 16
@@ -333,9 +342,15 @@ class Cp2kBulkHybridMaker(Maker):
     min_growth: float = 1.15
     aux_basis_family: str = AUX_BASIS_FAMILY
     d_shell_aux: bool = True
+    compact_aux_elements: tuple[str, ...] = ()
     user_input_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.compact_aux_elements, str) or not all(
+                isinstance(e, str) and Element.is_valid_symbol(e) for e in self.compact_aux_elements):
+            raise BandflowError(f"compact_aux_elements must be a list of element symbols, got "
+                                f"{self.compact_aux_elements!r}")
+        self.compact_aux_elements = tuple(sorted(set(self.compact_aux_elements)))
         if self.max_sampling_error is not None and not self.max_sampling_error > 0:
             raise BandflowError(f"max_sampling_error must be a positive energy per atom (eV), got "
                                 f"{self.max_sampling_error!r}")
@@ -366,7 +381,7 @@ class Cp2kBulkHybridMaker(Maker):
         """The HSE06 input of the step, restarted from the PBE Γ wavefunction copied in as ``pbe.wfn``."""
         return Cp2kHybridSetGenerator(wfn_restart="pbe.wfn", v_hartree_cube=(1, 1, 1), eps_schwarz=self.eps_schwarz,
                                       aux_basis_family=self.aux_basis_family, d_shell_aux=self.d_shell_aux,
-                                      **self._common())
+                                      compact_aux_elements=self.compact_aux_elements, **self._common())
 
     @job
     def make(self, structure: Structure) -> Cp2kBulkHybridOutput:

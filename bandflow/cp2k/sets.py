@@ -304,7 +304,8 @@ def _basis_entry(path: Path, element: str, family: str) -> tuple[str, int] | Non
 
 
 def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = None,
-                  aux_family: str = AUX_BASIS_FAMILY, d_shell_aux: bool = True) -> KindSettings:
+                  aux_family: str = AUX_BASIS_FAMILY, d_shell_aux: bool = True,
+                  compact_aux: Iterable[str] = ()) -> KindSettings:
     """The first of :data:`BASIS_SOURCES` with a basis for ``element``, the GTH-PBE potential of the same
     valence and (hybrid) its auxiliary basis of ``aux_family`` (in :data:`AUX_BASIS_FILE`); with
     ``d_shell_aux``, the elements of :data:`D_SHELL_CATIONS` get d functions: their smallest cFIT set with d
@@ -314,7 +315,8 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
     An element without an auxiliary set of that family and valence (La, Ce, Th, …) uses its orbital basis
     as the auxiliary basis: ADMM is then exact for it, at a higher cost of its exchange integrals. Elements
     of :data:`ELEMENT_SOURCES` take their basis and potential from there, and those of
-    :data:`COMPACT_AUX_ELEMENTS` the compact auxiliary set of :func:`compact_aux_entry` (Li, Al).
+    :data:`COMPACT_AUX_ELEMENTS` the compact auxiliary set of :func:`compact_aux_entry` (Li, Al), and so do
+    the elements of ``compact_aux`` (a per-bulk choice, which leaves the other bulks of the element alone).
     """
     data_dir = Path(data_dir or cp2k_data_dir())
     sources = ELEMENT_SOURCES.get(element, BASIS_SOURCES)
@@ -338,7 +340,7 @@ def kind_settings(element: str, hybrid: bool = False, data_dir: Path | None = No
         aux, aux_file = _find_name(data_dir / AUX_BASIS_FILE, element, [f"{aux_family}-q{q}"]), AUX_BASIS_FILE
         if aux is None:
             aux, aux_file = basis, source.basis_file
-    if hybrid and element in COMPACT_AUX_ELEMENTS:
+    if hybrid and (element in COMPACT_AUX_ELEMENTS or element in set(compact_aux)):
         if not (orbital_sets := _basis_sets(data_dir / source.basis_file).get(element, {}).get(basis)):
             raise BandflowError(f"{element}: cannot read the sets of {basis} in {data_dir / source.basis_file}")
         aux, aux_text = compact_aux_entry(basis, orbital_sets, element)
@@ -674,13 +676,16 @@ class Cp2kHybridSetGenerator(Cp2kStaticSetGenerator):
     screen_on_initial_p: bool = True
     aux_basis_family: str = AUX_BASIS_FAMILY
     d_shell_aux: bool = True
+    #: elements given the compact auxiliary set here besides :data:`COMPACT_AUX_ELEMENTS`
+    compact_aux_elements: tuple[str, ...] = ()
 
     hybrid = True
 
     def kinds(self, structure: Structure) -> dict[str, KindSettings]:
         """Basis/potential choices of each element, with the auxiliary bases of :func:`kind_settings`."""
         return {el.symbol: kind_settings(el.symbol, hybrid=True, data_dir=self.data_dir,
-                                         aux_family=self.aux_basis_family, d_shell_aux=self.d_shell_aux)
+                                         aux_family=self.aux_basis_family, d_shell_aux=self.d_shell_aux,
+                                         compact_aux=self.compact_aux_elements)
                 for el in structure.composition.elements}
 
     def kpoint_mesh(self, structure: Structure) -> tuple[int, int, int]:
