@@ -17,7 +17,8 @@ measures what a looser screening saves and what it does to the band edges, on a 
     BANDFLOW_OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hfx_screening.py SnO2 \\
         --variant reference --variant eps_schwarz=1e-5 --workdir hfx/SnO2 --out hfx_SnO2.json
 
-A variant is ``reference`` or ``eps_schwarz=…``. With ``--workdir``, a run whose folder already holds a
+A variant is ``reference`` or comma-separated ``eps_schwarz=…`` and ``compact_aux_elements=Ga`` (the elements
+given the compact auxiliary set, joined by ``+``). With ``--workdir``, a run whose folder already holds a
 finished output of the same input is read instead of run again; a variant whose run fails is reported and
 the next one goes on.
 """
@@ -38,22 +39,24 @@ from bandflow.cp2k.parsing import parse_output
 from bandflow.cp2k.sets import Cp2kStaticSetGenerator
 from bandflow.errors import BandflowError
 
-KEYS = {"eps_schwarz"}
+#: The settings a variant may set, each with how its text is read (elements joined by "+": Ga+In).
+KEYS = {"eps_schwarz": float, "compact_aux_elements": lambda text: tuple(text.split("+"))}
 _RADIUS = re.compile(r"HFX_INFO\| Cutoff Radius \[angstrom\]:\s+(\S+)")
 _CELLS = re.compile(r"HFX_INFO\| Number of periodic cells considered:\s+(\d+)")
 _STEP = re.compile(r"^\s+1\s+\S+\s+\S+\s+(\d+\.\d+)\s+\S+\s+-?\d+\.\d+\s+\S+\s*$", re.MULTILINE)
 
 
-def parse_variant(text: str) -> dict[str, float]:
-    """``reference`` → {}; ``eps_schwarz=1e-5`` → that setting."""
+def parse_variant(text: str) -> dict[str, Any]:
+    """``reference`` → {}; ``eps_schwarz=1e-5`` → that setting; ``eps_schwarz=1e-4,compact_aux_elements=Ga``
+    → both (Ga with the compact auxiliary set, :class:`~bandflow.cp2k.jobs.Cp2kBulkHybridMaker`)."""
     if text == "reference":
         return {}
     settings = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
         if key not in KEYS or not value:
-            raise BandflowError(f"variant {text!r}: expected 'reference' or {'/'.join(sorted(KEYS))}=<number>")
-        settings[key] = float(value)
+            raise BandflowError(f"variant {text!r}: expected 'reference' or comma-separated key=value of {', '.join(sorted(KEYS))}")
+        settings[key] = KEYS[key](value)
     return settings
 
 

@@ -580,3 +580,17 @@ def test_one_bulk_can_give_an_element_the_compact_auxiliary_set_and_other_keys_s
     family, compact = (m.hybrid_generator().kinds(ga2o3) for m in (Cp2kBulkHybridMaker(), own))
     assert family["Ga"].aux_basis == "admm-dz-q13" and compact["Ga"].aux_basis == "DZVP-MOLOPT-SR-GTH-compact"
     assert compact["Ga"].aux_basis_text and compact["O"] == family["O"]
+
+
+def test_the_screening_benchmark_reads_compact_auxiliary_variants():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hfx_screening.py"
+    spec = importlib.util.spec_from_file_location("hfx_screening", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_variant("reference") == {}
+    assert module.parse_variant("eps_schwarz=1e-4,compact_aux_elements=Ga+In") == {
+        "eps_schwarz": 1e-4, "compact_aux_elements": ("Ga", "In")}
+    with pytest.raises(BandflowError, match="expected .reference. or comma-separated key=value of compact_aux_elements, eps_schwarz"):
+        module.parse_variant("compact_aux=Ga")
