@@ -28,18 +28,19 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import re
 import shutil
 import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from bandflow.cp2k.parsing import Cp2kOutputSummary, parse_output
 from bandflow.errors import BandflowError
+from bandflow.files import replaced_atomically
 from bandflow.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -117,18 +118,32 @@ def keep_run(key: str, directory: Path) -> None:
         _remove_old(folder)
         if (folder / key).exists():
             return
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=folder))
-        try:
-            shutil.copytree(directory, staging, dirs_exist_ok=True)
-            staging.rename(folder / key)
-        except OSError:
-            if not (folder / key).is_dir():  # not a lost race with another process keeping the same run
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        _install_run(folder, key, lambda staging: shutil.copytree(directory, staging, dirs_exist_ok=True))
     except (OSError, shutil.Error) as exc:
         logger.warning("could not keep the finished CP2K run %s in %s (%s): a stopped bulk job will compute it "
                        "again (BANDFLOW_REUSE_FINISHED_RUNS=false turns keeping off)", directory, folder, exc)
+
+
+def _install_run(folder: Path, key: str, fill: Callable[[Path], object]) -> bool:
+    """Fill a staging folder beside the kept runs in ``folder`` and rename it to ``key``, so a reader never
+    sees half a run; False when another process put the same run there first (its copy stays)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=folder))
+    try:
+        fill(staging)
+        staging.rename(folder / key)
+        return True
+    except OSError:
+        if not (folder / key).is_dir():  # not a lost race with another process keeping the same run
+            raise
+        return False
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_files(files: list[tuple[str, bytes]], folder: Path) -> None:
+    """Write ``files`` (name, bytes) into ``folder``."""
+    for name, data in files:
+        (folder / name).write_bytes(data)
 
 
 def _remove_old(folder: Path) -> None:
@@ -187,14 +202,8 @@ def save_kept_runs(folder: Path | str) -> int:
         if not (runs_folder() / key).is_dir():
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(staging, 0o644)  # mkstemp's 0600 would hide it from a shared group
-            os.replace(staging, target)
-        finally:
-            Path(staging).unlink(missing_ok=True)
+        with replaced_atomically(target) as staging:
+            staging.write_bytes(data)
         archived += 1
     return archived
 
@@ -245,19 +254,8 @@ def load_kept_runs(folder: Path | str) -> int:
     try:
         target.mkdir(parents=True, exist_ok=True)
         for key, files in runs.items():
-            if (target / key).exists():
-                continue
-            staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=target))
-            try:
-                for name, data in files:
-                    (staging / name).write_bytes(data)
-                staging.rename(target / key)
-                added += 1
-            except OSError:
-                if not (target / key).is_dir():  # not a job keeping the same run meanwhile
-                    raise
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            if not (target / key).exists():
+                added += _install_run(target, key, partial(_write_files, files))
     except OSError as exc:
         raise BandflowError(f"cannot add kept CP2K runs to {target} ({exc})") from None
     return added
