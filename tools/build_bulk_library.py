@@ -218,6 +218,14 @@ ENTRIES: tuple[Entry, ...] = (
                             "Natriums und Kaliums"),
     ),
     Entry(
+        name="Rb2O", formula="Rb2O",
+        spacegroup="Fm-3m", hm_symbol="F m -3 m", it_number=225, z=4, cell=_cubic(6.755),
+        sites=(("O", (0.0, 0.0, 0.0)), ("Rb", (0.25, 0.25, 0.25))),
+        density=4.0, density_note="handbook density",
+        reference=Reference(("Helms, A.", "Klemm, W."), "Zeitschrift fuer anorganische und allgemeine Chemie", 1939,
+                            "242", "33", "Ueber die Kristallstrukturen der Rubidium- und Caesiumchalkogenide"),
+    ),
+    Entry(
         name="Cu2O", formula="Cu2O", mineral="cuprite",
         spacegroup="Pn-3m:2", hm_symbol="P n -3 m", it_number=224, z=2, cell=_cubic(4.2685),
         sites=(("Cu", (0.0, 0.0, 0.0)), ("O", (0.25, 0.25, 0.25))),
