@@ -226,6 +226,17 @@ ENTRIES: tuple[Entry, ...] = (
                             "242", "33", "Ueber die Kristallstrukturen der Rubidium- und Caesiumchalkogenide"),
     ),
     Entry(
+        name="Cs2O", formula="Cs2O",
+        spacegroup="R-3m", hm_symbol="R -3 m", it_number=166, z=3, cell=_hexagonal(4.256, 18.99),
+        sites=(("O", (0.0, 0.0, 0.0)), ("Cs", (0.0, 0.0, 0.2553))),
+        density=4.65, density_note="handbook density",
+        reference=Reference(("Tsai, K.-R.", "Harris, P. M.", "Lassettre, E. N."), "Journal of Physical Chemistry",
+                            1956, "60", "338", "The crystal structure of cesium monoxide"),
+        notes=("hexagonal axes",
+               "Cs z from a PBE scan at the published cell (bandflow's fast settings; minimum at 0.2553, "
+               "Cs-O 2.870 A): the published value was not at hand"),
+    ),
+    Entry(
         name="Cu2O", formula="Cu2O", mineral="cuprite",
         spacegroup="Pn-3m:2", hm_symbol="P n -3 m", it_number=224, z=2, cell=_cubic(4.2685),
         sites=(("Cu", (0.0, 0.0, 0.0)), ("O", (0.25, 0.25, 0.25))),
