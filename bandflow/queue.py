@@ -27,10 +27,12 @@ import functools
 import json
 import math
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -42,6 +44,7 @@ from fireworks.core.firework import Firework
 from fireworks.core.rocket_launcher import launch_rocket
 from fireworks.utilities.fw_utilities import create_datestamp_dir, get_fw_logger
 
+from bandflow.activity import ActiveJob, record_stopped, stopped_seconds
 from bandflow.errors import BandflowError
 from bandflow.files import replaced_atomically
 from bandflow.settings import BandflowSettings, get_settings
@@ -371,6 +374,9 @@ def launch(
     times of the store's timed jobs, slab steps sized by their atom count, :func:`bandflow.runner.store_durations`
     and :func:`fitting_fworker`): a bulk hybrid that would be cut off stays READY for a later worker instead of
     being left RUNNING and lost.
+    A job stopped by SIGTERM (a batch allocation ending) or Ctrl-C goes back to READY, its attempt is noted
+    as ``bandflow run`` notes one (:func:`bandflow.activity.record_stopped`: a later worker's ``walltime_s``
+    counts the job as at least that long), and the worker stops (:func:`_interrupt_noted`).
     Jobs write to the bandflow store; each runs in its own ``launcher_*`` folder under ``launch_dir``
     (default ``<data_dir>/launches``). A loop of our own instead of FireWorks' ``rapidfire`` because
     rapidfire neither reports how many fireworks ran nor restores the working directory.
@@ -384,6 +390,7 @@ def launch(
     launchpad = launchpad if launchpad is not None else get_launchpad(settings)
     fworker = fworker or FWorker(name=socket.gethostname())
     launch_dir = Path(launch_dir or Path(settings.data_dir).expanduser() / "launches").resolve()
+    runs_dir = Path(settings.data_dir).expanduser() / "runs"
     launch_dir.mkdir(parents=True, exist_ok=True)
     if n_jobs is not None and n_jobs < 1:
         raise BandflowError(f"n_jobs must be at least 1, not {n_jobs}")
@@ -397,30 +404,39 @@ def launch(
     if walltime_s is not None:
         from bandflow.runner import store_durations
 
-        durations = store_durations(store)
+        durations = replace(store_durations(store), stopped=stopped_seconds(runs_dir))
     base = fworker
     n_ran = 0
     try:
-        while n_jobs is None or n_ran < n_jobs:
-            if timeout_s is not None and time.monotonic() - start > timeout_s:
-                break
-            if durations is not None:
-                left = walltime_s - (time.monotonic() - start)
-                if left <= 0:
+        with _interrupt_noted() as noted:
+            while n_jobs is None or n_ran < n_jobs:
+                if timeout_s is not None and time.monotonic() - start > timeout_s:
                     break
-                fworker = fitting_fworker(base, durations, left)
-            if not launchpad.run_exists(fworker):
-                if not launchpad.future_run_exists(fworker):
-                    break
-                time.sleep(poll_s)
-                continue
-            rocket_dir = Path(create_datestamp_dir(str(launch_dir), logger, prefix="launcher_"))
-            with contextlib.chdir(rocket_dir):
-                ran = launch_rocket(launchpad, fworker, strm_lvl=strm_lvl)
-            if ran:
-                n_ran += 1
-            elif not any(rocket_dir.iterdir()):  # another worker took it first
-                rocket_dir.rmdir()
+                if durations is not None:
+                    left = walltime_s - (time.monotonic() - start)
+                    if left <= 0:
+                        break
+                    fworker = fitting_fworker(base, durations, left)
+                if not launchpad.run_exists(fworker):
+                    if not launchpad.future_run_exists(fworker):
+                        break
+                    time.sleep(poll_s)
+                    continue
+                rocket_dir = Path(create_datestamp_dir(str(launch_dir), logger, prefix="launcher_"))
+                begun = datetime.now()
+                with contextlib.chdir(rocket_dir):
+                    try:
+                        ran = launch_rocket(launchpad, fworker, strm_lvl=strm_lvl)
+                    except (KeyboardInterrupt, SystemExit):  # before FireWorks' task ran (it catches its own)
+                        _release_interrupted(launchpad, rocket_dir, begun, runs_dir)
+                        raise
+                if noted:  # FireWorks caught it in the task and marked the firework FIZZLED
+                    _release_interrupted(launchpad, rocket_dir, begun, runs_dir)
+                    raise noted[0]
+                if ran:
+                    n_ran += 1
+                elif not any(rocket_dir.iterdir()):  # another worker took it first
+                    rocket_dir.rmdir()
     finally:
         jobflow.SETTINGS.JOB_STORE = previous_job_store
         if own_store:
@@ -428,29 +444,85 @@ def launch(
     return n_ran
 
 
+@contextlib.contextmanager
+def _interrupt_noted() -> Iterator[list[BaseException]]:
+    """While inside, SIGTERM raises ``SystemExit(143)`` and SIGINT ``KeyboardInterrupt`` (as ``bandflow``'s
+    command line does), each also appended to the list yielded.
+
+    FireWorks' ``Rocket`` catches every exception of a task, these two included, marks the firework FIZZLED
+    and returns normally, so without the note a worker would take the next job in an allocation that is
+    ending (measured: SIGTERM during a job left it FIZZLED, ran the next one and exited 0). Outside the main
+    thread, where Python cannot set handlers, nothing is noted.
+    """
+    noted: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop = KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+        noted.append(stop)
+        raise stop
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield noted
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _release_interrupted(launchpad: LaunchPad | FileLaunchPad, rocket_dir: Path, begun: datetime,
+                         runs_dir: Path) -> None:
+    """Put the firework that an interrupted rocket ran in ``rocket_dir`` back to READY (an allocation's end is
+    no failure of the job, and a FIZZLED parent would hold back its children), and note how long the attempt
+    ran under ``runs_dir`` (:func:`bandflow.activity.record_stopped`). A job that finished, or none reserved,
+    is left as it is."""
+    with database(launchpad, write=False) as raw:
+        launch = raw.launches.find_one({"launch_dir": os.path.realpath(rocket_dir)}, {"fw_id": 1})
+        fw = raw.fireworks.find_one({"fw_id": launch["fw_id"]}, {"state": 1, "spec._tasks": 1}) if launch else None
+    if fw is None or fw.get("state") not in ("RESERVED", "RUNNING", "FIZZLED"):
+        return
+    launchpad.rerun_fw(launch["fw_id"])
+    job = next((task["job"] for task in fw["spec"].get("_tasks", []) if isinstance(task.get("job"), dict)), None)
+    if job is None:  # not a jobflow job: nothing to time it by
+        return
+    metadata = job.get("metadata") or {}
+    record_stopped(runs_dir, ActiveJob(
+        campaign="", job_name=str(job.get("name", "")), step=str(metadata.get("bandflow_step", job.get("name", ""))),
+        target=str(metadata.get("surface_id") or metadata.get("bulk_name") or ""), pid=os.getpid(),
+        host=socket.gethostname(), started_at=begun.isoformat(), folder=str(rocket_dir), uuid=str(job.get("uuid", ""))),
+        (datetime.now() - begun).total_seconds())
+
+
 def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:
     """``fworker`` with its query narrowed to the fireworks whose bandflow step (jobflow keeps the job in
     ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in.
 
     Where the slab steps' time has a size scaling, a slab step fits by its own slab's atom count (the job's
-    ``n_atoms``, up to the largest that fits); one submitted without it is judged by the mean surface.
+    ``n_atoms``, up to the largest that fits); one submitted without it is judged by the mean surface. A job
+    with a stopped attempt (``durations.stopped``, by uuid) fits only if that attempt's length does.
     """
     step, atoms = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.n_atoms"
     too_long = [name for name in TIMED_STEPS
                 if (expected := durations.expected(name)) is not None and WALLTIME_MARGIN * expected > seconds_left]
     largest = durations.scaling.largest(seconds_left / WALLTIME_MARGIN) if durations.scaling else None
+    conditions: list[dict] = []
     if largest is None:
-        if not too_long:
-            return fworker
-        fits: dict = {step: {"$nin": too_long}}
+        if too_long:
+            conditions.append({step: {"$nin": too_long}})
     else:  # slab steps by their size; the rest by their mean
         sized = list(SLAB_STEPS)
         clauses: list[dict] = [{step: {"$nin": list(dict.fromkeys([*too_long, *sized]))}}, {step: {"$in": sized}, atoms: {"$lte": largest}}]
         if not set(sized) & set(too_long):
             clauses.append({step: {"$in": sized}, atoms: {"$exists": False}})
-        fits = {"$or": clauses}
+        conditions.append({"$or": clauses})
+    if cut_off := sorted(uuid for uuid, seconds in durations.stopped.items() if WALLTIME_MARGIN * seconds > seconds_left):
+        conditions.append({"spec._tasks.job.uuid": {"$nin": cut_off}})
+    if not conditions:
+        return fworker
     own = json.loads(fworker.to_dict()["query"])  # the worker's own query (.query adds name and category)
-    query = {"$and": [own, fits]} if own else fits
+    query = {"$and": [own, *conditions]} if own else conditions[0] if len(conditions) == 1 else {"$and": conditions}
     return FWorker(name=fworker.name, category=fworker.category, query=query, env=fworker.env)
 
 
