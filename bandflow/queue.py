@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import signal
@@ -428,10 +429,10 @@ def launch(
                     try:
                         ran = launch_rocket(launchpad, fworker, strm_lvl=strm_lvl)
                     except (KeyboardInterrupt, SystemExit):  # before FireWorks' task ran (it catches its own)
-                        _release_interrupted(launchpad, rocket_dir, begun, runs_dir)
+                        _release_interrupted(launchpad, rocket_dir, begun, runs_dir, logger)
                         raise
                 if noted:  # FireWorks caught it in the task and marked the firework FIZZLED
-                    _release_interrupted(launchpad, rocket_dir, begun, runs_dir)
+                    _release_interrupted(launchpad, rocket_dir, begun, runs_dir, logger)
                     raise noted[0]
                 if ran:
                     n_ran += 1
@@ -473,7 +474,7 @@ def _interrupt_noted() -> Iterator[list[BaseException]]:
 
 
 def _release_interrupted(launchpad: LaunchPad | FileLaunchPad, rocket_dir: Path, begun: datetime,
-                         runs_dir: Path) -> None:
+                         runs_dir: Path, logger: logging.Logger) -> None:
     """Put the firework that an interrupted rocket ran in ``rocket_dir`` back to READY (an allocation's end is
     no failure of the job, and a FIZZLED parent would hold back its children), and note how long the attempt
     ran under ``runs_dir`` (:func:`bandflow.activity.record_stopped`). A job that finished, or none reserved,
@@ -484,6 +485,8 @@ def _release_interrupted(launchpad: LaunchPad | FileLaunchPad, rocket_dir: Path,
     if fw is None or fw.get("state") not in ("RESERVED", "RUNNING", "FIZZLED"):
         return
     launchpad.rerun_fw(launch["fw_id"])
+    seconds = (datetime.now() - begun).total_seconds()
+    logger.warning("worker interrupted %.0f s into firework %d: it is READY again", seconds, launch["fw_id"])
     job = next((task["job"] for task in fw["spec"].get("_tasks", []) if isinstance(task.get("job"), dict)), None)
     if job is None:  # not a jobflow job: nothing to time it by
         return
@@ -492,7 +495,7 @@ def _release_interrupted(launchpad: LaunchPad | FileLaunchPad, rocket_dir: Path,
         campaign="", job_name=str(job.get("name", "")), step=str(metadata.get("bandflow_step", job.get("name", ""))),
         target=str(metadata.get("surface_id") or metadata.get("bulk_name") or ""), pid=os.getpid(),
         host=socket.gethostname(), started_at=begun.isoformat(), folder=str(rocket_dir), uuid=str(job.get("uuid", ""))),
-        (datetime.now() - begun).total_seconds())
+        seconds)
 
 
 def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:
