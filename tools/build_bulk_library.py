@@ -315,6 +315,16 @@ ENTRIES: tuple[Entry, ...] = (
         notes=("origin shifted by (0, 0, 1/6) from the published setting to that of International Tables",),
     ),
     Entry(
+        name="SiO2-cristobalite", formula="SiO2", mineral="alpha-cristobalite",
+        spacegroup="P4_12_12", hm_symbol="P 41 21 2", it_number=92, z=4, cell=_tetragonal(4.9717, 6.9223),
+        sites=(("Si", (0.3004, 0.3004, 0.0)), ("O", (0.2392, 0.1044, 0.1787))),
+        density=2.33, density_note="handbook density of cristobalite",
+        reference=Reference(("Downs, R. T.", "Palmer, D. C."), "American Mineralogist", 1994, "79", "9",
+                            "The pressure behavior of alpha cristobalite"),
+        notes=("ambient-pressure structure; entered without database access, the cell and coordinates as "
+               "commonly tabulated for alpha-cristobalite; Si-O 1.602 and 1.604 A, Si-O-Si 146.5 deg",),
+    ),
+    Entry(
         name="GeO2", formula="GeO2", mineral="argutite",
         spacegroup="P4_2/mnm", hm_symbol="P 42/m n m", it_number=136, z=2, cell=_tetragonal(4.3966, 2.8619),
         sites=(("Ge", (0.0, 0.0, 0.0)), ("O", (0.3061, 0.3061, 0.0))),
@@ -387,6 +397,17 @@ ENTRIES: tuple[Entry, ...] = (
                             "Monoxyde quadratique PbO alpha (I): description de la transition structurale "
                             "ferroelastique"),
         notes=("origin choice 2",),
+    ),
+    Entry(
+        name="PbO-massicot", formula="PbO", mineral="massicot",
+        spacegroup="Pbcm", hm_symbol="P b c m", it_number=57, z=4, cell=_orthorhombic(5.8931, 5.4904, 4.7528),
+        sites=(("Pb", (0.2297, -0.0116, 0.25)), ("O", (-0.1347, 0.0917, 0.25))),
+        density=9.64, density_note="handbook density of massicot",
+        reference=Reference(("Hill, R. J.",), "Acta Crystallographica C", 1985, "41", "1281",
+                            "Refinement of the structure of orthorhombic PbO (massicot) by Rietveld analysis of "
+                            "neutron powder diffraction data"),
+        notes=("beta-PbO, metastable at room temperature; entered without database access, the cell and "
+               "coordinates as commonly tabulated; Pb-O 2.221, 2.249 and 2.481 A (2x)",),
     ),
     Entry(
         name="SnO", formula="SnO", mineral="romarchite",
