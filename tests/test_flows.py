@@ -291,6 +291,32 @@ def test_a_failed_bulk_starts_no_slab_job_and_is_not_retried_with_the_same_setti
     assert executions(tmp_path) == ["bulk", "bulk", "bulk"]
 
 
+def test_a_recorded_bulk_failure_moves_to_another_machine_with_export_failed(store, tmp_path, settings_env):
+    """`export --failed` carries the failed documents; imported into a fresh store they keep `run` there from
+    retrying the bulk job with the same settings (a diverged hybrid costs hours), as on the first machine."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml", bulk_settings={"fail": True})
+    spec = load_spec(spec_file)
+    n_surfaces = len(plan_campaign(spec)[0].surfaces)
+    run_campaign(spec, store=store, progress=False)
+    assert executions(tmp_path) == ["bulk"]
+    runner = CliRunner()
+    without = runner.invoke(app, ["export", str(tmp_path / "good.jsonl.gz")])
+    assert isinstance(without.exception, BandflowError) and "no stored surfaces match" in str(without.exception)
+    carried = runner.invoke(app, ["export", str(tmp_path / "all.jsonl.gz"), "--failed"])
+    assert carried.exit_code == 0 and f"wrote {n_surfaces} surfaces" in carried.output
+
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "other_machine"))
+    imported = runner.invoke(app, ["import", str(tmp_path / "all.jsonl.gz")])
+    assert imported.exit_code == 0 and f"imported {n_surfaces} of {n_surfaces}" in imported.output
+    again = run_campaign(spec, store=BandflowStore.from_settings(), progress=False)
+    assert executions(tmp_path) == ["bulk"]  # not run again on the new machine
+    assert [r.endswith("(recorded earlier: not run again; --retry-failed)") for r in again.failed.values()] == [True]
+
+
 def test_slabs_only_runs_the_slab_steps_and_a_full_run_reuses_them(store, tmp_path):
     """For an allocation too short for a bulk hybrid: only relaxations and slab potentials run, nothing is
     failed, and the full run after it adds only the bulk and the alignments."""

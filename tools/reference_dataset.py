@@ -4,7 +4,8 @@ Writes, for each campaign spec, ``<campaign>_<protocol>.jsonl.gz`` (successful s
 present settings, the ``bandflow export`` format; those of earlier settings go to ``pending/``), the IP/EA
 strip plot ``ip_ea_by_formula.png`` and the datasheet ``README.md`` (counts, ranges, time per surface, what
 is still missing, method, per-formula table with published values from ``literature.yaml``, outliers,
-failures).
+failures). Failed documents of the present settings go to ``failures/`` (same format), so that a fresh
+machine keeps them.
 
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
@@ -18,7 +19,7 @@ A campaign continues on a fresh machine from the committed files (the runner ski
 checkpointed jobs, and re-aligns the pending surfaces from their documents' slab data after recomputing
 their bulks):
 
-    for f in data/reference/*.jsonl.gz data/reference/pending/*.jsonl.gz; do bandflow import $f; done
+    for f in data/reference/*.jsonl.gz data/reference/{pending,failures}/*.jsonl.gz; do bandflow import $f; done
     for f in data/reference/checkpoints/*.jsonl.gz; do bandflow checkpoint load $f; done
     bandflow checkpoint load-runs data/reference/checkpoints/finished_runs      # if the folder is there
     bandflow run workflows/binary_oxides.yaml
@@ -92,6 +93,12 @@ done); `bandflow checkpoint load FILE` puts them into a store, so that `bandflow
 continues there without computing them again (docs/workflows.md). `checkpoints/finished_runs/` holds the
 finished PBE runs of a bulk job that was stopped in its hybrid run (one archive each, named by a hash of
 its inputs); `bandflow checkpoint load-runs FOLDER` gives them to the next attempt on any machine with the same CP2K command.
+`failures/` (when there are any) holds the failed surface documents, in the same format: imported, they keep
+the failures below on a new machine, and `bandflow run` there does not retry a bulk job whose failure one
+of them records (a diverged hybrid diverges again; `--retry-failed` runs it anyway). Before 2026-12-07 the
+failed documents stayed in the campaign machine's store and were lost with it: Ga2O3-beta's 28 surfaces
+failed there on 2026-12-06 (its HSE06 SCF diverged, docs/engines.md), so they count as not yet computed
+below until its bulk job runs again with other settings.
 
 **Slab-centre history (docs/method.md):** until 2026-12-04 the centre average was taken over the period
 detected from the relaxed atoms, which relaxation can spoil (MgTiO3 (001): 7.78 Å instead of 4.63 Å, IP
@@ -196,6 +203,16 @@ def main() -> int:
                         files[name] = count
                 else:  # no file of an earlier state stays behind
                     path.unlink(missing_ok=True)
+            # failed documents travel too: on a new machine the datasheet keeps its failures, and the runner
+            # does not retry a bulk job whose failure is recorded with the same settings (Ga2O3-beta's
+            # diverged hybrid: 79 min on 2 cores); `bandflow import` takes them like any other
+            failed_path = OUT / "failures" / name
+            if failed := [d for d in docs if d.state == "failed"]:
+                write_json_lines(list(stable_records(surface_records(failed), failed_path)), failed_path)
+            else:
+                failed_path.unlink(missing_ok=True)
+                if failed_path.parent.is_dir() and not any(failed_path.parent.iterdir()):
+                    failed_path.parent.rmdir()
             all_docs += docs
             save_checkpoint(spec, store, OUT / "checkpoints" / name, plans, remove_when_empty=True)  # unfinished work, for a new machine
             status = campaign_status(spec, store, plans)
