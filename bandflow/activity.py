@@ -199,7 +199,7 @@ def describe_launch(run: dict, now: datetime | None = None) -> str:
     """One line for ``bandflow status`` per FireWorks launch RUNNING (:func:`bandflow.queue.running_launches`):
     the job, its worker's host, since when, its last ping; then the engine's progress where its folder is
     readable from here. A launch not pinged for FireWorks' run expiration is probably lost (its worker was
-    killed): FireWorks' ``detect_lostruns`` finds such runs."""
+    killed): ``bandflow requeue`` puts such runs back to READY."""
     from fireworks.fw_config import RUN_EXPIRATION_SECS
 
     now = now or datetime.now(UTC)
@@ -209,7 +209,7 @@ def describe_launch(run: dict, now: datetime | None = None) -> str:
         line += f", started {duration_text((now - started).total_seconds())} ago"
     if pinged and (now - pinged).total_seconds() > RUN_EXPIRATION_SECS:
         line += (f"; no ping for {duration_text((now - pinged).total_seconds())}: probably lost "
-                 "(FireWorks' detect_lostruns)")
+                 "(`bandflow requeue` puts it back)")
     folder = Path(run["launch_dir"]) if run.get("launch_dir") else None
     progress = engine_progress(folder, now.timestamp()) if folder and folder.is_dir() else None
     return line + (f"\n    {progress}" if progress else "")

@@ -542,14 +542,14 @@ def status(
                f"predictions {counts['predictions']}; models {counts['models']}; job outputs {counts['job_outputs']}")
 
 
-def _walltime_seconds(walltime: str | None) -> float | None:
-    """``--walltime`` in seconds (None when not given); a bad one is one error line."""
+def _walltime_seconds(walltime: str | None, option: str = "--walltime") -> float | None:
+    """A duration option (``--walltime``) in seconds (None when not given); a bad one is one error line."""
     from bandflow.timing import parse_walltime
 
     try:
         return parse_walltime(walltime) if walltime is not None else None
     except ValueError as exc:
-        raise BandflowError(f"--walltime: {exc}") from None
+        raise BandflowError(f"{option}: {exc}") from None
 
 
 @app.command("worker")
@@ -572,6 +572,28 @@ def worker(
     n_ran = launch(n_jobs, launch_dir=launch_dir, timeout_s=timeout, poll_s=poll, strm_lvl="ERROR" if quiet else "INFO",
                    walltime_s=seconds)
     typer.echo(f"worker finished: {n_ran} job{'s' if n_ran != 1 else ''} run")
+
+
+@app.command("requeue")
+def requeue(
+    lost_after: str | None = typer.Option(
+        None, "--lost-after",
+        help="A RUNNING firework whose worker has not pinged for this long is lost (as --walltime: 4:00:00, 90m, "
+             "4h; default FireWorks' run expiration, 4 h; workers ping hourly)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list the lost fireworks."),
+) -> None:
+    """Put fireworks whose worker was killed outright (SIGKILL, node failure) back to READY."""
+    from bandflow.activity import duration_text
+    from bandflow.queue import requeue_lost
+
+    lost = requeue_lost(_walltime_seconds(lost_after, "--lost-after"), dry_run=dry_run)
+    for run in lost:
+        known = (run["last_pinged"] - run["started"]).total_seconds() if run["started"] and run["last_pinged"] else 0
+        ran = duration_text(known) if known > 0 else "an unknown time (no ping after its start)"
+        typer.echo(f"{run['name'] or 'firework'} (fw {run['fw_id']}) on {run['host'] or 'an unknown host'}: "
+                   f"ran at least {ran}")
+    verb = "would be put back to READY" if dry_run else "put back to READY"
+    typer.echo(f"{len(lost)} lost firework{'s' if len(lost) != 1 else ''} {verb}")
 
 
 # ------------------------------------------------------------------------- model (train, predict, import, transfer, retrain)

@@ -17,7 +17,7 @@ back atomically (temporary file + ``os.replace``) before the lock is released. F
 reserves a firework with one call (``checkout_fw``) and reports the result with another
 (``complete_launch``), so the lock is held for milliseconds while reserving and updating, never while a
 job runs, and a firework can be reserved by one launcher only. A launcher killed mid-job leaves its
-firework RUNNING (as with MongoDB: ``lpad detect_lostruns`` or ``rerun_fws``), never a torn file.
+firework RUNNING (as with MongoDB; ``bandflow requeue``, :func:`requeue_lost`, puts it back), never a torn file.
 """
 
 from __future__ import annotations
@@ -487,15 +487,55 @@ def _release_interrupted(launchpad: LaunchPad | FileLaunchPad, rocket_dir: Path,
     launchpad.rerun_fw(launch["fw_id"])
     seconds = (datetime.now() - begun).total_seconds()
     logger.warning("worker interrupted %.0f s into firework %d: it is READY again", seconds, launch["fw_id"])
+    _note_stopped_attempt(fw, runs_dir, seconds, begun, str(rocket_dir), socket.gethostname(), os.getpid())
+
+
+def _note_stopped_attempt(fw: dict, runs_dir: Path, seconds: float, begun: datetime, folder: str, host: str,
+                          pid: int) -> None:
+    """Record that the jobflow job of firework document ``fw`` (with ``spec._tasks``) ran ``seconds`` without
+    finishing (:func:`bandflow.activity.record_stopped`); a firework that is not a jobflow job has nothing to
+    be timed by and is left out."""
     job = next((task["job"] for task in fw["spec"].get("_tasks", []) if isinstance(task.get("job"), dict)), None)
-    if job is None:  # not a jobflow job: nothing to time it by
+    if job is None:
         return
     metadata = job.get("metadata") or {}
     record_stopped(runs_dir, ActiveJob(
         campaign="", job_name=str(job.get("name", "")), step=str(metadata.get("bandflow_step", job.get("name", ""))),
-        target=str(metadata.get("surface_id") or metadata.get("bulk_name") or ""), pid=os.getpid(),
-        host=socket.gethostname(), started_at=begun.isoformat(), folder=str(rocket_dir), uuid=str(job.get("uuid", ""))),
-        seconds)
+        target=str(metadata.get("surface_id") or metadata.get("bulk_name") or ""), pid=pid, host=host,
+        started_at=begun.isoformat(), folder=folder, uuid=str(job.get("uuid", ""))), seconds)
+
+
+def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
+                 launchpad: LaunchPad | FileLaunchPad | None = None) -> list[dict[str, Any]]:
+    """Put the lost fireworks back to READY and return their launches (:func:`running_launches` entries).
+
+    A launch is lost when its worker has not pinged it for ``expiration_s`` (default FireWorks'
+    ``RUN_EXPIRATION_SECS``, 4 h; a worker pings hourly): the worker was killed outright (SIGKILL, a node
+    failure, an allocation's hard end), which no handler can catch, so the firework would stay RUNNING and
+    hold back its children. FireWorks' ``detect_lostruns(rerun=True)`` finds and re-runs them (on the file
+    LaunchPad in one locked transaction); each attempt is then noted with its known length, start to last
+    ping, as an interrupted one is, so that a ``--walltime`` worker does not take it again with less time
+    left. ``dry_run`` only lists them.
+    """
+    from fireworks.fw_config import RUN_EXPIRATION_SECS
+
+    launchpad = launchpad if launchpad is not None else get_launchpad()
+    expiration_s = RUN_EXPIRATION_SECS if expiration_s is None else expiration_s
+    running = {run["fw_id"]: run for run in running_launches(launchpad)}
+    _, lost_ids, _ = launchpad.detect_lostruns(expiration_secs=expiration_s, rerun=not dry_run)
+    lost = [running[fw_id] for fw_id in sorted(set(lost_ids)) if fw_id in running]
+    if dry_run or not lost:
+        return lost
+    runs_dir = Path(get_settings().data_dir).expanduser() / "runs"
+    with database(launchpad, write=False) as raw:
+        docs = {doc["fw_id"]: doc for doc in raw.fireworks.find({"fw_id": {"$in": [r["fw_id"] for r in lost]}},
+                                                                {"fw_id": 1, "spec._tasks": 1})}
+    for run in lost:
+        known = (run["last_pinged"] - run["started"]).total_seconds() if run["started"] and run["last_pinged"] else 0.0
+        if known > 0 and run["fw_id"] in docs:  # no ping after the start: nothing known of its length
+            _note_stopped_attempt(docs[run["fw_id"]], runs_dir, known, run["started"],
+                                  str(run.get("launch_dir") or ""), str(run.get("host") or ""), 0)
+    return lost
 
 
 def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: float) -> FWorker:

@@ -241,7 +241,7 @@ def test_status_lists_the_fireworks_running_now_with_their_engine_progress(data_
     status = json.loads(CliRunner().invoke(app, ["status", "--json"]).stdout)
     assert [r["fw_id"] for r in status["running"]] == [1] and status["running"][0]["started"].startswith("20")
     later = running[0]["last_pinged"] + datetime.timedelta(hours=5)  # no ping past FireWorks' run expiration
-    assert "no ping for 5 h 00 min: probably lost (FireWorks' detect_lostruns)" in describe_launch(running[0], later)
+    assert "no ping for 5 h 00 min: probably lost (`bandflow requeue` puts it back)" in describe_launch(running[0], later)
     naive = running[0]["started"].replace(tzinfo=None)  # as pymongo returns FireWorks' UTC times
     assert _utc(naive) == running[0]["started"] and _utc(naive).tzinfo is not None
     assert _utc(running[0]["started"].isoformat()) == running[0]["started"] and _utc("not a time") is None
@@ -363,3 +363,50 @@ def test_a_worker_stopped_by_sigterm_puts_its_job_back_and_a_short_walltime_leav
     assert line_counts(out) == {"next": 1} and firework_state_counts()["READY"] == 1
     assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=600) == 1
     assert line_counts(out) == {"next": 1, "long": 1}
+
+
+def test_requeue_puts_a_firework_whose_worker_was_killed_outright_back_to_ready(data_dir, tmp_path):
+    """SIGKILL or a node failure leaves a firework RUNNING with no more pings; past the expiration `requeue`
+    puts it back to READY and notes how long it is known to have run, and a firework pinged lately stays."""
+    import datetime
+    import socket
+
+    from fireworks import FWorker
+
+    from bandflow.activity import stopped_seconds
+    from bandflow.queue import database
+
+    out = tmp_path / "out.txt"
+    lost_job, live_job = append_line(str(out), "lost"), append_line(str(out), "live")
+    submit_flows([lost_job, live_job])
+    launchpad = get_launchpad()
+    lost_fw, _ = launchpad.checkout_fw(FWorker(name="node7"), str(tmp_path / "launcher_1"))  # then killed
+    launchpad.checkout_fw(FWorker(name="node8"), str(tmp_path / "launcher_2"))  # alive, pinged just now
+    now = datetime.datetime.now(datetime.UTC)
+    with database(launchpad) as raw:  # the killed worker started 6 h ago and last pinged 5 h ago
+        record = raw.launches.find_one({"fw_id": lost_fw.fw_id})
+        entry = next(h for h in record["state_history"] if h["state"] == "RUNNING")
+        as_stored = type(entry["updated_on"])
+        for key, hours in (("created_on", 6), ("updated_on", 5)):
+            moment = now - datetime.timedelta(hours=hours)
+            entry[key] = moment.isoformat() if as_stored is str else moment.replace(tzinfo=None)
+        started = entry["created_on"]
+        raw.launches.update_one({"_id": record["_id"]}, {"$set": {"state_history": record["state_history"],
+                                                                  "time_start": started}})
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["requeue", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    host = socket.gethostname()  # a launch records its machine (the FWorker's name is another thing)
+    assert listed.output.splitlines() == [f"append_line (fw {lost_fw.fw_id}) on {host}: ran at least 1 h 00 min",
+                                          "1 lost firework would be put back to READY"]
+    assert firework_state_counts()["RUNNING"] == 2
+    assert runner.invoke(app, ["requeue", "--lost-after", "6h"]).output == "0 lost fireworks put back to READY\n"
+    done = runner.invoke(app, ["requeue"])
+    assert done.exit_code == 0 and done.output.endswith("1 lost firework put back to READY\n")
+    counts = firework_state_counts()
+    assert (counts["READY"], counts["RUNNING"]) == (1, 1)
+    assert stopped_seconds(data_dir / "runs") == {lost_job.uuid: 3600.0}
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR") == 1 and line_counts(out) == {"lost": 1}
+    bad = runner.invoke(app, ["requeue", "--lost-after", "soon"])
+    assert isinstance(bad.exception, BandflowError) and str(bad.exception).startswith("--lost-after: ")
