@@ -61,7 +61,10 @@ def parse_variant(text: str) -> dict[str, Any]:
 
 
 def run_or_reuse(generator: Any, cell: Any, directory: Path, files: dict[str, Path] | None = None) -> Any:
-    """:func:`_run`, or the finished output already in ``directory`` when its input is the same."""
+    """:func:`_run`, or the finished output already in ``directory`` when its input is the same.
+
+    Not :mod:`bandflow.cp2k.reuse`: that keeps runs under ``data_dir/finished_runs/``, which the reference
+    export archives into ``data/reference/checkpoints/``; a benchmark's runs stay in its own work folder."""
     finished = directory / "cp2k.out"
     if finished.is_file() and parse_output(finished).failure_reason() is None:
         with tempfile.TemporaryDirectory() as tmp:
