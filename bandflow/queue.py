@@ -515,12 +515,15 @@ def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
     hold back its children. FireWorks' ``detect_lostruns(rerun=True)`` finds and re-runs them (on the file
     LaunchPad in one locked transaction); each attempt is then noted with its known length, start to last
     ping, as an interrupted one is, so that a ``--walltime`` worker does not take it again with less time
-    left. ``dry_run`` only lists them.
+    left. ``dry_run`` only lists them. An expiration not longer than the ping interval is refused.
     """
-    from fireworks.fw_config import RUN_EXPIRATION_SECS
+    from fireworks.fw_config import PING_TIME_SECS, RUN_EXPIRATION_SECS
 
-    launchpad = launchpad if launchpad is not None else get_launchpad()
     expiration_s = RUN_EXPIRATION_SECS if expiration_s is None else expiration_s
+    if expiration_s <= PING_TIME_SECS:  # a live worker may not have pinged for that long: its job would run twice
+        raise BandflowError(f"--lost-after: {expiration_s / 60:.0f} min is not longer than the workers' ping "
+                            f"interval ({PING_TIME_SECS / 60:.0f} min): fireworks still running would be put back")
+    launchpad = launchpad if launchpad is not None else get_launchpad()
     running = {run["fw_id"]: run for run in running_launches(launchpad)}
     _, lost_ids, _ = launchpad.detect_lostruns(expiration_secs=expiration_s, rerun=not dry_run)
     lost = [running[fw_id] for fw_id in sorted(set(lost_ids)) if fw_id in running]
