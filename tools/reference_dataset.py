@@ -19,7 +19,7 @@ A campaign continues on a fresh machine from the committed files (the runner ski
 checkpointed jobs, and re-aligns the pending surfaces from their documents' slab data after recomputing
 their bulks):
 
-    for f in data/reference/*.jsonl.gz data/reference/{pending,failures}/*.jsonl.gz; do bandflow import $f; done
+    for f in data/reference/{,pending/,failures/}*.jsonl.gz; do [ -e "$f" ] && bandflow import "$f"; done
     for f in data/reference/checkpoints/*.jsonl.gz; do bandflow checkpoint load $f; done
     bandflow checkpoint load-runs data/reference/checkpoints/finished_runs      # if the folder is there
     bandflow run workflows/binary_oxides.yaml
@@ -98,7 +98,7 @@ the failures below on a new machine, and `bandflow run` there does not retry a b
 of them records (a diverged hybrid diverges again; `--retry-failed` runs it anyway). Before 2026-12-07 the
 failed documents stayed in the campaign machine's store and were lost with it: Ga2O3-beta's 28 surfaces
 failed there on 2026-12-06 (its HSE06 SCF diverged, docs/engines.md), so they count as not yet computed
-below until its bulk job runs again with other settings.
+below until its bulk job runs again.
 
 **Slab-centre history (docs/method.md):** until 2026-12-04 the centre average was taken over the period
 detected from the relaxed atoms, which relaxation can spoil (MgTiO3 (001): 7.78 Å instead of 4.63 Å, IP
