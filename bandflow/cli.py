@@ -588,8 +588,7 @@ def requeue(
 
     lost = requeue_lost(_walltime_seconds(lost_after, "--lost-after"), dry_run=dry_run)
     for run in lost:
-        known = (run["last_pinged"] - run["started"]).total_seconds() if run["started"] and run["last_pinged"] else 0
-        ran = duration_text(known) if known > 0 else "an unknown time (no ping after its start)"
+        ran = duration_text(run["ran_s"]) if run["ran_s"] > 0 else "an unknown time (no ping after its start)"
         typer.echo(f"{run['name'] or 'firework'} (fw {run['fw_id']}) on {run['host'] or 'an unknown host'}: "
                    f"ran at least {ran}")
     verb = "would be put back to READY" if dry_run else "put back to READY"

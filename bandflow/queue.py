@@ -507,7 +507,8 @@ def _note_stopped_attempt(fw: dict, runs_dir: Path, seconds: float, begun: datet
 
 def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
                  launchpad: LaunchPad | FileLaunchPad | None = None) -> list[dict[str, Any]]:
-    """Put the lost fireworks back to READY and return their launches (:func:`running_launches` entries).
+    """Put the lost fireworks back to READY and return their launches (:func:`running_launches` entries, each
+    with ``ran_s``: how long it is known to have run, start to last ping; 0 when unknown).
 
     A launch is lost when its worker has not pinged it for ``expiration_s`` (default FireWorks'
     ``RUN_EXPIRATION_SECS``, 4 h; a worker pings hourly): the worker was killed outright (SIGKILL, a node
@@ -526,7 +527,9 @@ def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
     launchpad = launchpad if launchpad is not None else get_launchpad()
     running = {run["fw_id"]: run for run in running_launches(launchpad)}
     _, lost_ids, _ = launchpad.detect_lostruns(expiration_secs=expiration_s, rerun=not dry_run)
-    lost = [running[fw_id] for fw_id in sorted(set(lost_ids)) if fw_id in running]
+    lost = [{**run, "ran_s": (run["last_pinged"] - run["started"]).total_seconds()
+             if run["started"] and run["last_pinged"] else 0.0}
+            for fw_id in sorted(set(lost_ids)) if (run := running.get(fw_id))]
     if dry_run or not lost:
         return lost
     runs_dir = Path(get_settings().data_dir).expanduser() / "runs"
@@ -534,9 +537,8 @@ def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
         docs = {doc["fw_id"]: doc for doc in raw.fireworks.find({"fw_id": {"$in": [r["fw_id"] for r in lost]}},
                                                                 {"fw_id": 1, "spec._tasks": 1})}
     for run in lost:
-        known = (run["last_pinged"] - run["started"]).total_seconds() if run["started"] and run["last_pinged"] else 0.0
-        if known > 0 and run["fw_id"] in docs:  # no ping after the start: nothing known of its length
-            _note_stopped_attempt(docs[run["fw_id"]], runs_dir, known, run["started"],
+        if run["ran_s"] > 0 and run["fw_id"] in docs:  # no ping after the start: nothing known of its length
+            _note_stopped_attempt(docs[run["fw_id"]], runs_dir, run["ran_s"], run["started"],
                                   str(run.get("launch_dir") or ""), str(run.get("host") or ""), 0)
     return lost
 

@@ -193,7 +193,11 @@ def main() -> int:
             docs = [d for d in docs if is_current(d, wanted)]  # failures of earlier settings are retried
             good = [d for d in docs if d.state == "successful"]
             name = f"{spec.name}_{spec.protocol}.jsonl.gz"
-            for path, chosen in ((OUT / name, good), (OUT / "pending" / name, pending)):
+            # failed documents travel too: on a new machine the datasheet keeps its failures, and the runner
+            # does not retry a bulk job whose failure is recorded with the same settings (Ga2O3-beta's
+            # diverged hybrid: 79 min on 2 cores); `bandflow import` takes them like any other
+            failed = [d for d in docs if d.state == "failed"]
+            for path, chosen in ((OUT / name, good), (OUT / "pending" / name, pending), (OUT / "failures" / name, failed)):
                 if chosen:
                     path.parent.mkdir(exist_ok=True)
                     # the planar profile travels, so that a later analysis can re-take the alignment
@@ -203,16 +207,6 @@ def main() -> int:
                         files[name] = count
                 else:  # no file of an earlier state stays behind
                     path.unlink(missing_ok=True)
-            # failed documents travel too: on a new machine the datasheet keeps its failures, and the runner
-            # does not retry a bulk job whose failure is recorded with the same settings (Ga2O3-beta's
-            # diverged hybrid: 79 min on 2 cores); `bandflow import` takes them like any other
-            failed_path = OUT / "failures" / name
-            if failed := [d for d in docs if d.state == "failed"]:
-                write_json_lines(list(stable_records(surface_records(failed), failed_path)), failed_path)
-            else:
-                failed_path.unlink(missing_ok=True)
-                if failed_path.parent.is_dir() and not any(failed_path.parent.iterdir()):
-                    failed_path.parent.rmdir()
             all_docs += docs
             save_checkpoint(spec, store, OUT / "checkpoints" / name, plans, remove_when_empty=True)  # unfinished work, for a new machine
             status = campaign_status(spec, store, plans)
