@@ -6,6 +6,7 @@ that the present flows no longer produce; after a deliberate change of method, r
 ``tools/reference_dataset.py`` (out-of-date documents move to ``pending/`` until re-aligned).
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from bandflow.checkpoint import read_checkpoint
 from bandflow.cp2k.parsing import parse_output
 from bandflow.cp2k.reuse import kept_run_keys, load_kept_runs, runs_folder
-from bandflow.dataset import read_surfaces
+from bandflow.dataset import read_json_lines, read_surfaces
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.ml.transfer import BASELINE, SOURCE_AS_IS
 from bandflow.runner import expected_job_uuids, is_current
@@ -203,3 +204,46 @@ def test_reference_export_is_stable_across_an_import_on_a_fresh_machine(tmp_path
         ("a", "bandflow", "2026-12-01T00:00:00Z"), ("b", "bandflow", now), ("c", "bandflow", now)]
     assert [r["ip"] for r in kept] == [7.0, 8.5, 9.0]
     assert [r["source"] for r in tool.stable_records([dict(fresh[0])], tmp_path / "none.jsonl.gz")] == ["bandflow"]
+
+
+def test_reference_export_writes_nothing_from_a_store_that_lacks_the_committed_surfaces(store, tmp_path, monkeypatch,
+                                                                                          capsys, settings_env):
+    """Run against the wrong store (BANDFLOW_DATA_DIR unset: an empty one) or one that lacks part of the
+    dataset, the export stops with one error line and leaves every committed file as it was; with
+    --drop-missing it writes what the store has."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+    from bandflow.dataset import write_json_lines
+    from bandflow.runner import run_campaign
+    from tests.test_flows import write_spec
+
+    tool = _tool("reference_dataset")
+    out = tmp_path / "reference"
+    monkeypatch.setattr(tool, "OUT", out)
+    spec_file = write_spec(tmp_path / "s.yaml")
+    run_campaign(load_spec(spec_file), store=store, progress=False)
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file)])
+    assert tool.main() == 0
+    dataset = out / "test_fast.jsonl.gz"
+    n_surfaces = len(read_surfaces(dataset))
+    assert n_surfaces >= 2
+    committed = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def unchanged() -> bool:
+        return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == committed
+
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "empty"))
+    assert tool.main() == 2 and unchanged()
+    assert "no successful surfaces of these campaigns in the store" in capsys.readouterr().err
+
+    part = tmp_path / "part.jsonl.gz"
+    write_json_lines([json.loads(line) for _, line in read_json_lines(dataset)][:1], part)
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "partial"))
+    assert CliRunner().invoke(app, ["import", str(part)]).exit_code == 0
+    assert tool.main() == 2 and unchanged()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"lacks {n_surfaces - 1} surfaces of {dataset}" in err[0] and "--drop-missing" in err[0]
+
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-missing"])
+    assert tool.main() == 0 and len(read_surfaces(dataset)) == 1

@@ -10,6 +10,9 @@ machine keeps them.
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
 
+It writes nothing (exit 2) when the store lacks surfaces that a committed file holds, as a store other
+than the campaign's does; ``--drop-missing`` writes anyway (a document deleted on purpose).
+
 It also writes ``checkpoints/<campaign>_<protocol>.jsonl.gz``: the finished jobs of surfaces not yet
 aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none,
 and ``checkpoints/finished_runs/``: the finished PBE runs of a stopped bulk job (``bandflow checkpoint
@@ -171,21 +174,53 @@ def targets_line(successful: list) -> str:
     return "- targets of the reference campaign: " + "; ".join(parts)
 
 
+def surfaces_the_store_lacks(spec, ids: set[str], docs: list) -> tuple[Path, list[str]] | None:
+    """The first committed file of ``spec`` (dataset, ``pending/``, ``failures/``) that holds surfaces of the
+    present plan (``ids``) of which the store has no document (``docs``), with their ids; None when it has all."""
+    stored = {d.surface_id for d in docs}
+    name = f"{spec.name}_{spec.protocol}.jsonl.gz"
+    for path in (OUT / name, OUT / "pending" / name, OUT / "failures" / name):
+        if path.is_file():
+            committed = [json.loads(line).get("surface_id") for _, line in read_json_lines(path)]
+            if missing := sorted(i for i in committed if i in ids and i not in stored):
+                return path, missing
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
+    parser.add_argument("--drop-missing", action="store_true",
+                        help="write the files even where the store lacks surfaces they hold (deleted on purpose)")
     args = parser.parse_args()
     literature_file = OUT / "literature.yaml"
     literature = load_literature(literature_file) if literature_file.is_file() else {}
     files: dict[str, int] = {}
     all_docs, timing, remaining = [], [], []
     with BandflowStore.from_settings() as store:
+        campaigns = []
         for spec_path in args.specs:
             spec = load_spec(spec_path)
             plans = plan_campaign(spec)
             ids = {e.id for p in plans for e in p.surfaces}
-            wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
             docs = [d for d in store.query_surfaces(protocol=spec.protocol, state=None) if d.surface_id in ids]
+            campaigns.append((spec_path, spec, plans, ids, docs))
+        # nothing is written until the store is known to hold what the committed files hold: an export from
+        # the wrong store (BANDFLOW_DATA_DIR unset) would otherwise replace the dataset with an empty one
+        if not any(d.state == "successful" for *_, docs in campaigns for d in docs):
+            print(f"error: no successful surfaces of these campaigns in the store ({store.location}); nothing written",
+                  file=sys.stderr)
+            return 2
+        if not args.drop_missing:
+            for _, spec, _, ids, docs in campaigns:
+                if lost := surfaces_the_store_lacks(spec, ids, docs):
+                    path, missing = lost
+                    print(f"error: the store ({store.location}) lacks {len(missing)} surfaces of {path}"
+                          f" (e.g. {missing[0]}); import the file first, or pass --drop-missing to leave them out; "
+                          "nothing written", file=sys.stderr)
+                    return 2
+        for spec_path, spec, plans, _, docs in campaigns:
+            wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
             record_wall_times(store, docs)  # documents made before they recorded their engine times
             # the dataset holds what the present settings computed; successful documents of an earlier bulk
             # method go to pending/ (their slab potentials stay valid) until they are re-aligned
@@ -248,9 +283,6 @@ def main() -> int:
                   "throughput; docs/engines.md), so a wall time recorded since is that of one thread beside "
                   "another run.")
     successful = [d for d in all_docs if d.state == "successful"]
-    if not successful:
-        print("error: no successful surfaces of these campaigns in the store", file=sys.stderr)
-        return 2
     labels = bulk_labels(successful)  # the datasheet's row names: BiVO4 (not VBiO4), TiO2-anatase, TiO2-rutile
     formula_of = {labels[d.bulk_name]: d.formula for d in successful}
     plot_ip_ea_by_formula([{**d.model_dump(), "formula": labels[d.bulk_name]} for d in successful],
