@@ -522,7 +522,7 @@ def requeue_lost(expiration_s: float | None = None, dry_run: bool = False,
 
     expiration_s = RUN_EXPIRATION_SECS if expiration_s is None else expiration_s
     if expiration_s <= PING_TIME_SECS:  # a live worker may not have pinged for that long: its job would run twice
-        raise BandflowError(f"--lost-after: {expiration_s / 60:.0f} min is not longer than the workers' ping "
+        raise BandflowError(f"lost after {expiration_s / 60:.0f} min: not longer than the workers' ping "
                             f"interval ({PING_TIME_SECS / 60:.0f} min): fireworks still running would be put back")
     launchpad = launchpad if launchpad is not None else get_launchpad()
     running = {run["fw_id"]: run for run in running_launches(launchpad)}

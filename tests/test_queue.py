@@ -411,5 +411,5 @@ def test_requeue_puts_a_firework_whose_worker_was_killed_outright_back_to_ready(
     bad = runner.invoke(app, ["requeue", "--lost-after", "soon"])
     assert isinstance(bad.exception, BandflowError) and str(bad.exception).startswith("--lost-after: ")
     early = runner.invoke(app, ["requeue", "--lost-after", "30m"])  # live workers ping hourly
-    assert isinstance(early.exception, BandflowError) and "not longer than the workers' ping interval (60 min)" in str(
+    assert isinstance(early.exception, BandflowError) and "lost after 30 min: not longer than the workers' ping interval (60 min)" in str(
         early.exception)
