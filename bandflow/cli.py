@@ -246,10 +246,12 @@ def checkpoint_load(path: str = typer.Argument(..., help="A file written by `ban
 @checkpoint_app.command("save-runs")
 def checkpoint_save_runs(folder: str = typer.Argument(..., help="Folder for the archives (<key>.tar.gz).")) -> None:
     """Archive the finished CP2K runs kept for stopped bulk jobs, so another machine reuses them."""
-    from bandflow.cp2k.reuse import runs_folder, save_kept_runs
+    from bandflow.cp2k.reuse import kept_run_keys, runs_folder, save_kept_runs
 
-    if not (n := save_kept_runs(folder)):
-        raise BandflowError(f"no finished CP2K runs kept in {runs_folder()}; nothing written")
+    # checked first: saving also removes the folder's archives of runs no longer kept, which from the wrong
+    # data directory (none kept) would be all of them
+    if not kept_run_keys() or not (n := save_kept_runs(folder)):
+        raise BandflowError(f"no finished CP2K runs kept in {runs_folder()}; nothing written or removed")
     typer.echo(f"{folder} holds the {n} runs kept in {runs_folder()}")
 
 

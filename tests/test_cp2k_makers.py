@@ -216,12 +216,23 @@ def test_a_bad_run_archive_is_one_error_and_adds_nothing(tmp_path, settings_env)
 
 def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
     env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
+
+    def checkpoint(command: str, folder: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bandflow.cli", "checkpoint", command, str(folder)],
+                              capture_output=True, text=True, env=env, timeout=300, check=False)
+
     for command in ("save-runs", "load-runs"):
-        result = subprocess.run([sys.executable, "-m", "bandflow.cli", "checkpoint", command, str(tmp_path / "runs")],
-                                capture_output=True, text=True, env=env, timeout=300, check=False)
+        result = checkpoint(command, tmp_path / "runs")
         assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "no " in result.stderr and "CP2K runs" in result.stderr
     assert not (tmp_path / "runs").exists()
+    # a committed folder of archives, saved from a data directory that keeps none (the wrong one): left alone
+    committed = tmp_path / "committed" / f"{'c' * 64}.tar.gz"
+    committed.parent.mkdir()
+    committed.write_bytes(b"an archive of another machine's run")
+    result = checkpoint("save-runs", committed.parent)
+    assert committed.is_file() and committed.read_bytes() == b"an archive of another machine's run"
+    assert result.returncode != 0 and "nothing written or removed" in result.stderr
 
 
 def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):
