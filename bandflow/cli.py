@@ -515,6 +515,7 @@ def status(
             _print_json({**vars(progress), "bulks": [{**vars(b), "remaining": b.remaining} for b in progress.bulks],
                          "bulks_to_run": progress.bulks_to_run,
                          "size_scaling": vars(progress.size_scaling) if progress.size_scaling else None,
+                         "bulk_scalings": {name: vars(s) for name, s in progress.bulk_scalings.items()},
                          "running": [{**vars(job), "alive": job.alive(), "seconds": round(job.seconds())}
                                      for job in progress.running]})
             return

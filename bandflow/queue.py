@@ -548,10 +548,12 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
     ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in.
 
     Where the slab steps' time has a size scaling, a slab step fits by its own slab's atom count (the job's
-    ``n_atoms``, up to the largest that fits); one submitted without it is judged by the mean surface. A job
+    ``n_atoms``, up to the largest that fits), at its bulk's own pace where ``durations.bulk_scalings`` has
+    it (the job's ``bulk_name``); one submitted without a size is judged by the mean surface. A job
     with a stopped attempt (``durations.stopped``, by uuid) fits only if that attempt's length does.
     """
-    step, atoms = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.n_atoms"
+    meta = "spec._tasks.job.metadata"
+    step, atoms, bulk = f"{meta}.bandflow_step", f"{meta}.n_atoms", f"{meta}.bulk_name"
     too_long = [name for name in TIMED_STEPS
                 if (expected := durations.expected(name)) is not None and WALLTIME_MARGIN * expected > seconds_left]
     largest = durations.scaling.largest(seconds_left / WALLTIME_MARGIN) if durations.scaling else None
@@ -559,9 +561,15 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
     if largest is None:
         if too_long:
             conditions.append({step: {"$nin": too_long}})
-    else:  # slab steps by their size; the rest by their mean
+    else:  # slab steps by their size (at their bulk's own pace where known); the rest by their mean
         sized = list(SLAB_STEPS)
-        clauses: list[dict] = [{step: {"$nin": list(dict.fromkeys([*too_long, *sized]))}}, {step: {"$in": sized}, atoms: {"$lte": largest}}]
+        own = {name: scaling.largest(seconds_left / WALLTIME_MARGIN)
+               for name, scaling in sorted(durations.bulk_scalings.items())}
+        clauses: list[dict] = [{step: {"$nin": list(dict.fromkeys([*too_long, *sized]))}},
+                               {step: {"$in": sized}, atoms: {"$lte": largest},
+                                **({bulk: {"$nin": list(own)}} if own else {})}]
+        clauses += [{step: {"$in": sized}, bulk: name, **({atoms: {"$lte": n}} if n is not None else {})}
+                    for name, n in own.items() if n != 0]
         if not set(sized) & set(too_long):
             clauses.append({step: {"$in": sized}, atoms: {"$exists": False}})
         conditions.append({"$or": clauses})

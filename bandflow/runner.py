@@ -39,7 +39,7 @@ from bandflow.flows import BulkPlan, campaign_flow, flow_jobs, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
 from bandflow.store import BandflowStore
-from bandflow.timing import WALLTIME_MARGIN, JobDurations, SizeScaling, fit_size_scaling
+from bandflow.timing import WALLTIME_MARGIN, JobDurations, SizeScaling, bulk_scalings, fit_size_scaling
 
 logger = logging.getLogger(__name__)
 
@@ -427,7 +427,8 @@ def run_campaign(
         status = campaign_status(spec, store, plans, whole=whole)
         durations = JobDurations(bulk_seconds=status.bulk_seconds, surface_seconds=status.surface_seconds,
                                  scaling=status.size_scaling, atoms=slab_atoms(plans),
-                                 stopped=stopped_seconds(work_dir))
+                                 stopped=stopped_seconds(work_dir), bulk_scalings=status.bulk_scalings,
+                                 bulk_of={e.id: p.bulk.name for p in plans for e in p.surfaces})
         untimed = [what for what, seconds in (("bulk", status.bulk_seconds), ("slab", status.surface_seconds))
                    if seconds is None]
         if untimed:
@@ -583,16 +584,22 @@ class CampaignStatus:
     #: the slab steps' time as a power of the slab's atom count, fitted to the timed surfaces (None where
     #: they cannot fix it); the estimate then sizes each remaining surface by its own atom count
     size_scaling: SizeScaling | None = None
-    #: the remaining surfaces' slab steps in the estimate (sized by ``size_scaling`` where there is one)
+    #: per bulk with enough timed surfaces, its own pace (``size_scaling``'s exponent, its own coefficient)
+    bulk_scalings: dict[str, SizeScaling] = field(default_factory=dict)
+    #: the remaining surfaces' slab steps in the estimate (sized by ``size_scaling`` where there is one, at
+    #: their bulk's pace where ``bulk_scalings`` has it)
     remaining_surface_seconds: float | None = None
 
     def slab_pace(self) -> str:
         """The remaining surfaces' slab steps in words: their sized mean and how it was sized, or the flat mean."""
         if self.size_scaling and self.remaining_surface_seconds is not None and self.remaining:
+            own = sum(1 for b in self.bulks if b.remaining and b.name in self.bulk_scalings)
             return (f"{self.remaining_surface_seconds / self.remaining / 60:.1f} min per surface: "
                     f"{(self.surface_seconds or 0) / 60:.1f} min for those timed, sized to each remaining slab as "
                     f"atoms^{self.size_scaling.exponent:.1f}"
-                    + (" (the whole campaign's exponent)" if self.size_scaling.borrowed else ""))
+                    + (" (the whole campaign's exponent)" if self.size_scaling.borrowed else "")
+                    + (f", {own} bulk{'s' if own != 1 else ''} at {'their' if own != 1 else 'its'} own pace"
+                       if own else ""))
         return f"{(self.surface_seconds or 0) / 60:.1f} min per surface"
 
     @property
@@ -713,9 +720,22 @@ def store_durations(store: BandflowStore) -> JobDurations:
     times = step_seconds(jobs, seconds)  # None where no surface is timed; the bulk jobs may still be
     atoms = {m["surface_id"]: int(m["n_atoms"]) for doc in jobs
              if "surface_id" in (m := doc.get("metadata") or {}) and isinstance(m.get("n_atoms"), int)}
-    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms]
+    bulk_of = {m["surface_id"]: str(m["bulk_name"]) for doc in jobs
+               if "surface_id" in (m := doc.get("metadata") or {}) and m.get("bulk_name")}
+    timed = {i: t for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms}
+    scaling = fit_size_scaling([(atoms[i], t) for i, t in timed.items()])
     return JobDurations(bulk_seconds=_mean_bulk_seconds(jobs, seconds), surface_seconds=times[0] if times else None,
-                        scaling=fit_size_scaling(samples), atoms=atoms)
+                        scaling=scaling, atoms=atoms, bulk_of=bulk_of,
+                        bulk_scalings=bulk_scalings(_by_bulk(timed, atoms, bulk_of), scaling))
+
+
+def _by_bulk(timed: dict[str, float], atoms: dict[str, int], bulk_of: dict[str, str]) -> dict[str, list[tuple[int, float]]]:
+    """The ``(n_atoms, seconds)`` samples of the timed surfaces (``timed``: seconds by surface id), per bulk."""
+    samples: dict[str, list[tuple[int, float]]] = {}
+    for surface, t in timed.items():
+        if surface in bulk_of and surface in atoms:
+            samples.setdefault(bulk_of[surface], []).append((atoms[surface], t))
+    return samples
 
 
 def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:
@@ -781,17 +801,17 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     seconds = job_seconds(jobs)
     # from surfaces computed here (imported ones have no jobs here), the bulks spread over their plans' surfaces
     times = step_seconds(jobs, seconds, {p.bulk.name: len(p.surfaces) for p in plans})
-    samples = [(atoms[i], t) for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms]
+    timed = {i: t for i, t in surface_step_seconds(jobs, seconds).items() if i in atoms}
     done = [d for d, now in zip(docs, current, strict=True) if d.state == "successful" and now]
-    recorded_samples = [(atoms[d.surface_id], t) for d in done
-                        if (t := (d.extra.get("wall_time") or {}).get("slab_potential"))]
+    recorded_timed = {d.surface_id: t for d in done if (t := (d.extra.get("wall_time") or {}).get("slab_potential"))}
     # a fresh machine, or one that has timed only a few of the surfaces the documents time: the documents judge
-    if times is None or len(samples) < min(MIN_TIMED_HERE, len(recorded_samples)):
+    if times is None or len(timed) < min(MIN_TIMED_HERE, len(recorded_timed)):
         if recorded := recorded_step_seconds(done):
-            times, timed_from, samples = recorded, "documents", recorded_samples
+            times, timed_from, timed = recorded, "documents", recorded_timed
+    samples = [(atoms[i], t) for i, t in timed.items()]
     scaling = fit_size_scaling(samples)
     settled = {d.surface_id for d, now in zip(docs, current, strict=True) if now and d.state in ("successful", "failed")}
-    remaining_atoms = [e.n_atoms for p in plans for e in p.surfaces if e.id not in settled]
+    remaining_atoms = [(e.id, e.n_atoms) for p in plans for e in p.surfaces if e.id not in settled]
     remaining = sum(b.remaining for b in bulks)
     status = CampaignStatus(
         name=spec.name, total=len(ids), successful=successful, failed=failed, remaining=remaining, outdated=outdated,
@@ -812,8 +832,11 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
         status.size_scaling = scaling
-        status.remaining_surface_seconds = (scaling.total(remaining_atoms) if scaling
-                                            else remaining * status.surface_seconds)
+        owner = {e.id: p.bulk.name for p in plans for e in p.surfaces}
+        status.bulk_scalings = bulk_scalings(_by_bulk(timed, atoms, owner), scaling)
+        status.remaining_surface_seconds = (
+            sum(status.bulk_scalings.get(owner[i], scaling).seconds(n) for i, n in remaining_atoms) if scaling
+            else remaining * status.surface_seconds)
         # bulk jobs that nothing can time yet (no bulk of this campaign timed) are left out of the estimate
         # a bulk job stopped unfinished before counts as at least as long as that attempt ran
         status.eta_seconds = sum(max(status.bulk_seconds or 0.0, b.stopped_seconds or 0.0) for b in bulks

@@ -704,6 +704,13 @@ def test_status_sizes_each_remaining_surface_by_its_atom_count(store, tmp_path):
     assert picked.remaining_surface_seconds == pytest.approx(pace * sum(atoms[d.surface_id] ** whole for d in small[2:]))
     assert f"sized to each remaining slab as atoms^{whole:.1f} (the whole campaign's exponent)" in \
         campaign_status_text(picked)
+    # the whole campaign's estimate, too, takes CaO's remaining surfaces at CaO's own pace
+    everything = campaign_status(spec, store)
+    assert everything.bulk_scalings["CaO"].coefficient == pytest.approx(pace)
+    assert everything.remaining_surface_seconds == pytest.approx(picked.remaining_surface_seconds)
+    assert "1 bulk at its own pace" in campaign_status_text(everything)
+    shown = json.loads(CliRunner().invoke(app, ["status", str(path), "--json"]).stdout)
+    assert shown["bulk_scalings"]["CaO"]["coefficient"] == pytest.approx(pace)
 
 
 def test_walltime_leaves_a_bulk_job_that_would_be_cut_off_and_runs_the_slab_steps_that_fit(store, tmp_path):

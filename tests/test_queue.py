@@ -333,6 +333,40 @@ def test_worker_walltime_sizes_slab_steps_by_their_atoms(data_dir, tmp_path):
     assert line_counts(out) == {"small": 1, "unsized": 1, "large": 1}
 
 
+def test_worker_walltime_takes_each_bulk_at_its_own_pace(data_dir, tmp_path):
+    """Two bulks timed at different paces (the same slab sizes, one twice as slow): a slab step fits by its
+    bulk's own pace; a bulk timed too little to judge, or a job without a bulk name, by the common one."""
+    import datetime
+
+    from bandflow.runner import store_durations
+
+    store = BandflowStore.from_settings()
+    end = datetime.datetime(2026, 12, 6, 12, 0, 0)
+    docs = []
+    for bulk, pace in (("fast", 0.25), ("slow", 0.5)):
+        for n in (20, 30, 40):  # slab steps of pace × n² s
+            started = (end - datetime.timedelta(seconds=pace * n * n)).isoformat()
+            meta = {"surface_id": f"{bulk}{n}", "n_atoms": n, "bulk_name": bulk}
+            docs += [{"uuid": f"p{bulk}{n}", "index": 1, "completed_at": end.isoformat(), "output": None,
+                      "metadata": {"started_at": started, "bandflow_step": "slab_potential", **meta}},
+                     {"uuid": f"a{bulk}{n}", "index": 1, "completed_at": end.isoformat(), "output": None,
+                      "metadata": {"started_at": end.isoformat(), "bandflow_step": "alignment", **meta}}]
+    store.job_store.docs_store.update(docs, key=["uuid", "index"])
+    durations = store_durations(store)
+    assert durations.scaling.exponent == pytest.approx(2.0) and durations.scaling.coefficient == pytest.approx(0.375)
+    assert {b: s.coefficient for b, s in durations.bulk_scalings.items()} == pytest.approx({"fast": 0.25, "slow": 0.5})
+    # 760 s left, 608 s without the margin: 40 atoms at the common pace, 49 for "fast", 34 for "slow"
+    out = tmp_path / "out.txt"
+    jobs = {label: append_line(str(out), label) for label in ("fast45", "slow38", "other40", "nameless40")}
+    for label, job in jobs.items():
+        job.metadata.update(bandflow_step="slab_potential", n_atoms=int(label[-2:]))
+        if not label.startswith("nameless"):
+            job.metadata["bulk_name"] = label[:-2]
+    submit_flows(list(jobs.values()))
+    assert launch(launch_dir=tmp_path / "runs", strm_lvl="ERROR", walltime_s=760) == 3, line_counts(out)
+    assert line_counts(out) == {"fast45": 1, "other40": 1, "nameless40": 1} and firework_state_counts()["READY"] == 1
+
+
 def test_a_worker_stopped_by_sigterm_puts_its_job_back_and_a_short_walltime_leaves_it(data_dir, tmp_path):
     """SIGTERM (a batch allocation ending) during a job: FireWorks would mark it FIZZLED and the worker take the
     next job; instead the job goes back to READY, the worker stops (exit 143) and notes the attempt, and a later

@@ -11,6 +11,7 @@ from bandflow.timing import (
     MIN_SAMPLES,
     JobDurations,
     SizeScaling,
+    bulk_scalings,
     fit_size_scaling,
     parse_walltime,
 )
@@ -76,5 +77,20 @@ def test_expected_job_lengths():
     assert durations.expected("slab_relax", "s") == durations.expected("slab_potential", "s") == 200.0
     assert durations.expected("slab_potential", "unknown") == 300.0  # not in the plan: the flat mean
     assert durations.expected("alignment", "s") == durations.expected("slab_structure", "s") == 0.0
+    # a bulk timed at its own pace: its surfaces go by it, the others by the common scaling
+    paced = JobDurations(bulk_seconds=3600.0, surface_seconds=300.0, scaling=durations.scaling,
+                         atoms={"s": 20, "t": 20}, bulk_of={"s": "HfO2", "t": "ZrO2"},
+                         bulk_scalings={"HfO2": durations.scaling.rescaled([(10, 100.0), (20, 400.0)])})
+    assert paced.expected("slab_potential", "s") == pytest.approx(400.0)
+    assert paced.expected("slab_potential", "t") == 200.0
     untimed = JobDurations(bulk_seconds=None, surface_seconds=None, scaling=None, atoms={})
     assert untimed.expected("bulk_edges") is None and untimed.expected("slab_relax", "s") is None
+
+
+def test_a_bulk_with_enough_timed_surfaces_gets_its_own_pace():
+    campaign = SizeScaling(exponent=2.0, coefficient=0.1, n_timed=50)
+    own = bulk_scalings({"HfO2": [(10, 20.0), (20, 80.0)], "MgO": [(10, 5.0)], "ZrO2": [(10, 10.0), (0, 1.0)]},
+                        campaign)
+    assert set(own) == {"HfO2"}  # one usable surface is too few to judge a pace by
+    assert (own["HfO2"].exponent, own["HfO2"].coefficient) == pytest.approx((2.0, 0.2))
+    assert bulk_scalings({"HfO2": [(10, 20.0), (20, 80.0)]}, None) == {}
