@@ -375,7 +375,7 @@ def _prediction_rows(docs: list) -> list[dict]:
     return [
         {"id": d.surface_id, "formula": d.formula, "miller_index": list(d.miller_index),
          "termination": d.termination, "ip": d.ip, "ea": d.ea, "ip_std": d.ip_std, "ea_std": d.ea_std,
-         "model_id": d.model_id, "model_version": d.model_version}
+         "model_id": d.model_id, "model_version": d.model_version, "unseen_elements": d.unseen_elements}
         for d in docs
     ]
 
@@ -424,7 +424,10 @@ def query(
         hkl = "".join(str(i) for i in r["miller_index"])
         ip = f"{r['ip']:.2f}" if r["ip"] is not None else "-"
         ea = f"{r['ea']:.2f}" if r["ea"] is not None else "-"
-        tail = r["model_id"] if predictions else f"{r['protocol']:<10}{r['state']}"
+        if predictions:
+            tail = r["model_id"] + (f" (unseen {','.join(r['unseen_elements'])})" if r["unseen_elements"] else "")
+        else:
+            tail = f"{r['protocol']:<10}{r['state']}"
         typer.echo(f"{r['id']:<34}{hkl:<8}{ip:>9}{ea:>9}  {tail}")
 
 

@@ -225,6 +225,8 @@ class PredictionDoc(BandflowDocument):
     ea: FiniteFloat = Field(description="Predicted electron affinity (eV).")
     ip_std: NonNegativeFiniteFloat | None = Field(None, description="Uncertainty of ip (eV), if the model has one.")
     ea_std: NonNegativeFiniteFloat | None = Field(None, description="Uncertainty of ea (eV), if the model has one.")
+    unseen_elements: list[str] = Field(
+        default_factory=list, description="Elements of the slab absent from the model's training set (extrapolated).")
     model_id: NonEmptyStr
     model_version: int = Field(ge=1)
     code_version: NonEmptyStr = Field(description="bandflow version that made the prediction.")
@@ -244,7 +246,7 @@ class ModelDoc(BandflowDocument):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     normalisation: dict[str, Any] = Field(default_factory=dict, description="Target/feature scaling (eV).")
     training_surface_ids: list[str] = Field(default_factory=list)
-    metrics: dict[str, FiniteFloat] = Field(default_factory=dict, description="e.g. {'ip_mae': 0.21} (eV).")
+    metrics: dict[str, FiniteFloat] = Field(default_factory=dict, description="<subset>_<target>_<metric>, e.g. {'test_ip_mae': 0.21} (eV).")
     parent_model_id: str | None = Field(None, description="Model this one was fine-tuned from.")
     code_version: NonEmptyStr
     created_at: datetime = Field(default_factory=utc_now)

@@ -83,6 +83,9 @@ def test_train_and_predict_commands(store, tmp_path):
     assert all(r["unseen_elements"] == ["Ce"] and r["ea"] <= r["ip"] for r in ceria)
     stored = store.query_predictions(model_id="lsoap-ipea-v1")
     assert len(stored) == len(rows) and all(p.ip_std is not None for p in stored)
+    assert {p.formula: p.unseen_elements for p in stored} == {"MgO": [], "CeO2": ["Ce"]}  # stored with the value
+    shown, error = invoke("query", "--predictions", "--formula", "CeO2")
+    assert error is None and all(line.endswith("lsoap-ipea-v1 (unseen Ce)") for line in shown.output.splitlines()[1:])
     mgo = [r for r in rows if r["formula"] == "MgO"]
     assert all(r["dft_ip"] is not None for r in mgo)  # the DFT value is reported next to the prediction ...
     for doc in docs:  # ... and left as it was
