@@ -161,6 +161,10 @@ def run(
 
     seconds = _walltime_seconds(walltime)
     counted_from = time.monotonic()  # the walltime runs from here, not from after planning
+    if plot:  # refused now, not after hours of computing
+        from bandflow.plotting import check_figure_path
+
+        check_figure_path(plot)
     whole = load_spec(spec_file)
     spec = select_bulks(whole, bulks or [])
     plans = check_campaign(spec)  # before the store exists: a refused campaign writes nothing
@@ -199,7 +203,7 @@ def run(
         from bandflow.plotting import plot_alignment
 
         plot_alignment(good, plot)
-        typer.echo(f"band-alignment diagram written to {plot}")
+        typer.echo(f"band-alignment diagram written to {plot}", err=as_json)  # stdout stays one JSON document
     if slabs_only:
         typer.echo("--slabs-only: the bulk steps and alignments are left for a full run")
         if summary.failed and not summary.ran:

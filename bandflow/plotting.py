@@ -175,6 +175,8 @@ def check_figure_path(path: str | Path) -> Path:
         raise BandflowError(f"figure file must end in .png or .svg; got {path.name!r}")
     if not path.parent.is_dir():
         raise BandflowError(f"folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise BandflowError(f"a folder, not a file: {path}")
     return path
 
 

@@ -317,6 +317,27 @@ def test_a_recorded_bulk_failure_moves_to_another_machine_with_export_failed(sto
     assert [r.endswith("(recorded earlier: not run again; --retry-failed)") for r in again.failed.values()] == [True]
 
 
+def test_run_refuses_a_figure_path_it_cannot_write_before_computing_anything(store, tmp_path):
+    """`run --plot` with a bad figure path is one error line before any job runs, not after the campaign;
+    with --json the figure's message goes to stderr, so stdout stays one JSON document."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+
+    spec_file = write_spec(tmp_path / "s.yaml")
+    (tmp_path / "folder.png").mkdir()
+    for bad, message in (("out.pdf", "must end in .png or .svg"), ("no/such/out.png", "folder does not exist"),
+                         ("folder.png", "a folder, not a file")):
+        result = CliRunner().invoke(app, ["run", str(spec_file), "--no-progress", "--plot", str(tmp_path / bad)])
+        assert isinstance(result.exception, BandflowError) and message in str(result.exception)
+    assert executions(tmp_path) == [] and store.query_surfaces(protocol="fast", state=None) == []
+    figure = tmp_path / "alignment.png"
+    result = CliRunner().invoke(app, ["run", str(spec_file), "--no-progress", "--json",
+                                      "--plot", str(figure)])
+    assert result.exit_code == 0 and figure.is_file() and json.loads(result.stdout)["surfaces"]
+    assert "band-alignment diagram written to" in result.stderr
+
+
 def test_slabs_only_runs_the_slab_steps_and_a_full_run_reuses_them(store, tmp_path):
     """For an allocation too short for a bulk hybrid: only relaxations and slab potentials run, nothing is
     failed, and the full run after it adds only the bulk and the alignments."""
