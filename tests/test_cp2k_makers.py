@@ -128,6 +128,7 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     stop_in_hybrid(maker, tmp_path / "first")
     kept = tmp_path / "data" / "finished_runs"
     assert len(list(kept.iterdir())) == 2  # the two PBE runs, not the failed hybrid
+    keys = kept_run_keys()
     out = run(maker.make(rocksalt()), tmp_path / "second")
     calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()
     assert calls == ["hse06", "True"]  # the PBE runs came back from the first job, with the wavefunction
@@ -141,7 +142,8 @@ def test_a_stopped_bulk_job_reuses_its_finished_pbe_runs(tmp_path, fake_cp2k, se
     assert run_seconds(out, None)["bulk_edges"] == pytest.approx(out.wall_time["total"] + sum(cost.values()))
     fresh = run(Cp2kBulkHybridMaker(max_sampling_error=None).make(rocksalt()), tmp_path / "fresh")
     assert (out.vbm, out.cbm, out.gamma_sampling_error) == (fresh.vbm, fresh.cbm, fresh.gamma_sampling_error)
-    assert list(kept.iterdir()) == []  # a finished job leaves nothing kept
+    assert [p.name for p in kept.iterdir()] == ["forgotten.txt"]  # a finished job leaves nothing kept ...
+    assert set((kept / "forgotten.txt").read_text().split()) == set(keys)  # ... but notes which it removed
     # other inputs (here the cutoff) are other runs; and with reuse off every run is computed again
     stop_in_hybrid(maker, tmp_path / "third")
     run(Cp2kBulkHybridMaker(max_sampling_error=None, cutoff=500).make(rocksalt()), tmp_path / "fourth")
@@ -174,6 +176,13 @@ def test_kept_runs_travel_to_another_machine_as_archives(tmp_path, fake_cp2k, se
     # the same bytes when that machine archives them again (file dates do not enter the archive)
     again = tmp_path / "again"
     assert save_kept_runs(again) == 2 and [p.read_bytes() for p in sorted(again.iterdir())] == first_bytes
+    # a third data directory that keeps one other run and never saw these: saving there removes none of them
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "third"))
+    stop_in_hybrid(Cp2kBulkHybridMaker(max_sampling_error=None, cutoff=500), tmp_path / "elsewhere")
+    assert save_kept_runs(carried) == 2 and all(p.is_file() for p in archives)
+    for path in set(carried.iterdir()) - {*archives, theirs}:
+        path.unlink()
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "other"))
     out = run(maker.make(rocksalt()), tmp_path / "second")
     calls = (next((tmp_path / "second").glob("job_*")) / "calls.txt").read_text().split()
     assert calls == ["hse06", "True"] and out.wall_time["reused"] > 0

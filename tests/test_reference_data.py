@@ -247,3 +247,36 @@ def test_reference_export_writes_nothing_from_a_store_that_lacks_the_committed_s
 
     monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-missing"])
     assert tool.main() == 0 and len(read_surfaces(dataset)) == 1
+
+
+def test_reference_export_keeps_the_checkpoint_until_the_store_has_loaded_it(store, tmp_path, monkeypatch, capsys,
+                                                                             settings_env):
+    """A fresh machine that imported the dataset but not the checkpoint: the export stops before it would
+    replace the committed checkpoint (unfinished jobs the store never saw) with nothing."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+    from bandflow.runner import run_campaign
+    from tests.test_flows import write_spec
+
+    tool = _tool("reference_dataset")
+    out = tmp_path / "reference"
+    monkeypatch.setattr(tool, "OUT", out)
+    spec_file = write_spec(tmp_path / "s.yaml")
+    run_campaign(load_spec(spec_file), store=store, progress=False)
+    spec_file.write_text(spec_file.read_text().replace("- MgO", "- MgO\n- CaO"))
+    run_campaign(load_spec(spec_file), store=store, progress=False, slabs_only=True)  # CaO: slab steps only
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file)])
+    assert tool.main() == 0
+    checkpoint = out / "checkpoints" / "test_fast.jsonl.gz"
+    assert read_checkpoint(checkpoint)
+    committed = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "fresh"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(out / "test_fast.jsonl.gz")]).exit_code == 0
+    assert tool.main() == 2 and {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == committed
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"job documents of {checkpoint}" in err[0] and "checkpoint load" in err[0]
+    assert runner.invoke(app, ["checkpoint", "load", str(checkpoint)]).exit_code == 0
+    assert tool.main() == 0 and read_checkpoint(checkpoint)

@@ -10,8 +10,9 @@ machine keeps them.
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py            # both reference campaigns
     BANDFLOW_DATA_DIR=~/campaign python tools/reference_dataset.py workflows/binary_oxides.yaml
 
-It writes nothing (exit 2) when the store lacks surfaces that a committed file holds, as a store other
-than the campaign's does; ``--drop-missing`` writes anyway (a document deleted on purpose).
+It writes nothing (exit 2) when the store lacks surfaces that a committed file holds, or job documents of
+a committed checkpoint, as a store other than the campaign's does; ``--drop-missing`` writes anyway (a
+document deleted on purpose).
 
 It also writes ``checkpoints/<campaign>_<protocol>.jsonl.gz``: the finished jobs of surfaces not yet
 aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none,
@@ -36,7 +37,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bandflow.checkpoint import save_checkpoint
+from bandflow.checkpoint import read_checkpoint, save_checkpoint
 from bandflow.cp2k.reuse import save_kept_runs
 from bandflow.dataset import (
     PLANAR_PROFILE,
@@ -174,17 +175,34 @@ def targets_line(successful: list) -> str:
     return "- targets of the reference campaign: " + "; ".join(parts)
 
 
+def campaign_file(spec) -> str:
+    """The name of a campaign's files here: ``<campaign>_<protocol>.jsonl.gz``."""
+    return f"{spec.name}_{spec.protocol}.jsonl.gz"
+
+
 def surfaces_the_store_lacks(spec, ids: set[str], docs: list) -> tuple[Path, list[str]] | None:
     """The first committed file of ``spec`` (dataset, ``pending/``, ``failures/``) that holds surfaces of the
     present plan (``ids``) of which the store has no document (``docs``), with their ids; None when it has all."""
     stored = {d.surface_id for d in docs}
-    name = f"{spec.name}_{spec.protocol}.jsonl.gz"
+    name = campaign_file(spec)
     for path in (OUT / name, OUT / "pending" / name, OUT / "failures" / name):
         if path.is_file():
             committed = [json.loads(line).get("surface_id") for _, line in read_json_lines(path)]
             if missing := sorted(i for i in committed if i in ids and i not in stored):
                 return path, missing
     return None
+
+
+def checkpoint_jobs_the_store_lacks(spec, store) -> list[str]:
+    """The uuids of the committed checkpoint's job documents that the store's job store lacks (a finished
+    surface's jobs stay in the job store, so only a store that never loaded the checkpoint lacks them)."""
+    path = OUT / "checkpoints" / campaign_file(spec)
+    if not path.is_file():
+        return []
+    committed = {(doc["uuid"], doc["index"]) for doc in read_checkpoint(path)}
+    stored = {(doc["uuid"], doc["index"]) for doc in store.job_store.query(
+        {"uuid": {"$in": sorted({uuid for uuid, _ in committed})}}, properties=["uuid", "index"])}
+    return sorted(uuid for uuid, index in committed - stored)
 
 
 def main() -> int:
@@ -219,6 +237,11 @@ def main() -> int:
                           f" (e.g. {missing[0]}); import the file first, or pass --drop-missing to leave them out; "
                           "nothing written", file=sys.stderr)
                     return 2
+                if missing := checkpoint_jobs_the_store_lacks(spec, store):
+                    print(f"error: the store ({store.location}) lacks {len(missing)} job documents of "
+                          f"{OUT / 'checkpoints' / campaign_file(spec)} (e.g. {missing[0]}); `bandflow checkpoint "
+                          "load` it first, or pass --drop-missing to leave them out; nothing written", file=sys.stderr)
+                    return 2
         for spec_path, spec, plans, _, docs in campaigns:
             wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
             record_wall_times(store, docs)  # documents made before they recorded their engine times
@@ -227,7 +250,7 @@ def main() -> int:
             pending = [d for d in docs if d.state == "successful" and not is_current(d, wanted)]
             docs = [d for d in docs if is_current(d, wanted)]  # failures of earlier settings are retried
             good = [d for d in docs if d.state == "successful"]
-            name = f"{spec.name}_{spec.protocol}.jsonl.gz"
+            name = campaign_file(spec)
             # failed documents travel too: on a new machine the datasheet keeps its failures, and the runner
             # does not retry a bulk job whose failure is recorded with the same settings (Ga2O3-beta's
             # diverged hybrid: 79 min on 2 cores); `bandflow import` takes them like any other

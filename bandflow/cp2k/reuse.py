@@ -12,7 +12,7 @@ is not kept: CP2K cannot resume its integral pass, and it is the job's last run.
 
 Jobflow keeps outputs per job, not per step inside one, and custodian restarts a run but does not skip one;
 neither has this, hence this module. A bulk job removes its entries once it has succeeded
-(:func:`forget_runs`); entries of a job that failed for good, or was never run again, are removed by the
+(:func:`forget_runs`, which notes their keys in :data:`FORGOTTEN`); entries of a job that failed for good, or was never run again, are removed by the
 next :func:`keep_run` after :data:`MAX_AGE_DAYS`. Keeping and restoring are best effort: a data directory
 that cannot be written only costs the reuse (a warning), never the run. ``BANDFLOW_REUSE_FINISHED_RUNS=false``
 computes every run.
@@ -53,6 +53,8 @@ MAX_AGE_DAYS = 30.0
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 #: Suffix of a kept run's archive (:func:`save_kept_runs`).
 ARCHIVE_SUFFIX = ".tar.gz"
+#: File beside the kept runs listing, one per line, the keys :func:`forget_runs` removed (their job succeeded).
+FORGOTTEN = "forgotten.txt"
 
 
 def runs_folder() -> Path:
@@ -158,11 +160,31 @@ def _remove_old(folder: Path) -> None:
 
 
 def forget_runs(keys: Iterable[str]) -> None:
-    """Remove the kept runs ``keys`` (those of a job that has succeeded); nothing when reuse is off."""
+    """Remove the kept runs ``keys`` (those of a job that has succeeded) and note them in :data:`FORGOTTEN`,
+    so that :func:`save_kept_runs` removes their archives too (best effort); nothing when reuse is off."""
     if not get_settings().reuse_finished_runs:
         return
+    keys = [key for key in keys if KEY_PATTERN.fullmatch(key)]
     for key in keys:
         shutil.rmtree(runs_folder() / key, ignore_errors=True)
+    if not keys:
+        return
+    try:
+        runs_folder().mkdir(parents=True, exist_ok=True)
+        with open(runs_folder() / FORGOTTEN, "a", encoding="utf-8") as notes:  # one short append per job
+            notes.write("".join(f"{key}\n" for key in keys))
+    except OSError as exc:
+        logger.warning("could not note the finished job's runs in %s (%s): their archives stay where they were "
+                       "saved", runs_folder() / FORGOTTEN, exc)
+
+
+def forgotten_run_keys() -> set[str]:
+    """The keys of runs whose job has succeeded in this data directory (:func:`forget_runs`)."""
+    try:
+        lines = (runs_folder() / FORGOTTEN).read_text(encoding="utf-8").split()
+    except OSError:
+        return set()
+    return {key for key in lines if KEY_PATTERN.fullmatch(key)} - set(kept_run_keys())
 
 
 def kept_run_keys() -> list[str]:
@@ -174,8 +196,9 @@ def kept_run_keys() -> list[str]:
 
 
 def save_kept_runs(folder: Path | str) -> int:
-    """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs no longer kept (their job has
-    succeeded since; other files in ``folder`` are left alone) and return the number of runs archived there.
+    """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs whose job has succeeded in
+    this data directory since (:func:`forgotten_run_keys`; archives of runs this data directory does not know,
+    and other files, are left alone) and return the number of runs archived there.
 
     An archive is written once, atomically, and never rewritten; its bytes depend only on the run's files
     (sorted names, no owners, no dates in the tar or gzip headers), so a committed ``folder`` changes only when
@@ -185,9 +208,9 @@ def save_kept_runs(folder: Path | str) -> int:
     folder = Path(folder)
     keys = kept_run_keys()
     if folder.is_dir():
+        finished = forgotten_run_keys()
         for old in folder.glob(f"*{ARCHIVE_SUFFIX}"):
-            key = old.name.removesuffix(ARCHIVE_SUFFIX)
-            if KEY_PATTERN.fullmatch(key) and key not in keys:
+            if old.name.removesuffix(ARCHIVE_SUFFIX) in finished:
                 old.unlink()
     archived = 0
     for key in keys:
