@@ -860,6 +860,11 @@ def main() -> None:
     except BandflowError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # a path the user gave that the file system refuses (a file where a folder should be, no permission)
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bandflow.errors import UnwritableFileError
+
 
 def default_file_mode() -> int:
     """The permissions a plain ``open(path, "w")`` gives a new file (0o666 less the umask)."""
@@ -28,7 +30,12 @@ def replaced_atomically(path: Path | str, mode: int | None = None, fsync: bool =
     otherwise it is removed. The temporary file is created readable by the owner only, so a file given
     ``mode=0o600`` (one holding a password) is never readable by others, not even while being written."""
     path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise UnwritableFileError(f"{path}: a folder, not a file")
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UnwritableFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(handle)
     temporary = Path(name)
     try:
@@ -37,7 +44,10 @@ def replaced_atomically(path: Path | str, mode: int | None = None, fsync: bool =
             with open(temporary, "rb+") as written:
                 os.fsync(written.fileno())
         os.chmod(temporary, default_file_mode() if mode is None else mode)
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise UnwritableFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -49,3 +49,38 @@ def test_default_mode_follows_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert default_file_mode() == 0o666 & ~previous
+
+
+def test_a_path_that_cannot_take_a_file_is_one_error_line_and_still_an_os_error(tmp_path, store):
+    """A folder in the target's place, or a file where its folder should be: one BandflowError line (what the
+    CLI prints), which best-effort writers still catch as OSError; nothing is left behind."""
+    from typer.testing import CliRunner
+
+    from bandflow.cli import app
+    from bandflow.errors import BandflowError, UnwritableFileError
+    from bandflow.schemas import SurfaceDoc
+    from tests.test_store import mgo
+
+    (tmp_path / "taken.json").mkdir()
+    (tmp_path / "plain").write_text("a file")
+    for target, message in ((tmp_path / "taken.json", "a folder, not a file"),
+                            (tmp_path / "plain" / "a.json", "cannot write")):
+        with pytest.raises(UnwritableFileError, match=message) as caught, replaced_atomically(target) as temporary:
+            temporary.write_text("never")
+        assert isinstance(caught.value, BandflowError) and isinstance(caught.value, OSError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "plain", "taken.json"]
+    assert list((tmp_path / "taken.json").iterdir()) == []
+    store.upsert_surface(SurfaceDoc(**mgo()))
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "taken.json")])
+    assert isinstance(result.exception, BandflowError) and "a folder, not a file" in str(result.exception)
+
+
+def test_the_command_line_reports_a_path_the_file_system_refuses_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "plain").write_text("a file")
+    env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "bandflow.cli", "worker", "--launch-dir", str(tmp_path / "plain" / "x")],
+                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: Not a directory: {tmp_path / 'plain' / 'x'}"
