@@ -114,13 +114,35 @@ def read_checkpoint(path: Path | str) -> list[dict[str, Any]]:
         missing = [f for f in REQUIRED_FIELDS if not isinstance(doc, dict) or f not in doc]
         if missing:
             raise BandflowError(f"{path}:{number}: not a job document (no {', '.join(missing)})")
+        if problem := _malformed(doc):
+            raise BandflowError(f"{path}:{number}: not a job document ({problem})")
         docs.append(doc)
     return docs
+
+
+def _malformed(doc: dict[str, Any]) -> str | None:
+    """What makes a job document that has the required fields unusable, if anything: checked for every line
+    before any is stored, so that a bad line does not leave half a checkpoint loaded."""
+    if not isinstance(doc["uuid"], str) or not doc["uuid"]:
+        return "uuid is not a string"
+    if not isinstance(doc["index"], int) or isinstance(doc["index"], bool):
+        return "index is not an integer"
+    blobs = doc.get(BLOB_LOCATIONS) or {}
+    if not isinstance(blobs, dict) or not all(
+            isinstance(name, str) and isinstance(paths, list)
+            and all(isinstance(p, list) and all(isinstance(k, str | int) for k in p) for p in paths)
+            for name, paths in blobs.items()):
+        return f"{BLOB_LOCATIONS} is not {{store name: [key path, ...]}}"
+    return None
 
 
 def load_checkpoint(store: BandflowStore, docs: list[dict[str, Any]]) -> int:
     """Put checkpoint job documents (:func:`read_checkpoint`) into ``store``'s job store, replacing those with
     the same uuid and index; outputs that lived in an additional store go back there."""
+    known = set(store.job_store.additional_stores)
+    if unknown := sorted({name for doc in docs for name in (doc.get(BLOB_LOCATIONS) or {})} - known):
+        raise BandflowError(f"the checkpoint puts outputs in additional stores this job store does not have: "
+                            f"{', '.join(unknown)} (it has: {', '.join(sorted(known)) or 'none'}); nothing loaded")
     by_locations: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
         blobs = doc.get(BLOB_LOCATIONS) or {}

@@ -242,6 +242,8 @@ def checkpoint_load(path: str = typer.Argument(..., help="A file written by `ban
     from bandflow.store import BandflowStore
 
     docs = read_checkpoint(path)  # the whole file is checked before the store is opened
+    if not docs:
+        raise BandflowError(f"{path}: no job documents; nothing loaded")
     with BandflowStore.from_settings() as store:
         n = load_checkpoint(store, docs)
     typer.echo(f"loaded {n} job documents")
@@ -761,11 +763,15 @@ def predict(
 @app.command("import")
 def import_(path: str = typer.Argument(..., help="Surface documents as JSON lines (.jsonl or .jsonl.gz).")) -> None:
     """Import DFT surface results (the `bandflow export` format); bad records are listed, good ones kept."""
-    from bandflow.ml.workflow import import_surfaces
+    from bandflow.ml.workflow import read_surface_records, write_surface_records
     from bandflow.store import BandflowStore
 
-    with BandflowStore.from_settings() as store:
-        report = import_surfaces(store, path)
+    report, valid = read_surface_records(path)  # the whole file is read before the store is opened
+    if not report.n_records:
+        raise BandflowError(f"{path}: no records; nothing imported")
+    if valid:
+        with BandflowStore.from_settings() as store:
+            write_surface_records(store, report, valid)
     for message in report.rejected:
         typer.echo(f"rejected {message}", err=True)
     typer.echo(f"imported {len(report.imported)} of {report.n_records} records")

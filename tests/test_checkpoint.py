@@ -89,6 +89,9 @@ def test_outputs_in_an_additional_store_go_back_there(store, tmp_path, settings_
     assert carried[BLOB_LOCATIONS] == {"data": [["output", key]]}
     assert carried["output"][key] == potential["output"][key]  # the value itself travels in the file
     other = fresh_store(tmp_path, settings_env, "other")
+    with pytest.raises(BandflowError, match="additional stores this job store does not have: nostore"):
+        load_checkpoint(other, [{**carried, "uuid": "first"}, {**carried, BLOB_LOCATIONS: {"nostore": [["output"]]}}])
+    assert other.job_store.query_one({"uuid": "first"}) is None  # nothing loaded
     load_checkpoint(other, [carried])
     assert "blob_uuid" in other.job_store.query_one({"uuid": potential["uuid"]}, load=False)["output"][key]
     assert other.job_store.query_one({"uuid": potential["uuid"]}, load=True)["output"][key] == potential["output"][key]
@@ -131,6 +134,14 @@ def test_a_carried_relaxation_keeps_only_its_final_ionic_step(store, tmp_path, s
     (json.dumps({"uuid": "u1", "index": 1, "output": {}, "completed_at": "x"}) + "\n{not json\n",
      r"bad.jsonl.gz:2: not JSON"),
     (json.dumps({"uuid": "u2", "output": {}}) + "\n", r"bad.jsonl.gz:1: not a job document \(no index, completed_at\)"),
+    # the value types too, before anything is stored: a bad second line must not leave the first one loaded
+    (json.dumps({"uuid": "u1", "index": 1, "output": {}, "completed_at": "x"}) + "\n"
+     + json.dumps({"uuid": {"$bad": 1}, "index": 1, "output": {}, "completed_at": "x"}) + "\n",
+     r"bad.jsonl.gz:2: not a job document \(uuid is not a string\)"),
+    (json.dumps({"uuid": "u3", "index": "1", "output": {}, "completed_at": "x"}) + "\n",
+     r"bad.jsonl.gz:1: not a job document \(index is not an integer\)"),
+    (json.dumps({"uuid": "u4", "index": 1, "output": {}, "completed_at": "x", "bandflow_blob_locations": ["data"]})
+     + "\n", r"bad.jsonl.gz:1: not a job document \(bandflow_blob_locations is not"),
 ])
 def test_a_bad_checkpoint_line_is_named(tmp_path, content, message):
     path = tmp_path / "bad.jsonl.gz"
@@ -176,3 +187,11 @@ def test_checkpoint_commands(store, tmp_path, monkeypatch, settings_env, capsys)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: checkpoint not found: {tmp_path / 'none.jsonl.gz'}"
     assert not (tmp_path / "never").exists()  # the store was not even created
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    for command in (["checkpoint", "load", str(empty)], ["import", str(empty)], ["import", str(tmp_path / "none")]):
+        monkeypatch.setattr("sys.argv", ["bandflow", *command])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()  # no store for a file with nothing to put in it

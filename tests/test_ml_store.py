@@ -139,6 +139,10 @@ def test_import_validates_each_record(store, tmp_path):
     _, error = invoke("import", str(truncated))
     assert "cannot read" in error
     assert len(store.query_surfaces()) == len(good)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    _, error = invoke("import", str(empty))
+    assert error == f"{empty}: no records; nothing imported"
 
 
 def test_retrain_after_new_surfaces(store):

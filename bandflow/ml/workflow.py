@@ -203,9 +203,24 @@ def _validation_message(number: int, data: Any, exc: ValidationError) -> str:
 def import_surfaces(store: BandflowStore, path: str | Path) -> ImportReport:
     """Import surface documents from JSON lines (``.jsonl`` or ``.jsonl.gz``, the ``bandflow export`` format).
 
-    Every record is validated first; good records are written (marked ``source="import"``), each bad one
-    is reported as one line naming the record and the field. An unreadable file writes nothing.
+    Every record is validated first (:func:`read_surface_records`); good records are written (marked
+    ``source="import"``), each bad one is reported as one line naming the record and the field. An unreadable
+    file writes nothing.
     """
+    return write_surface_records(store, *read_surface_records(path))
+
+
+def write_surface_records(store: BandflowStore, report: ImportReport, valid: list[SurfaceDoc]) -> ImportReport:
+    """Store the documents :func:`read_surface_records` found valid and note their ids in ``report``."""
+    for doc in valid:
+        store.upsert_surface(doc)
+        report.imported.append(doc.surface_id)
+    return report
+
+
+def read_surface_records(path: str | Path) -> tuple[ImportReport, list[SurfaceDoc]]:
+    """The valid surface documents of a JSON-lines file (marked ``source="import"``) and a report naming each
+    bad record; ``report.imported`` stays empty (nothing is written here)."""
     lines = read_json_lines(path)
     report = ImportReport(n_records=len(lines))
     valid: list[SurfaceDoc] = []
@@ -230,10 +245,7 @@ def import_surfaces(store: BandflowStore, path: str | Path) -> ImportReport:
                                    f"pymatgen structure ({type(exc).__name__})")
             continue
         valid.append(doc)
-    for doc in valid:
-        store.upsert_surface(doc)
-        report.imported.append(doc.surface_id)
-    return report
+    return report, valid
 
 
 @dataclass
