@@ -386,6 +386,8 @@ def launch(
 
     from bandflow.forcefields import limit_torch_threads
 
+    if n_jobs is not None and n_jobs < 1:
+        raise BandflowError(f"n_jobs must be at least 1, not {n_jobs}")
     settings = get_settings()
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other workers' engines
     launchpad = launchpad if launchpad is not None else get_launchpad(settings)
@@ -393,8 +395,6 @@ def launch(
     launch_dir = Path(launch_dir or Path(settings.data_dir).expanduser() / "launches").resolve()
     runs_dir = Path(settings.data_dir).expanduser() / "runs"
     launch_dir.mkdir(parents=True, exist_ok=True)
-    if n_jobs is not None and n_jobs < 1:
-        raise BandflowError(f"n_jobs must be at least 1, not {n_jobs}")
     own_store = store is None
     store = store or BandflowStore.from_settings(settings)
     logger = get_fw_logger("rocket.launcher", l_dir=launchpad.get_logdir(), stream_level=strm_lvl)

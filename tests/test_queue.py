@@ -447,3 +447,9 @@ def test_requeue_puts_a_firework_whose_worker_was_killed_outright_back_to_ready(
     early = runner.invoke(app, ["requeue", "--lost-after", "30m"])  # live workers ping hourly
     assert isinstance(early.exception, BandflowError) and "lost after 30 min: not longer than the workers' ping interval (60 min)" in str(
         early.exception)
+
+
+def test_a_worker_refused_for_its_job_count_creates_no_folder(data_dir, tmp_path):
+    with pytest.raises(BandflowError, match="n_jobs must be at least 1, not 0"):
+        launch(launch_dir=tmp_path / "launches", n_jobs=0)
+    assert not (tmp_path / "launches").exists()
