@@ -280,3 +280,24 @@ def test_reference_export_keeps_the_checkpoint_until_the_store_has_loaded_it(sto
     assert len(err) == 1 and f"job documents of {checkpoint}" in err[0] and "checkpoint load" in err[0]
     assert runner.invoke(app, ["checkpoint", "load", str(checkpoint)]).exit_code == 0
     assert tool.main() == 0 and read_checkpoint(checkpoint)
+
+
+
+def test_the_reference_tools_report_bad_input_in_one_line(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "reference_dataset.py"), str(tmp_path / "no.yaml")],
+                            capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert result.returncode == 2 and result.stderr.splitlines() == [f"error: spec file not found: {tmp_path / 'no.yaml'}"]
+    module = _reference_model()
+    (tmp_path / "model_metrics.json").write_text("{bad")
+    monkeypatch.setattr(module, "DATA", tmp_path)
+    monkeypatch.setattr(module, "PAGE", tmp_path / "page.md")
+    monkeypatch.setattr(sys, "argv", ["reference_model.py", "--page-only"])
+    from bandflow.errors import BandflowError
+
+    with pytest.raises(BandflowError, match="model_metrics.json: not JSON"):
+        module.main()
+    assert not (tmp_path / "page.md").exists()

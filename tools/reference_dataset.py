@@ -48,6 +48,7 @@ from bandflow.dataset import (
     surface_records,
     write_json_lines,
 )
+from bandflow.errors import exit_from_script
 from bandflow.flows import campaign_flow, flow_jobs, plan_campaign
 from bandflow.isostructural import isostructural_groups
 from bandflow.plotting import plot_ip_ea_by_formula, plot_isostructural_cuts
@@ -331,4 +332,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_from_script(main)

@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bandflow.dataset import bulk_edges_issue, read_surfaces
+from bandflow.errors import BandflowError, exit_from_script
 from bandflow.ml.crossval import MIN_COMPOUNDS, compound_cross_validation
 from bandflow.ml.figures import crossval_plot, parity_plot, transfer_plot
 from bandflow.ml.model import ModelHyperparameters
@@ -63,7 +64,10 @@ def main() -> int:
         if not metrics.exists():
             print(f"error: {metrics} does not exist; run without --page-only first", file=sys.stderr)
             return 2
-        results = json.loads(metrics.read_text())
+        try:
+            results = json.loads(metrics.read_text())
+        except json.JSONDecodeError as exc:
+            raise BandflowError(f"{metrics}: not JSON ({exc.msg}, line {exc.lineno}); run without --page-only") from None
         PAGE.write_text(page(results) if "crossval_lsoap" in results else too_few_page(results))
         print(f"wrote {PAGE} from {metrics}")
         return 0
@@ -363,4 +367,4 @@ def page(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_from_script(main)
