@@ -228,6 +228,7 @@ def test_reference_export_writes_nothing_from_a_store_that_lacks_the_committed_s
     dataset = out / "test_fast.jsonl.gz"
     n_surfaces = len(read_surfaces(dataset))
     assert n_surfaces >= 2
+    assert not (out / "README.md").exists()  # the datasheet covers every reference campaign, not this one alone
     committed = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def unchanged() -> bool:
