@@ -334,3 +334,20 @@ def test_cli_bulk_list_columns_fit_long_names(monkeypatch):
                                                     ["MgO", "MgO", "Fm-3m", "(225)", "2"]]
     assert len({len(line) for line in lines}) == 1  # the right-aligned last column lines up under its header
     assert lines[1].index("MgSiO3", 1) == lines[2].index("MgO", 3) == lines[0].index("formula")
+
+
+def test_library_builder_leaves_a_cif_that_fails_its_check_as_it_was(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "build_bulk_library.py"
+    spec = importlib.util.spec_from_file_location("build_bulk_library", path)
+    tool = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, tool)  # its dataclasses look their module up there
+    spec.loader.exec_module(tool)
+    assert tool.main(["--only", "MgO", "NoSuchOxide"]) == 2
+    assert capsys.readouterr().err.strip() == "error: no library entry named NoSuchOxide"
+    monkeypatch.setattr(tool, "LIBRARY_DIR", tmp_path)
+    (tmp_path / "MgO.cif").write_text("the library's file")
+    monkeypatch.setattr(tool, "check_written", lambda entry, written: ["structure read back differs"])
+    assert tool.main(["--only", "MgO"]) == 1 and (tmp_path / "MgO.cif").read_text() == "the library's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["MgO.cif"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.symmetry.groups import SpaceGroup
 from scipy.constants import Avogadro
+
+from bandflow.files import replaced_atomically
 
 LIBRARY_DIR = Path(__file__).resolve().parents[1] / "bandflow" / "data" / "bulk"
 
@@ -810,6 +813,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="names of the entries to build (default: all)")
     parser.add_argument("--table", action="store_true", help="print the Markdown table of docs/bulk-library.md")
     args = parser.parse_args(argv)
+    if unknown := sorted(set(args.only or ()) - {e.name for e in ENTRIES}):
+        print(f"error: no library entry named {', '.join(unknown)}", file=sys.stderr)
+        return 2
     entries = [e for e in ENTRIES if not args.only or e.name in args.only]
     if args.table:
         print(markdown_table(entries))
@@ -818,8 +824,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for entry in entries:
         path = LIBRARY_DIR / f"{entry.name}.cif"
-        path.write_text(cif_text(entry))
-        problems = check_written(entry, path)
+        text = cif_text(entry)
+        with tempfile.TemporaryDirectory() as scratch:  # checked before it replaces the library's file
+            candidate = Path(scratch) / path.name
+            candidate.write_text(text)
+            problems = check_written(entry, candidate)
+        if not problems:
+            with replaced_atomically(path) as written:
+                written.write_text(text)
         structure = entry.structure()
         status = "ok" if not problems else "; ".join(problems)
         deviation = 100 * (structure.density / entry.recorded_density() - 1)
