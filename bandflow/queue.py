@@ -168,7 +168,11 @@ class FileLaunchPad:
         # Built by hand: mongomock_persistence's ServerStore(filename) would prefer the
         # MONGOMOCK_SERVERSTORE_FILE variable over our path and write the whole file again at exit.
         server_store = ServerStore.__new__(ServerStore)
-        server_store._databases = {name: DatabaseStore.from_dict(db) for name, db in data.items()}
+        try:
+            server_store._databases = {name: DatabaseStore.from_dict(db) for name, db in data.items()}
+        except (AttributeError, TypeError, ValueError, KeyError):  # JSON, but not a database written here
+            raise BandflowError(f"the LaunchPad file {self.path} is not a FireWorks database "
+                                "(JSON of another shape)") from None
         server_store._filename = None
         client = mongomock.MongoClient(_store=server_store)
         launchpad = self._launchpad

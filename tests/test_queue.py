@@ -453,3 +453,15 @@ def test_a_worker_refused_for_its_job_count_creates_no_folder(data_dir, tmp_path
     with pytest.raises(BandflowError, match="n_jobs must be at least 1, not 0"):
         launch(launch_dir=tmp_path / "launches", n_jobs=0)
     assert not (tmp_path / "launches").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [("{not json", "is not valid JSON"),
+                                                  ("[1, 2]", "is not a FireWorks database"),
+                                                  ('{"fireworks": 5}', "is not a FireWorks database")])
+def test_a_launchpad_file_that_is_not_a_database_is_one_error(data_dir, content, message):
+    path = data_dir / "fireworks" / "launchpad.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    result = CliRunner().invoke(app, ["requeue", "--dry-run"])
+    assert isinstance(result.exception, BandflowError) and message in str(result.exception)
+    assert path.read_text() == content  # left as it was
