@@ -302,3 +302,35 @@ def test_the_reference_tools_report_bad_input_in_one_line(tmp_path, monkeypatch)
     with pytest.raises(BandflowError, match="model_metrics.json: not JSON"):
         module.main()
     assert not (tmp_path / "page.md").exists()
+
+
+def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_path, monkeypatch):
+    """Figures are drawn aside and moved in with the metrics and page only at the end of the hour-long run."""
+    import shutil
+
+    module = _reference_model()
+    data, images = tmp_path / "data", tmp_path / "images"
+    data.mkdir()
+    images.mkdir()
+    shutil.copy(REFERENCE / "binary_oxides_fast.jsonl.gz", data)
+    (images / "reference_crossval_lsoap.png").write_bytes(b"last run's figure")
+    (data / "model_metrics.json").write_text("{}")
+    monkeypatch.setattr(module, "DATA", data)
+    monkeypatch.setattr(module, "IMAGES", images)
+    monkeypatch.setattr(module, "PAGE", tmp_path / "page.md")
+    monkeypatch.setattr(sys, "argv", ["reference_model.py"])
+    calls = []
+
+    def cross_validation(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # Ctrl-C during the second cross-validation
+        return {"overall": {}}
+
+    monkeypatch.setattr(module, "compound_cross_validation", cross_validation)
+    monkeypatch.setattr(module, "crossval_plot", lambda cv, path, title: path.write_bytes(b"new figure"))
+    with pytest.raises(KeyboardInterrupt):
+        module.main()
+    assert [p.name for p in images.iterdir()] == ["reference_crossval_lsoap.png"]
+    assert (images / "reference_crossval_lsoap.png").read_bytes() == b"last run's figure"
+    assert (data / "model_metrics.json").read_text() == "{}" and not (tmp_path / "page.md").exists()

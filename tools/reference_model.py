@@ -20,7 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +48,51 @@ MIN_TERNARY_COMPOUNDS = 4
 def _metric(metrics: dict, target: str, name: str = "mae") -> str:
     value = metrics[target][name]
     return f"{value:.2f}" if math.isfinite(value) else "–"
+
+
+def _train_and_write(args: argparse.Namespace, results: dict, binary: list, ternary: list, config: TrainConfig,
+                     staging: Path, started: float) -> None:
+    """The cross-validations, the binary model and the transfer study; figures go to ``staging`` and are moved,
+    with the metrics and page written, only at the end."""
+    records = surface_records(binary)
+    for descriptor in ("lsoap", "soap"):
+        print(f"cross-validation, {descriptor}")
+        cv = compound_cross_validation(records, ModelHyperparameters(descriptor=descriptor), config)
+        results[f"crossval_{descriptor}"] = cv
+        crossval_plot(cv, staging / f"reference_crossval_{descriptor}.png",
+                      title=f"{'L-SOAP' if descriptor == 'lsoap' else 'standard SOAP'}: each compound held out once")
+    # the same L-SOAP folds with other seeds (other early-stopping compounds, other initial weights): how far
+    # a number on this page moves with nothing changed but chance
+    results["crossval_lsoap_seeds"] = [seed_summary(results["crossval_lsoap"], config.seed)]
+    for k in range(1, args.seeds):
+        print(f"cross-validation, lsoap, seed {config.seed + k}")
+        cv = compound_cross_validation(records, ModelHyperparameters(), replace(config, seed=config.seed + k))
+        results["crossval_lsoap_seeds"].append(seed_summary(cv, config.seed + k))
+    print("binary model, compound split")
+    trained = train_model(records, ModelHyperparameters(), config)
+    results["binary_model"] = {"metrics": trained.metrics, "epochs": trained.epochs,
+                               "split": {k: sorted({records[i].group for i in v}) for k, v in trained.split.items()}}
+    parity_plot(trained.predictions, staging / "reference_binary_parity.png",
+                title="L-SOAP on the binary reference surfaces (compound split)")
+    if len({d.formula for d in ternary}) >= MIN_TERNARY_COMPOUNDS:
+        print("transfer binary -> ternary")
+        curves = transfer_curves(trained.model, surface_records(ternary), config=TrainConfig(n_members=1,
+                                 max_epochs=args.max_epochs), repeats=args.transfer_repeats)
+        gaps: dict[str, set[float]] = {}  # per formula: every polymorph's gap (TiO2 rutile and anatase)
+        for d in ternary + binary:
+            if d.bulk_gap is not None:
+                gaps.setdefault(d.formula, set()).add(round(d.bulk_gap, 4))
+        curves["bulk_gaps"] = {formula: sorted(values) for formula, values in gaps.items()}
+        results["transfer"] = curves
+        transfer_plot(curves["curves"], staging / "reference_transfer.png", title="binary → ternary")
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    for old in IMAGES.glob("reference_*.png"):  # none left from an earlier run that this one did not draw
+        if not (staging / old.name).exists():
+            old.unlink()
+    for figure in staging.iterdir():
+        os.replace(figure, IMAGES / figure.name)
+    (DATA / "model_metrics.json").write_text(json.dumps(finite_values(results), indent=1) + "\n")
+    PAGE.write_text(page(results))
 
 
 def main() -> int:
@@ -94,40 +142,13 @@ def main() -> int:
               f"cross-validation needs {MIN_COMPOUNDS}")
         return 0
     started = time.perf_counter()
-    records = surface_records(binary)
-    for descriptor in ("lsoap", "soap"):
-        print(f"cross-validation, {descriptor}")
-        cv = compound_cross_validation(records, ModelHyperparameters(descriptor=descriptor), config)
-        results[f"crossval_{descriptor}"] = cv
-        crossval_plot(cv, IMAGES / f"reference_crossval_{descriptor}.png",
-                      title=f"{'L-SOAP' if descriptor == 'lsoap' else 'standard SOAP'}: each compound held out once")
-    # the same L-SOAP folds with other seeds (other early-stopping compounds, other initial weights): how far
-    # a number on this page moves with nothing changed but chance
-    results["crossval_lsoap_seeds"] = [seed_summary(results["crossval_lsoap"], config.seed)]
-    for k in range(1, args.seeds):
-        print(f"cross-validation, lsoap, seed {config.seed + k}")
-        cv = compound_cross_validation(records, ModelHyperparameters(), replace(config, seed=config.seed + k))
-        results["crossval_lsoap_seeds"].append(seed_summary(cv, config.seed + k))
-    print("binary model, compound split")
-    trained = train_model(records, ModelHyperparameters(), config)
-    results["binary_model"] = {"metrics": trained.metrics, "epochs": trained.epochs,
-                               "split": {k: sorted({records[i].group for i in v}) for k, v in trained.split.items()}}
-    parity_plot(trained.predictions, IMAGES / "reference_binary_parity.png",
-                title="L-SOAP on the binary reference surfaces (compound split)")
-    if len({d.formula for d in ternary}) >= MIN_TERNARY_COMPOUNDS:
-        print("transfer binary -> ternary")
-        curves = transfer_curves(trained.model, surface_records(ternary), config=TrainConfig(n_members=1,
-                                 max_epochs=args.max_epochs), repeats=args.transfer_repeats)
-        gaps: dict[str, set[float]] = {}  # per formula: every polymorph's gap (TiO2 rutile and anatase)
-        for d in ternary + binary:
-            if d.bulk_gap is not None:
-                gaps.setdefault(d.formula, set()).add(round(d.bulk_gap, 4))
-        curves["bulk_gaps"] = {formula: sorted(values) for formula, values in gaps.items()}
-        results["transfer"] = curves
-        transfer_plot(curves["curves"], IMAGES / "reference_transfer.png", title="binary → ternary")
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    (DATA / "model_metrics.json").write_text(json.dumps(finite_values(results), indent=1) + "\n")
-    PAGE.write_text(page(results))
+    # the figures are drawn into a folder of their own and moved beside the metrics and page only when all is
+    # done, so that an interrupted run (an hour long) leaves the last complete page, not new figures beside it
+    staging = Path(tempfile.mkdtemp(prefix=".reference_model.", dir=IMAGES))
+    try:
+        _train_and_write(args, results, binary, ternary, config, staging, started)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {PAGE.relative_to(ROOT)}, data/reference/model_metrics.json and figures in {results['seconds']:.0f} s")
     return 0
 
