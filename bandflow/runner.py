@@ -428,7 +428,7 @@ def run_campaign(
         durations = JobDurations(bulk_seconds=status.bulk_seconds, surface_seconds=status.surface_seconds,
                                  scaling=status.size_scaling, atoms=slab_atoms(plans),
                                  stopped=stopped_seconds(work_dir), bulk_scalings=status.bulk_scalings,
-                                 bulk_of={e.id: p.bulk.name for p in plans for e in p.surfaces})
+                                 bulk_of=slab_bulks(plans))
         untimed = [what for what, seconds in (("bulk", status.bulk_seconds), ("slab", status.surface_seconds))
                    if seconds is None]
         if untimed:
@@ -743,13 +743,18 @@ def slab_atoms(plans: list[BulkPlan]) -> dict[str, int]:
     return {e.id: e.n_atoms for p in plans for e in p.surfaces}
 
 
+def slab_bulks(plans: list[BulkPlan]) -> dict[str, str]:
+    """The bulk name of each planned surface, by surface id (as the campaign counts them)."""
+    return {e.id: p.bulk.name for p in plans for e in p.surfaces}
+
+
 def bulk_progress(plans: list[BulkPlan], docs: list[SurfaceDoc], current: list[bool], stored_bulks: set[str],
                   stopped: dict[str, float] | None = None) -> list[BulkProgress]:
     """Per bulk of ``plans``: its surfaces' states among ``docs`` (only those of the present settings,
     ``current``), whether its bulk job's output is stored (``stored_bulks``: names) and how long its longest
     stopped attempt ran (``stopped``: seconds by bulk name)."""
     stopped = stopped or {}
-    owner = {e.id: p.bulk.name for p in plans for e in p.surfaces}  # by surface id, as the campaign counts them
+    owner = slab_bulks(plans)
     states: dict[str, list[str]] = {}
     for doc, now in zip(docs, current, strict=True):
         if now and doc.surface_id in owner:
@@ -832,7 +837,7 @@ def campaign_status(spec: CampaignSpec, store: BandflowStore, plans: list[BulkPl
     if times is not None:
         status.surface_seconds, status.bulk_seconds, status.seconds_per_surface = times
         status.size_scaling = scaling
-        owner = {e.id: p.bulk.name for p in plans for e in p.surfaces}
+        owner = slab_bulks(plans)
         status.bulk_scalings = bulk_scalings(_by_bulk(timed, atoms, owner), scaling)
         status.remaining_surface_seconds = (
             sum(status.bulk_scalings.get(owner[i], scaling).seconds(n) for i, n in remaining_atoms) if scaling

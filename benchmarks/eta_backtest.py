@@ -24,7 +24,7 @@ import argparse
 from datetime import datetime
 
 from bandflow.flows import campaign_flow, plan_campaign
-from bandflow.runner import job_seconds, slab_atoms, surface_step_seconds
+from bandflow.runner import job_seconds, slab_atoms, slab_bulks, surface_step_seconds
 from bandflow.spec import load_spec
 from bandflow.store import BandflowStore
 from bandflow.timing import bulk_scalings, fit_size_scaling
@@ -65,7 +65,7 @@ def main() -> int:
     spec = load_spec(args.spec)
     plans = plan_campaign(spec)
     atoms = slab_atoms(plans)
-    bulk_of = {e.id: p.bulk.name for p in plans for e in p.surfaces}
+    bulk_of = slab_bulks(plans)
     uuids = [job.uuid for job in campaign_flow(spec, plans).jobs]
     with BandflowStore.from_settings() as store:
         jobs = [doc for doc in store.job_store.query({"uuid": {"$in": uuids}},
