@@ -729,7 +729,8 @@ def store_durations(store: BandflowStore) -> JobDurations:
                         bulk_scalings=bulk_scalings(_by_bulk(timed, atoms, bulk_of), scaling))
 
 
-def _by_bulk(timed: dict[str, float], atoms: dict[str, int], bulk_of: dict[str, str]) -> dict[str, list[tuple[int, float]]]:
+def _by_bulk(timed: dict[str, float], atoms: dict[str, int],
+             bulk_of: dict[str, str]) -> dict[str, list[tuple[int, float]]]:
     """The ``(n_atoms, seconds)`` samples of the timed surfaces (``timed``: seconds by surface id), per bulk."""
     samples: dict[str, list[tuple[int, float]]] = {}
     for surface, t in timed.items():

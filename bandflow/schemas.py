@@ -246,7 +246,8 @@ class ModelDoc(BandflowDocument):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     normalisation: dict[str, Any] = Field(default_factory=dict, description="Target/feature scaling (eV).")
     training_surface_ids: list[str] = Field(default_factory=list)
-    metrics: dict[str, FiniteFloat] = Field(default_factory=dict, description="<subset>_<target>_<metric>, e.g. {'test_ip_mae': 0.21} (eV).")
+    metrics: dict[str, FiniteFloat] = Field(
+        default_factory=dict, description="<subset>_<target>_<metric>, e.g. {'test_ip_mae': 0.21} (eV).")
     parent_model_id: str | None = Field(None, description="Model this one was fine-tuned from.")
     code_version: NonEmptyStr
     created_at: datetime = Field(default_factory=utc_now)

@@ -91,7 +91,8 @@ def main() -> int:
                              for bulk in {bulk_of[s] for s in early}}, scaling)
         paced = sum(own.get(bulk_of[s], scaling).seconds(atoms[s]) for s in late) if scaling else flat
         print(f"{len(early):>6} {len(late):>6} {measured / 3600:>11.1f} {flat / measured:>10.2f} "
-              f"{sized / measured:>8.2f} {paced / measured:>9.2f} {scaling.exponent if scaling else float('nan'):>9.2f}")
+              f"{sized / measured:>8.2f} {paced / measured:>9.2f} "
+              f"{scaling.exponent if scaling else float('nan'):>9.2f}")
     return 0
 
 

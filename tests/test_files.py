@@ -81,6 +81,6 @@ def test_the_command_line_reports_a_path_the_file_system_refuses_in_one_line(tmp
 
     (tmp_path / "plain").write_text("a file")
     env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "bandflow.cli", "worker", "--launch-dir", str(tmp_path / "plain" / "x")],
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    command = [sys.executable, "-m", "bandflow.cli", "worker", "--launch-dir", str(tmp_path / "plain" / "x")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert result.returncode == 2 and result.stderr.strip() == f"error: Not a directory: {tmp_path / 'plain' / 'x'}"

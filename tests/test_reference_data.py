@@ -291,7 +291,8 @@ def test_the_reference_tools_report_bad_input_in_one_line(tmp_path, monkeypatch)
     env = {**os.environ, "BANDFLOW_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "reference_dataset.py"), str(tmp_path / "no.yaml")],
                             capture_output=True, text=True, timeout=300, check=False, env=env)
-    assert result.returncode == 2 and result.stderr.splitlines() == [f"error: spec file not found: {tmp_path / 'no.yaml'}"]
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: spec file not found: {tmp_path / 'no.yaml'}"]
     module = _reference_model()
     (tmp_path / "model_metrics.json").write_text("{bad")
     monkeypatch.setattr(module, "DATA", tmp_path)

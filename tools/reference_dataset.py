@@ -308,8 +308,9 @@ def main() -> int:
                   "another run.")
     if {path.resolve() for path in args.specs} != {path.resolve() for path in SPECS}:
         # the datasheet and figures describe every reference campaign: from some of them they would drop the rest
-        print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items()) or 'no dataset file'} in {OUT}; README.md "
-              "and the figures are left as they were (they cover every campaign: run without arguments to rewrite them)")
+        print(f"wrote {', '.join(f'{k} ({v})' for k, v in files.items()) or 'no dataset file'} in {OUT}; "
+              "README.md and the figures are left as they were (they cover every campaign: run without arguments "
+              "to rewrite them)")
         return 0
     successful = [d for d in all_docs if d.state == "successful"]
     labels = bulk_labels(successful)  # the datasheet's row names: BiVO4 (not VBiO4), TiO2-anatase, TiO2-rutile

@@ -115,7 +115,8 @@ def main() -> int:
         try:
             results = json.loads(metrics.read_text())
         except json.JSONDecodeError as exc:
-            raise BandflowError(f"{metrics}: not JSON ({exc.msg}, line {exc.lineno}); run without --page-only") from None
+            raise BandflowError(f"{metrics}: not JSON ({exc.msg}, line {exc.lineno}); run without --page-only"
+                                ) from None
         PAGE.write_text(page(results) if "crossval_lsoap" in results else too_few_page(results))
         print(f"wrote {PAGE} from {metrics}")
         return 0

@@ -12,10 +12,10 @@ is not kept: CP2K cannot resume its integral pass, and it is the job's last run.
 
 Jobflow keeps outputs per job, not per step inside one, and custodian restarts a run but does not skip one;
 neither has this, hence this module. A bulk job removes its entries once it has succeeded
-(:func:`forget_runs`, which notes their keys in :data:`FORGOTTEN`); entries of a job that failed for good, or was never run again, are removed by the
-next :func:`keep_run` after :data:`MAX_AGE_DAYS`. Keeping and restoring are best effort: a data directory
-that cannot be written only costs the reuse (a warning), never the run. ``BANDFLOW_REUSE_FINISHED_RUNS=false``
-computes every run.
+(:func:`forget_runs`, which notes their keys in :data:`FORGOTTEN`); entries of a job that failed for good,
+or was never run again, are removed by the next :func:`keep_run` after :data:`MAX_AGE_DAYS`. Keeping and
+restoring are best effort: a data directory that cannot be written only costs the reuse (a warning), never
+the run. ``BANDFLOW_REUSE_FINISHED_RUNS=false`` computes every run.
 
 The kept runs live on one machine's disk. :func:`save_kept_runs` writes them as archives beside a campaign
 checkpoint (:mod:`bandflow.checkpoint`) and :func:`load_kept_runs` puts them among another data directory's

@@ -168,7 +168,8 @@ def _prediction_doc(stored: StoredModel, prediction: SurfacePrediction, bulk_nam
         surface_id=prediction.id, bulk_name=bulk_name, formula=formula,
         miller_index=prediction.miller_index, termination=termination, structure_unrelaxed=structure,
         ip=prediction.ip, ea=prediction.ea, ip_std=prediction.ip_std, ea_std=prediction.ea_std,
-        unseen_elements=prediction.unseen_elements, model_id=stored.doc.model_id, model_version=stored.doc.version, code_version=__version__,
+        unseen_elements=prediction.unseen_elements, model_id=stored.doc.model_id, model_version=stored.doc.version,
+        code_version=__version__,
     )
 
 
