@@ -581,22 +581,11 @@ def nonpolar_surfaces(
     return [e for e in entries if e.nonpolar]
 
 
-def _written_names(listing: Path) -> set[str]:
-    """The slab files an earlier :func:`write_surfaces` wrote beside ``listing`` (its ``surfaces.json``)."""
-    try:
-        entries = json.loads(listing.read_text())
-        ids = {e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and "/" not in e["id"]}
-    except (OSError, ValueError, TypeError, KeyError):
-        return set()
-    return {f"{i}{suffix}" for i in ids for suffix in (".cif", ".POSCAR")}
-
-
 def write_surfaces(entries: Sequence[SurfaceEntry], directory: str | Path) -> list[Path]:
     """Write ``<id>.cif`` and ``<id>.POSCAR`` for each nonpolar entry plus ``surfaces.json`` (all entries).
 
     Everything is written to a temporary folder first and moved into ``directory`` only when complete,
-    so a failure leaves nothing behind. Existing files of the same name are replaced, and the slab files of
-    an earlier write there that the new ``surfaces.json`` does not list are removed (other files stay).
+    so a failure leaves nothing behind. Existing files of the same name are replaced.
     """
     directory = Path(directory).expanduser()
     if directory.exists() and not directory.is_dir():
@@ -623,11 +612,8 @@ def write_surfaces(entries: Sequence[SurfaceEntry], directory: str | Path) -> li
         if not directory.exists():
             os.replace(staging, directory)
             return [directory / n for n in names]
-        earlier = _written_names(directory / "surfaces.json")
         for n in names:
             os.replace(staging / n, directory / n)
-        for n in sorted(earlier - set(names)):  # slabs of an earlier write that surfaces.json no longer lists
-            (directory / n).unlink(missing_ok=True)
         return [directory / n for n in names]
     except OSError as exc:
         raise BandflowError(f"cannot write to {directory}: {exc.strerror or exc}") from None

@@ -331,10 +331,6 @@ def test_write_surfaces_round_trip(tmp_path):
     index = json.loads((tmp_path / "out" / "surfaces.json").read_text())
     assert [d["id"] for d in index] == [e.id for e in entries]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)
-    # another bulk into the same folder: its slabs replace ZnO's, which surfaces.json no longer lists
-    (tmp_path / "out" / "notes.txt").write_text("a user's file")
-    again = write_surfaces(surfaces("MgO"), tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*(p.name for p in again), "notes.txt"])
 
 
 def test_write_surfaces_leaves_nothing_on_failure(tmp_path, monkeypatch):
