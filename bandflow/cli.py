@@ -252,13 +252,17 @@ def checkpoint_load(path: str = typer.Argument(..., help="A file written by `ban
 @checkpoint_app.command("save-runs")
 def checkpoint_save_runs(folder: str = typer.Argument(..., help="Folder for the archives (<key>.tar.gz).")) -> None:
     """Archive the finished CP2K runs kept for stopped bulk jobs, so another machine reuses them."""
-    from bandflow.cp2k.reuse import kept_run_keys, runs_folder, save_kept_runs
+    from bandflow.cp2k.reuse import remove_finished_archives, runs_folder, save_kept_runs
 
-    # checked first: saving also removes the folder's archives of runs no longer kept, which from the wrong
-    # data directory (none kept) would be all of them
-    if not kept_run_keys() or not (n := save_kept_runs(folder)):
+    removed = remove_finished_archives(folder)  # of runs whose job succeeded here since (none from elsewhere)
+    if not (n := save_kept_runs(folder)):
+        if removed:
+            typer.echo(f"no runs kept in {runs_folder()}; removed {removed} archives of runs whose job has "
+                       f"succeeded since from {folder}")
+            return
         raise BandflowError(f"no finished CP2K runs kept in {runs_folder()}; nothing written or removed")
-    typer.echo(f"{folder} holds the {n} runs kept in {runs_folder()}")
+    typer.echo(f"{folder} holds the {n} runs kept in {runs_folder()}"
+               + (f"; removed {removed} archives of runs whose job has succeeded since" if removed else ""))
 
 
 @checkpoint_app.command("load-runs")
@@ -419,7 +423,9 @@ def query(
         if rows:
             writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
-            writer.writerows({**r, "miller_index": " ".join(map(str, r["miller_index"]))} for r in rows)
+            writer.writerows({**r, "miller_index": " ".join(map(str, r["miller_index"])),
+                              **({"unseen_elements": " ".join(r["unseen_elements"])} if "unseen_elements" in r else {})}
+                             for r in rows)
         return
     if not rows:
         typer.echo("no stored results match", err=True)

@@ -18,7 +18,7 @@ class UnwritableFileError(BandflowError, OSError):
 
 def exit_from_script(main: Callable[[], int | None]) -> NoReturn:
     """Run a script's ``main`` and exit with its return code; a :class:`BandflowError` is one line on stderr
-    and exit code 2, as with the ``bandflow`` command (the scripts in ``tools/`` end with this)."""
+    and exit code 2, as with the ``bandflow`` command (for the scripts in ``tools/``)."""
     try:
         code = main()
     except BandflowError as exc:

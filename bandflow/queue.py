@@ -561,19 +561,20 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
     too_long = [name for name in TIMED_STEPS
                 if (expected := durations.expected(name)) is not None and WALLTIME_MARGIN * expected > seconds_left]
     largest = durations.scaling.largest(seconds_left / WALLTIME_MARGIN) if durations.scaling else None
+    # per bulk with a pace of its own, the largest slab that fits (None: every size; 0: none)
+    paces = {name: scaling.largest(seconds_left / WALLTIME_MARGIN)
+           for name, scaling in sorted(durations.bulk_scalings.items())}
     conditions: list[dict] = []
-    if largest is None:
+    if largest is None and not paces:
         if too_long:
             conditions.append({step: {"$nin": too_long}})
     else:  # slab steps by their size (at their bulk's own pace where known); the rest by their mean
         sized = list(SLAB_STEPS)
-        own = {name: scaling.largest(seconds_left / WALLTIME_MARGIN)
-               for name, scaling in sorted(durations.bulk_scalings.items())}
         clauses: list[dict] = [{step: {"$nin": list(dict.fromkeys([*too_long, *sized]))}},
-                               {step: {"$in": sized}, atoms: {"$lte": largest},
-                                **({bulk: {"$nin": list(own)}} if own else {})}]
+                               {step: {"$in": sized}, **({atoms: {"$lte": largest}} if largest is not None else {}),
+                                **({bulk: {"$nin": list(paces)}} if paces else {})}]
         clauses += [{step: {"$in": sized}, bulk: name, **({atoms: {"$lte": n}} if n is not None else {})}
-                    for name, n in own.items() if n != 0]
+                    for name, n in paces.items() if n != 0]
         if not set(sized) & set(too_long):
             clauses.append({step: {"$in": sized}, atoms: {"$exists": False}})
         conditions.append({"$or": clauses})

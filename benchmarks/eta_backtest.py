@@ -41,7 +41,9 @@ def one_surface_errors(paths: list[str]) -> None:
     common, own = [], []
     for i, (bulk, n, t) in enumerate(rows):
         others = rows[:i] + rows[i + 1:]
-        scaling = fit_size_scaling([(m, u) for _, m, u in others])
+        if (scaling := fit_size_scaling([(m, u) for _, m, u in others])) is None:
+            print(f"{len(rows)} timed surfaces: too few, or too alike in size, to fit a size scaling")
+            return
         paced = bulk_scalings({bulk: [(m, u) for b, m, u in others if b == bulk]}, scaling).get(bulk, scaling)
         common.append(abs(scaling.seconds(n) / t - 1))
         own.append(abs(paced.seconds(n) / t - 1))

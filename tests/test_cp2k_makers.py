@@ -235,13 +235,33 @@ def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
         assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "no " in result.stderr and "CP2K runs" in result.stderr
     assert not (tmp_path / "runs").exists()
-    # a committed folder of archives, saved from a data directory that keeps none (the wrong one): left alone
+    # a committed folder of archives, saved from a data directory that never kept its runs: left alone
     committed = tmp_path / "committed" / f"{'c' * 64}.tar.gz"
     committed.parent.mkdir()
     committed.write_bytes(b"an archive of another machine's run")
     result = checkpoint("save-runs", committed.parent)
     assert committed.is_file() and committed.read_bytes() == b"an archive of another machine's run"
     assert result.returncode != 0 and "nothing written or removed" in result.stderr
+    # the data directory that kept that run, once its job has succeeded (or the run aged out): the archive goes
+    kept = tmp_path / "data" / "finished_runs"
+    kept.mkdir(parents=True)
+    (kept / "forgotten.txt").write_text(f"{'c' * 64}\n")
+    result = checkpoint("save-runs", committed.parent)
+    assert result.returncode == 0 and "removed 1 archives of runs whose job has succeeded" in result.stdout
+    assert not committed.exists()
+
+
+def test_a_kept_run_that_ages_out_is_noted_so_its_archive_goes_too(tmp_path, settings_env):
+    from bandflow.cp2k.reuse import forgotten_run_keys, keep_run
+
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "cp2k.out").write_text("finished")
+    old, new = "a" * 64, "b" * 64
+    keep_run(old, tmp_path / "run")
+    os.utime(tmp_path / "data" / "finished_runs" / old, (0, 0))  # last changed in 1970
+    keep_run(new, tmp_path / "run")  # keeping a run clears out the old ones
+    assert kept_run_keys() == [new] and forgotten_run_keys() == {old}
 
 
 def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):

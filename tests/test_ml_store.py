@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import re
 
@@ -86,6 +88,8 @@ def test_train_and_predict_commands(store, tmp_path):
     assert {p.formula: p.unseen_elements for p in stored} == {"MgO": [], "CeO2": ["Ce"]}  # stored with the value
     shown, error = invoke("query", "--predictions", "--formula", "CeO2")
     assert error is None and all(line.endswith("lsoap-ipea-v1 (unseen Ce)") for line in shown.output.splitlines()[1:])
+    table, error = invoke("query", "--predictions", "--formula", "CeO2", "--csv")
+    assert error is None and {row["unseen_elements"] for row in csv.DictReader(io.StringIO(table.output))} == {"Ce"}
     mgo = [r for r in rows if r["formula"] == "MgO"]
     assert all(r["dft_ip"] is not None for r in mgo)  # the DFT value is reported next to the prediction ...
     for doc in docs:  # ... and left as it was

@@ -465,3 +465,22 @@ def test_a_launchpad_file_that_is_not_a_database_is_one_error(data_dir, content,
     result = CliRunner().invoke(app, ["requeue", "--dry-run"])
     assert isinstance(result.exception, BandflowError) and message in str(result.exception)
     assert path.read_text() == content  # left as it was
+
+
+def test_worker_query_keeps_a_bulks_own_pace_when_size_does_not_matter():
+    """A fitted exponent of 0 (time independent of size) that fits the time left at the common pace: a bulk
+    timed ten times slower is still held back, as `run --walltime` would."""
+    from fireworks import FWorker
+
+    from bandflow.queue import fitting_fworker
+    from bandflow.timing import JobDurations, SizeScaling
+
+    flat = SizeScaling(exponent=0.0, coefficient=100.0, n_timed=9)
+    durations = JobDurations(bulk_seconds=None, surface_seconds=100.0, scaling=flat, atoms={},
+                             bulk_scalings={"slow": SizeScaling(exponent=0.0, coefficient=1000.0, n_timed=2,
+                                                                borrowed=True)})
+    query = json.loads(fitting_fworker(FWorker(name="n"), durations, 500).to_dict()["query"])
+    step, bulk = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.bulk_name"
+    sized = ["slab_relax", "slab_potential"]
+    assert query == {"$or": [{step: {"$nin": sized}}, {step: {"$in": sized}, bulk: {"$nin": ["slow"]}},
+                             {step: {"$in": sized}, "spec._tasks.job.metadata.n_atoms": {"$exists": False}}]}

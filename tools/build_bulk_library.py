@@ -32,6 +32,7 @@ from pymatgen.io.cif import CifParser
 from pymatgen.symmetry.groups import SpaceGroup
 from scipy.constants import Avogadro
 
+from bandflow.errors import exit_from_script
 from bandflow.files import replaced_atomically
 
 LIBRARY_DIR = Path(__file__).resolve().parents[1] / "bandflow" / "data" / "bulk"
@@ -842,4 +843,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_from_script(main)

@@ -45,6 +45,7 @@ from bandflow.dataset import (
     datasheet_markdown,
     load_literature,
     read_json_lines,
+    read_surfaces,
     surface_records,
     write_json_lines,
 )
@@ -188,7 +189,7 @@ def surfaces_the_store_lacks(spec, ids: set[str], docs: list) -> tuple[Path, lis
     name = campaign_file(spec)
     for path in (OUT / name, OUT / "pending" / name, OUT / "failures" / name):
         if path.is_file():
-            committed = [json.loads(line).get("surface_id") for _, line in read_json_lines(path)]
+            committed = [doc.surface_id for doc in read_surfaces(path)]
             if missing := sorted(i for i in committed if i in ids and i not in stored):
                 return path, missing
     return None

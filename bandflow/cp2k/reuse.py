@@ -149,14 +149,18 @@ def _write_files(files: list[tuple[str, bytes]], folder: Path) -> None:
 
 
 def _remove_old(folder: Path) -> None:
-    """Remove kept runs and staging folders last changed more than :data:`MAX_AGE_DAYS` ago."""
+    """Remove kept runs and staging folders last changed more than :data:`MAX_AGE_DAYS` ago (the runs are
+    noted as forgotten, so that their archives go too)."""
     limit = time.time() - MAX_AGE_DAYS * 86400.0
+    aged = []
     for entry in folder.iterdir():
         try:
             if entry.is_dir() and entry.stat().st_mtime < limit:
                 shutil.rmtree(entry, ignore_errors=True)
+                aged += [entry.name] if KEY_PATTERN.fullmatch(entry.name) else []
         except OSError:  # removed meanwhile by another process
             continue
+    _note_forgotten(aged)
 
 
 def forget_runs(keys: Iterable[str]) -> None:
@@ -167,6 +171,11 @@ def forget_runs(keys: Iterable[str]) -> None:
     keys = [key for key in keys if KEY_PATTERN.fullmatch(key)]
     for key in keys:
         shutil.rmtree(runs_folder() / key, ignore_errors=True)
+    _note_forgotten(keys)
+
+
+def _note_forgotten(keys: list[str]) -> None:
+    """Append ``keys`` to :data:`FORGOTTEN` (best effort: a failure only keeps their archives)."""
     if not keys:
         return
     try:
@@ -174,12 +183,13 @@ def forget_runs(keys: Iterable[str]) -> None:
         with open(runs_folder() / FORGOTTEN, "a", encoding="utf-8") as notes:  # one short append per job
             notes.write("".join(f"{key}\n" for key in keys))
     except OSError as exc:
-        logger.warning("could not note the finished job's runs in %s (%s): their archives stay where they were "
-                       "saved", runs_folder() / FORGOTTEN, exc)
+        logger.warning("could not note the removed runs in %s (%s): their archives stay where they were saved",
+                       runs_folder() / FORGOTTEN, exc)
 
 
 def forgotten_run_keys() -> set[str]:
-    """The keys of runs whose job has succeeded in this data directory (:func:`forget_runs`)."""
+    """The keys of runs this data directory kept and no longer keeps: their job succeeded (:func:`forget_runs`)
+    or they aged out."""
     try:
         lines = (runs_folder() / FORGOTTEN).read_text(encoding="utf-8").split()
     except OSError:
@@ -195,10 +205,25 @@ def kept_run_keys() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and KEY_PATTERN.fullmatch(p.name))
 
 
+def remove_finished_archives(folder: Path | str) -> int:
+    """Remove the archives in ``folder`` of runs this data directory no longer keeps because their job
+    succeeded or they aged out (:func:`forgotten_run_keys`), and return how many; other files stay."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    finished = forgotten_run_keys()
+    removed = 0
+    for old in folder.glob(f"*{ARCHIVE_SUFFIX}"):
+        if old.name.removesuffix(ARCHIVE_SUFFIX) in finished:
+            old.unlink()
+            removed += 1
+    return removed
+
+
 def save_kept_runs(folder: Path | str) -> int:
-    """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs whose job has succeeded in
-    this data directory since (:func:`forgotten_run_keys`; archives of runs this data directory does not know,
-    and other files, are left alone) and return the number of runs archived there.
+    """Write each kept run as ``folder/<key>.tar.gz``, remove the archives of runs this data directory has
+    forgotten since (:func:`remove_finished_archives`; archives of runs it does not know, and other files,
+    are left alone) and return the number of runs archived there.
 
     An archive is written once, atomically, and never rewritten; its bytes depend only on the run's files
     (sorted names, no owners, no dates in the tar or gzip headers), so a committed ``folder`` changes only when
@@ -207,11 +232,7 @@ def save_kept_runs(folder: Path | str) -> int:
     """
     folder = Path(folder)
     keys = kept_run_keys()
-    if folder.is_dir():
-        finished = forgotten_run_keys()
-        for old in folder.glob(f"*{ARCHIVE_SUFFIX}"):
-            if old.name.removesuffix(ARCHIVE_SUFFIX) in finished:
-                old.unlink()
+    remove_finished_archives(folder)
     archived = 0
     for key in keys:
         target = folder / f"{key}{ARCHIVE_SUFFIX}"
