@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymatgen.core import Composition
 
 from bandflow.errors import BandflowError
@@ -165,8 +165,12 @@ def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
     for number, line in read_json_lines(path, "dataset"):
         try:
             docs.append(SurfaceDoc.model_validate_json(line))
-        except ValueError as exc:
-            raise BandflowError(f"{path}:{number}: not a valid surface document ({exc})") from None
+        except ValidationError as exc:  # one line: the first problem, and how many more
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "document"
+            more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+            raise BandflowError(f"{path}:{number}: not a valid surface document ({where}: {first['msg']}{more})"
+                                ) from None
     return docs
 
 

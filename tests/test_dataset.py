@@ -318,3 +318,17 @@ def test_datasheet_names_a_bulk_issue_once_and_keeps_each_surface_reason():
     assert text.count("183.0 meV/atom") == 1 and "- MgO (2 surfaces): the Γ-only PBE energy" in text
     assert "- `b`: IP 13.00 eV outside 3.0–12.0 eV; cations and oxygen end" in text and "`a`" not in text
     assert "Bulks whose band edges" not in datasheet_markdown("R", docs[2:], {}, "")  # nothing to group
+
+
+def test_a_bad_dataset_line_is_one_error_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"surface_id": "x", "ip": "high"}\n')
+    with pytest.raises(BandflowError) as caught:
+        read_surfaces(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:1: not a valid surface document (") and "more)" in message
+    assert "\n" not in message
+    path.write_text("{not json\n")
+    with pytest.raises(BandflowError, match="bad.jsonl:1: not a valid surface document") as caught:
+        read_surfaces(path)
+    assert "\n" not in str(caught.value)
