@@ -159,18 +159,22 @@ def read_json_lines(path: Path | str, what: str = "file") -> list[tuple[int, str
         raise BandflowError(f"cannot read {path}: {exc}") from None
 
 
+def first_problem(exc: ValidationError) -> str:
+    """A validation error in one line: the first problem's field and message, and how many more there are."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "document"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
 def read_surfaces(path: Path | str) -> list[SurfaceDoc]:
     """Read an exported dataset back (every line validated)."""
     docs = []
     for number, line in read_json_lines(path, "dataset"):
         try:
             docs.append(SurfaceDoc.model_validate_json(line))
-        except ValidationError as exc:  # one line: the first problem, and how many more
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "document"
-            more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
-            raise BandflowError(f"{path}:{number}: not a valid surface document ({where}: {first['msg']}{more})"
-                                ) from None
+        except ValidationError as exc:
+            raise BandflowError(f"{path}:{number}: not a valid surface document ({first_problem(exc)})") from None
     return docs
 
 

@@ -20,7 +20,7 @@ from pymatgen.core import Structure
 
 from bandflow import __version__
 from bandflow.bulk import library_names, load_bulk
-from bandflow.dataset import read_json_lines
+from bandflow.dataset import first_problem, read_json_lines
 from bandflow.errors import BandflowError
 from bandflow.ml.data import SlabRecord
 from bandflow.ml.model import ModelHyperparameters, SlabEnsemble, model_from_bytes, model_to_bytes
@@ -193,12 +193,9 @@ class ImportReport:
 
 
 def _validation_message(number: int, data: Any, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "document"
     surface = data.get("surface_id") if isinstance(data, dict) else None
     label = f"record {number}" + (f" ({surface})" if surface else "")
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{label}: {where}: {first['msg']}{more}"
+    return f"{label}: {first_problem(exc)}"
 
 
 def import_surfaces(store: BandflowStore, path: str | Path) -> ImportReport:
