@@ -305,6 +305,24 @@ def test_the_reference_tools_report_bad_input_in_one_line(tmp_path, monkeypatch)
     assert not (tmp_path / "page.md").exists()
 
 
+def test_recompute_potentials_refuses_a_store_without_the_campaign(store, tmp_path, monkeypatch, capsys, settings_env):
+    """Pointed at another store (BANDFLOW_DATA_DIR unset), the tool says so in one line and exits 2 instead
+    of reporting "0 of 0 documents" as if the campaign had nothing to recompute."""
+    from bandflow.runner import run_campaign
+    from tests.test_flows import write_spec
+
+    tool = _tool("recompute_potentials")
+    spec_file = write_spec(tmp_path / "s.yaml")
+    run_campaign(load_spec(spec_file), store=store, progress=False)
+    monkeypatch.setattr(sys, "argv", ["recompute_potentials.py", str(spec_file), "--dry-run"])
+    assert tool.main() == 0
+    assert "documents without a profile" in capsys.readouterr().out
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "empty"))
+    assert tool.main() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds no surface of test" in err[0] and "BANDFLOW_DATA_DIR" in err[0]
+
+
 def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_path, monkeypatch):
     """Figures are drawn aside and moved in with the metrics and page only at the end of the hour-long run."""
     import shutil

@@ -32,8 +32,11 @@ def main() -> int:
         spec = load_spec(args.spec)
         store = BandflowStore.from_settings()
         planned = {e.id for plan in plan_campaign(spec) for e in plan.surfaces}
-        docs = [d for d in store.query_surfaces(protocol=spec.protocol) if d.surface_id in planned
-                and d.period_source is None and "planar" not in (d.extra.get("profile") or {})]
+        stored = [d for d in store.query_surfaces(protocol=spec.protocol) if d.surface_id in planned]
+        if not stored:  # nothing to look at: most often BANDFLOW_DATA_DIR names another store
+            raise BandflowError(f"the store ({store.location}) holds no surface of {spec.name}; "
+                                "is BANDFLOW_DATA_DIR set to the campaign's data directory?")
+        docs = [d for d in stored if d.period_source is None and "planar" not in (d.extra.get("profile") or {})]
         chosen = [d for d in docs if args.all or slab_centre_issue(d)]
         # smallest slabs first: the most surfaces fixed per hour if the run is stopped
         chosen.sort(key=lambda d: len(d.structure_relaxed["sites"]) if d.structure_relaxed else 0)
