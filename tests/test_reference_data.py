@@ -279,8 +279,19 @@ def test_reference_export_keeps_the_checkpoint_until_the_store_has_loaded_it(sto
     assert tool.main() == 2 and {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == committed
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"job documents of {checkpoint}" in err[0] and "checkpoint load" in err[0]
+    assert "--drop-checkpoint" in err[0]
+    # leaving out surfaces deleted on purpose does not also drop the unfinished work
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-missing"])
+    assert tool.main() == 2 and {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == committed
+    assert "--drop-checkpoint" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file)])
     assert runner.invoke(app, ["checkpoint", "load", str(checkpoint)]).exit_code == 0
     assert tool.main() == 0 and read_checkpoint(checkpoint)
+    # discarded on purpose: a store without those jobs, told so, writes (here: no unfinished work, no file)
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "discard"))
+    assert runner.invoke(app, ["import", str(out / "test_fast.jsonl.gz")]).exit_code == 0
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-checkpoint"])
+    assert tool.main() == 0 and not checkpoint.exists()
 
 
 

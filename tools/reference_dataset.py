@@ -12,7 +12,7 @@ machine keeps them.
 
 It writes nothing (exit 2) when the store lacks surfaces that a committed file holds, or job documents of
 a committed checkpoint, as a store other than the campaign's does; ``--drop-missing`` writes anyway (a
-document deleted on purpose).
+document deleted on purpose), and ``--drop-checkpoint`` for the checkpoint (unfinished work discarded on purpose).
 
 It also writes ``checkpoints/<campaign>_<protocol>.jsonl.gz``: the finished jobs of surfaces not yet
 aligned (a bulk hybrid done, slabs half done; ``bandflow checkpoint save``), removed when there are none,
@@ -212,6 +212,8 @@ def main() -> int:
     parser.add_argument("specs", nargs="*", type=Path, default=SPECS)
     parser.add_argument("--drop-missing", action="store_true",
                         help="write the files even where the store lacks surfaces they hold (deleted on purpose)")
+    parser.add_argument("--drop-checkpoint", action="store_true",
+                        help="write the checkpoint even where the store lacks job documents it holds (discarded on purpose)")
     args = parser.parse_args()
     literature_file = OUT / "literature.yaml"
     literature = load_literature(literature_file) if literature_file.is_file() else {}
@@ -231,19 +233,20 @@ def main() -> int:
             print(f"error: no successful surfaces of these campaigns in the store ({store.location}); nothing written",
                   file=sys.stderr)
             return 2
-        if not args.drop_missing:
-            for _, spec, _, ids, docs in campaigns:
-                if lost := surfaces_the_store_lacks(spec, ids, docs):
-                    path, missing = lost
-                    print(f"error: the store ({store.location}) lacks {len(missing)} surfaces of {path}"
-                          f" (e.g. {missing[0]}); import the file first, or pass --drop-missing to leave them out; "
-                          "nothing written", file=sys.stderr)
-                    return 2
-                if missing := checkpoint_jobs_the_store_lacks(spec, store):
-                    print(f"error: the store ({store.location}) lacks {len(missing)} job documents of "
-                          f"{OUT / 'checkpoints' / campaign_file(spec)} (e.g. {missing[0]}); `bandflow checkpoint "
-                          "load` it first, or pass --drop-missing to leave them out; nothing written", file=sys.stderr)
-                    return 2
+        # two separate overrides: leaving out a surface deleted on purpose must not also let a store that never
+        # loaded the checkpoint remove it (hours of bulk hybrid work)
+        for _, spec, _, ids, docs in campaigns:
+            if not args.drop_missing and (lost := surfaces_the_store_lacks(spec, ids, docs)):
+                path, missing = lost
+                print(f"error: the store ({store.location}) lacks {len(missing)} surfaces of {path}"
+                      f" (e.g. {missing[0]}); import the file first, or pass --drop-missing to leave them out; "
+                      "nothing written", file=sys.stderr)
+                return 2
+            if not args.drop_checkpoint and (missing := checkpoint_jobs_the_store_lacks(spec, store)):
+                print(f"error: the store ({store.location}) lacks {len(missing)} job documents of "
+                      f"{OUT / 'checkpoints' / campaign_file(spec)} (e.g. {missing[0]}); `bandflow checkpoint "
+                      "load` it first, or pass --drop-checkpoint to leave them out; nothing written", file=sys.stderr)
+                return 2
         for spec_path, spec, plans, _, docs in campaigns:
             wanted = expected_job_uuids(flow_jobs(campaign_flow(spec, plans)))
             record_wall_times(store, docs)  # documents made before they recorded their engine times
