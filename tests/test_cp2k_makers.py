@@ -242,7 +242,7 @@ def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
     result = checkpoint("save-runs", committed.parent)
     assert committed.is_file() and committed.read_bytes() == b"an archive of another machine's run"
     assert result.returncode != 0 and "nothing written or removed" in result.stderr
-    # the data directory that kept that run, once its job has succeeded (or the run aged out): the archive goes
+    # the data directory that kept that run, once its job has succeeded: the archive goes
     kept = tmp_path / "data" / "finished_runs"
     kept.mkdir(parents=True)
     (kept / "forgotten.txt").write_text(f"{'c' * 64}\n")
@@ -251,17 +251,23 @@ def test_cli_run_archives_say_what_is_missing_in_one_line(tmp_path):
     assert not committed.exists()
 
 
-def test_a_kept_run_that_ages_out_is_noted_so_its_archive_goes_too(tmp_path, settings_env):
-    from bandflow.cp2k.reuse import forgotten_run_keys, keep_run
+def test_a_kept_run_that_ages_out_goes_but_its_committed_archive_stays(tmp_path, settings_env):
+    """An old kept run leaves the data directory, but its job has not succeeded (the run may have been loaded
+    from another machine's archives for a bulk still to run), so saving does not remove its archive."""
+    from bandflow.cp2k.reuse import forgotten_run_keys, keep_run, save_kept_runs
 
     settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "cp2k.out").write_text("finished")
     old, new = "a" * 64, "b" * 64
     keep_run(old, tmp_path / "run")
+    committed = tmp_path / "committed"
+    assert save_kept_runs(committed) == 1
     os.utime(tmp_path / "data" / "finished_runs" / old, (0, 0))  # last changed in 1970
     keep_run(new, tmp_path / "run")  # keeping a run clears out the old ones
-    assert kept_run_keys() == [new] and forgotten_run_keys() == {old}
+    assert kept_run_keys() == [new] and forgotten_run_keys() == set()
+    assert save_kept_runs(committed) == 1
+    assert sorted(p.name for p in committed.iterdir()) == [f"{old}.tar.gz", f"{new}.tar.gz"]
 
 
 def test_a_kept_run_that_cannot_be_reused_or_kept_costs_only_the_reuse(tmp_path, fake_cp2k, settings_env, caplog):

@@ -149,18 +149,18 @@ def _write_files(files: list[tuple[str, bytes]], folder: Path) -> None:
 
 
 def _remove_old(folder: Path) -> None:
-    """Remove kept runs and staging folders last changed more than :data:`MAX_AGE_DAYS` ago (the runs are
-    noted as forgotten, so that their archives go too)."""
+    """Remove kept runs and staging folders last changed more than :data:`MAX_AGE_DAYS` ago.
+
+    An aged-out run is not noted as forgotten: its job has not succeeded here, and the run may have come from
+    another machine's archive (``load-runs``) whose bulk still waits for it, so its archive stays.
+    """
     limit = time.time() - MAX_AGE_DAYS * 86400.0
-    aged = []
     for entry in folder.iterdir():
         try:
             if entry.is_dir() and entry.stat().st_mtime < limit:
                 shutil.rmtree(entry, ignore_errors=True)
-                aged += [entry.name] if KEY_PATTERN.fullmatch(entry.name) else []
         except OSError:  # removed meanwhile by another process
             continue
-    _note_forgotten(aged)
 
 
 def forget_runs(keys: Iterable[str]) -> None:
@@ -188,8 +188,8 @@ def _note_forgotten(keys: list[str]) -> None:
 
 
 def forgotten_run_keys() -> set[str]:
-    """The keys of runs this data directory kept and no longer keeps: their job succeeded (:func:`forget_runs`)
-    or they aged out."""
+    """The keys of runs this data directory kept and no longer keeps because their job succeeded
+    (:func:`forget_runs`)."""
     try:
         lines = (runs_folder() / FORGOTTEN).read_text(encoding="utf-8").split()
     except OSError:
@@ -207,7 +207,7 @@ def kept_run_keys() -> list[str]:
 
 def remove_finished_archives(folder: Path | str) -> int:
     """Remove the archives in ``folder`` of runs this data directory no longer keeps because their job
-    succeeded or they aged out (:func:`forgotten_run_keys`), and return how many; other files stay."""
+    succeeded (:func:`forgotten_run_keys`), and return how many; other files stay."""
     folder = Path(folder)
     if not folder.is_dir():
         return 0
