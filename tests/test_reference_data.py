@@ -364,3 +364,62 @@ def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_
     assert [p.name for p in images.iterdir()] == ["reference_crossval_lsoap.png"]
     assert (images / "reference_crossval_lsoap.png").read_bytes() == b"last run's figure"
     assert (data / "model_metrics.json").read_text() == "{}" and not (tmp_path / "page.md").exists()
+
+
+def test_a_model_page_that_fails_to_render_leaves_the_last_page_metrics_and_figures(tmp_path, monkeypatch):
+    """The page text and metrics are made before any figure is moved in: an error there replaces nothing."""
+    import shutil
+    from types import SimpleNamespace
+
+    module = _reference_model()
+    data, images = tmp_path / "data", tmp_path / "images"
+    data.mkdir()
+    images.mkdir()
+    shutil.copy(REFERENCE / "binary_oxides_fast.jsonl.gz", data)
+    (images / "reference_crossval_lsoap.png").write_bytes(b"last run's figure")
+    (data / "model_metrics.json").write_text("{}")
+    (tmp_path / "page.md").write_text("last page")
+    for name, value in (("DATA", data), ("IMAGES", images), ("PAGE", tmp_path / "page.md")):
+        monkeypatch.setattr(module, name, value)
+    monkeypatch.setattr(sys, "argv", ["reference_model.py", "--seeds", "1"])
+    cv = {"overall": {"model": {"ip": {"mae": 1.0}, "ea": {"mae": 1.0}}}, "folds": []}
+    monkeypatch.setattr(module, "compound_cross_validation", lambda *args, **kwargs: cv)
+    monkeypatch.setattr(module, "crossval_plot", lambda cv, path, title: path.write_bytes(b"new figure"))
+    monkeypatch.setattr(module, "train_model", lambda *args: SimpleNamespace(metrics={}, epochs=1, split={},
+                                                                             predictions=[]))
+    monkeypatch.setattr(module, "parity_plot", lambda predictions, path, title: path.write_bytes(b"new figure"))
+
+    def broken_page(results):
+        raise KeyError("ip")
+
+    monkeypatch.setattr(module, "page", broken_page)
+    with pytest.raises(KeyError):
+        module.main()
+    assert [p.name for p in images.iterdir()] == ["reference_crossval_lsoap.png"]
+    assert (images / "reference_crossval_lsoap.png").read_bytes() == b"last run's figure"
+    assert (data / "model_metrics.json").read_text() == "{}" and (tmp_path / "page.md").read_text() == "last page"
+
+
+def test_a_dataset_of_too_few_compounds_gets_a_no_verdict_page_and_no_old_figures(tmp_path, monkeypatch, capsys):
+    """With fewer binary compounds than a leave-one-compound-out needs, the page says so (instead of numbers
+    of an earlier dataset), the metrics hold the counts, and earlier figures go."""
+    from bandflow.dataset import write_json_lines
+    from bandflow.ml.crossval import MIN_COMPOUNDS
+
+    module = _reference_model()
+    data, images = tmp_path / "data", tmp_path / "images"
+    data.mkdir()
+    images.mkdir()
+    records = [json.loads(line) for _, line in read_json_lines(REFERENCE / "binary_oxides_fast.jsonl.gz")]
+    kept = sorted({r["formula"] for r in records})[:MIN_COMPOUNDS - 1]
+    write_json_lines([r for r in records if r["formula"] in kept], data / "binary_oxides_fast.jsonl.gz")
+    (images / "reference_crossval_lsoap.png").write_bytes(b"an earlier dataset's figure")
+    for name, value in (("DATA", data), ("IMAGES", images), ("PAGE", tmp_path / "page.md")):
+        monkeypatch.setattr(module, name, value)
+    monkeypatch.setattr(sys, "argv", ["reference_model.py"])
+    assert module.main() == 0
+    metrics = json.loads((data / "model_metrics.json").read_text())
+    assert metrics["binary_compounds"] == kept and "crossval_lsoap" not in metrics
+    assert "**No verdict yet.**" in (tmp_path / "page.md").read_text()
+    assert f"needs at least {MIN_COMPOUNDS}" in (tmp_path / "page.md").read_text()
+    assert not list(images.iterdir()) and f"cross-validation needs {MIN_COMPOUNDS}" in capsys.readouterr().out

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bandflow.dataset import bulk_edges_issue, read_surfaces
 from bandflow.errors import BandflowError, exit_from_script
+from bandflow.files import replaced_atomically
 from bandflow.ml.crossval import MIN_COMPOUNDS, compound_cross_validation
 from bandflow.ml.figures import crossval_plot, parity_plot, transfer_plot
 from bandflow.ml.model import ModelHyperparameters
@@ -86,13 +87,16 @@ def _train_and_write(args: argparse.Namespace, results: dict, binary: list, tern
         results["transfer"] = curves
         transfer_plot(curves["curves"], staging / "reference_transfer.png", title="binary → ternary")
     results["seconds"] = round(time.perf_counter() - started, 1)
+    # the texts are made before anything is replaced: a page that fails to render leaves the last one whole
+    text, metrics = page(results), json.dumps(finite_values(results), indent=1) + "\n"
     for old in IMAGES.glob("reference_*.png"):  # none left from an earlier run that this one did not draw
         if not (staging / old.name).exists():
             old.unlink()
     for figure in staging.iterdir():
         os.replace(figure, IMAGES / figure.name)
-    (DATA / "model_metrics.json").write_text(json.dumps(finite_values(results), indent=1) + "\n")
-    PAGE.write_text(page(results))
+    for path, content in ((DATA / "model_metrics.json", metrics), (PAGE, text)):
+        with replaced_atomically(path) as temporary:
+            temporary.write_text(content)
 
 
 def main() -> int:
@@ -135,11 +139,13 @@ def main() -> int:
                      "bulk_edge_issues": {d.bulk_name: issue for d in sorted(docs, key=lambda d: d.bulk_name)
                                           if (issue := bulk_edges_issue(d))}}
     if len(results["binary_compounds"]) < MIN_COMPOUNDS:  # nothing to judge yet: say so instead of old numbers
-        (DATA / "model_metrics.json").write_text(json.dumps(results, indent=1) + "\n")
-        PAGE.write_text(too_few_page(results))
+        text = too_few_page(results)
+        for path, content in ((DATA / "model_metrics.json", json.dumps(results, indent=1) + "\n"), (PAGE, text)):
+            with replaced_atomically(path) as temporary:
+                temporary.write_text(content)
         for figure in IMAGES.glob("reference_*.png"):
             figure.unlink()
-        print(f"wrote {PAGE.relative_to(ROOT)}: {len(results['binary_compounds'])} binary compounds, "
+        print(f"wrote {os.path.relpath(PAGE, ROOT)}: {len(results['binary_compounds'])} binary compounds, "
               f"cross-validation needs {MIN_COMPOUNDS}")
         return 0
     started = time.perf_counter()
@@ -150,7 +156,7 @@ def main() -> int:
         _train_and_write(args, results, binary, ternary, config, staging, started)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(f"wrote {PAGE.relative_to(ROOT)}, data/reference/model_metrics.json and figures in {results['seconds']:.0f} s")
+    print(f"wrote {os.path.relpath(PAGE, ROOT)}, data/reference/model_metrics.json and figures in {results['seconds']:.0f} s")
     return 0
 
 
