@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from bandflow.errors import exit_from_script
 from bandflow.flows import campaign_flow, plan_campaign
 from bandflow.runner import job_seconds, slab_atoms, slab_bulks, surface_step_seconds
 from bandflow.spec import load_spec
@@ -39,6 +40,9 @@ def one_surface_errors(paths: list[str]) -> None:
     rows = [(d.bulk_name, len(d.structure_unrelaxed["sites"]), t) for path in paths for d in read_surfaces(path)
             if d.state == "successful" and (t := (d.extra.get("wall_time") or {}).get("slab_potential"))]
     common, own = [], []
+    if len(rows) < 3:  # one left out leaves fewer than two to fit a scaling to (and no loop at all for none)
+        print(f"{len(rows)} timed surfaces: too few to fit a size scaling")
+        return
     for i, (bulk, n, t) in enumerate(rows):
         others = rows[:i] + rows[i + 1:]
         if (scaling := fit_size_scaling([(m, u) for _, m, u in others])) is None:
@@ -99,4 +103,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_from_script(main)

@@ -344,10 +344,11 @@ def test_library_builder_leaves_a_cif_that_fails_its_check_as_it_was(tmp_path, m
     tool = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, tool)  # its dataclasses look their module up there
     spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "LIBRARY_DIR", tmp_path)  # first: a regression must not rewrite the shipped file
+    (tmp_path / "MgO.cif").write_text("the library's file")
     assert tool.main(["--only", "MgO", "NoSuchOxide"]) == 2
     assert capsys.readouterr().err.strip() == "error: no library entry named NoSuchOxide"
-    monkeypatch.setattr(tool, "LIBRARY_DIR", tmp_path)
-    (tmp_path / "MgO.cif").write_text("the library's file")
+    assert (tmp_path / "MgO.cif").read_text() == "the library's file"
     monkeypatch.setattr(tool, "check_written", lambda entry, written: ["structure read back differs"])
     assert tool.main(["--only", "MgO"]) == 1 and (tmp_path / "MgO.cif").read_text() == "the library's file"
     assert [p.name for p in tmp_path.iterdir()] == ["MgO.cif"]
