@@ -553,7 +553,8 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
 
     Where the slab steps' time has a size scaling, a slab step fits by its own slab's atom count (the job's
     ``n_atoms``, up to the largest that fits), at its bulk's own pace where ``durations.bulk_scalings`` has
-    it (the job's ``bulk_name``); one submitted without a size is judged by the mean surface. A job
+    it (the job's ``bulk_name``); one submitted without a size is judged by the mean surface, and held where
+    its bulk's own pace fits no slab. A job
     with a stopped attempt (``durations.stopped``, by uuid) fits only if that attempt's length does.
     """
     meta = "spec._tasks.job.metadata"
@@ -575,8 +576,9 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
                                 **({bulk: {"$nin": list(paces)}} if paces else {})}]
         clauses += [{step: {"$in": sized}, bulk: name, **({atoms: {"$lte": n}} if n is not None else {})}
                     for name, n in paces.items() if n != 0]
-        if not set(sized) & set(too_long):
-            clauses.append({step: {"$in": sized}, atoms: {"$exists": False}})
+        if not set(sized) & set(too_long):  # unsized jobs by the mean, except of bulks whose own pace fits none
+            held = [name for name, n in paces.items() if n == 0]
+            clauses.append({step: {"$in": sized}, atoms: {"$exists": False}, **({bulk: {"$nin": held}} if held else {})})
         conditions.append({"$or": clauses})
     if cut_off := sorted(uuid for uuid, seconds in durations.stopped.items() if WALLTIME_MARGIN * seconds > seconds_left):
         conditions.append({"spec._tasks.job.uuid": {"$nin": cut_off}})

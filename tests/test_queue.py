@@ -483,4 +483,15 @@ def test_worker_query_keeps_a_bulks_own_pace_when_size_does_not_matter():
     step, bulk = "spec._tasks.job.metadata.bandflow_step", "spec._tasks.job.metadata.bulk_name"
     sized = ["slab_relax", "slab_potential"]
     assert query == {"$or": [{step: {"$nin": sized}}, {step: {"$in": sized}, bulk: {"$nin": ["slow"]}},
-                             {step: {"$in": sized}, "spec._tasks.job.metadata.n_atoms": {"$exists": False}}]}
+                             {step: {"$in": sized}, "spec._tasks.job.metadata.n_atoms": {"$exists": False},
+                              bulk: {"$nin": ["slow"]}}]}
+    # what it lets through: the slow bulk's slab jobs, with or without a size (submitted before n_atoms), are held
+    import mongomock
+
+    fireworks = mongomock.MongoClient().db.fireworks
+    jobs = {"slow sized": ("slow", 20), "slow unsized": ("slow", None), "fast sized": ("fast", 20),
+            "fast unsized": ("fast", None)}
+    fireworks.insert_many([{"name": name, "spec": {"_tasks": [{"job": {"metadata": {
+        "bandflow_step": "slab_potential", "bulk_name": b, **({"n_atoms": n} if n else {})}}}]}}
+        for name, (b, n) in jobs.items()])
+    assert sorted(doc["name"] for doc in fireworks.find(query)) == ["fast sized", "fast unsized"]
