@@ -51,6 +51,13 @@ def _metric(metrics: dict, target: str, name: str = "mae") -> str:
     return f"{value:.2f}" if math.isfinite(value) else "–"
 
 
+def _write_texts(texts: dict[Path, str]) -> None:
+    """Write each file whole (a reader never sees half a page); the texts are all made before the first write."""
+    for path, content in texts.items():
+        with replaced_atomically(path) as temporary:
+            temporary.write_text(content)
+
+
 def _train_and_write(args: argparse.Namespace, results: dict, binary: list, ternary: list, config: TrainConfig,
                      staging: Path, started: float) -> None:
     """The cross-validations, the binary model and the transfer study; figures go to ``staging`` and are moved,
@@ -94,9 +101,7 @@ def _train_and_write(args: argparse.Namespace, results: dict, binary: list, tern
             old.unlink()
     for figure in staging.iterdir():
         os.replace(figure, IMAGES / figure.name)
-    for path, content in ((DATA / "model_metrics.json", metrics), (PAGE, text)):
-        with replaced_atomically(path) as temporary:
-            temporary.write_text(content)
+    _write_texts({DATA / "model_metrics.json": metrics, PAGE: text})
 
 
 def main() -> int:
@@ -121,7 +126,7 @@ def main() -> int:
         except json.JSONDecodeError as exc:
             raise BandflowError(f"{metrics}: not JSON ({exc.msg}, line {exc.lineno}); run without --page-only"
                                 ) from None
-        PAGE.write_text(page(results) if "crossval_lsoap" in results else too_few_page(results))
+        _write_texts({PAGE: page(results) if "crossval_lsoap" in results else too_few_page(results)})
         print(f"wrote {PAGE} from {metrics}")
         return 0
     docs = [d for path in sorted(DATA.glob("*.jsonl.gz")) for d in read_surfaces(path) if d.state == "successful"]
@@ -139,10 +144,7 @@ def main() -> int:
                      "bulk_edge_issues": {d.bulk_name: issue for d in sorted(docs, key=lambda d: d.bulk_name)
                                           if (issue := bulk_edges_issue(d))}}
     if len(results["binary_compounds"]) < MIN_COMPOUNDS:  # nothing to judge yet: say so instead of old numbers
-        text = too_few_page(results)
-        for path, content in ((DATA / "model_metrics.json", json.dumps(results, indent=1) + "\n"), (PAGE, text)):
-            with replaced_atomically(path) as temporary:
-                temporary.write_text(content)
+        _write_texts({DATA / "model_metrics.json": json.dumps(results, indent=1) + "\n", PAGE: too_few_page(results)})
         for figure in IMAGES.glob("reference_*.png"):
             figure.unlink()
         print(f"wrote {os.path.relpath(PAGE, ROOT)}: {len(results['binary_compounds'])} binary compounds, "
