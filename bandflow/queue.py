@@ -552,10 +552,10 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
     ``spec._tasks.job``) is expected to finish within ``seconds_left``; steps nothing has timed stay in.
 
     Where the slab steps' time has a size scaling, a slab step fits by its own slab's atom count (the job's
-    ``n_atoms``, up to the largest that fits), at its bulk's own pace where ``durations.bulk_scalings`` has
-    it (the job's ``bulk_name``); one submitted without a size is judged by the mean surface, and held where
-    its bulk's own pace fits no slab. A job
-    with a stopped attempt (``durations.stopped``, by uuid) fits only if that attempt's length does.
+    ``n_atoms``, up to the largest that fits), at its bulk's own pace where :meth:`JobDurations.paces` has it
+    (the job's ``bulk_name``); one submitted without a size is judged by the mean surface, and held where its
+    bulk's own pace fits no slab. A job with a stopped attempt (``durations.stopped``, by uuid) fits only if
+    that attempt's length does.
     """
     meta = "spec._tasks.job.metadata"
     step, atoms, bulk = f"{meta}.bandflow_step", f"{meta}.n_atoms", f"{meta}.bulk_name"
@@ -564,7 +564,7 @@ def fitting_fworker(fworker: FWorker, durations: JobDurations, seconds_left: flo
     largest = durations.scaling.largest(seconds_left / WALLTIME_MARGIN) if durations.scaling else None
     # per bulk with a pace of its own, the largest slab that fits (None: every size; 0: none)
     paces = {name: scaling.largest(seconds_left / WALLTIME_MARGIN)
-           for name, scaling in sorted(durations.bulk_scalings.items())}
+           for name, scaling in sorted(durations.paces().items())}
     conditions: list[dict] = []
     if largest is None and not paces:
         if too_long:

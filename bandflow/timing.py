@@ -100,6 +100,9 @@ def bulk_scalings(samples: Mapping[str, Sequence[tuple[int, float]]],
     return {bulk: scaling.rescaled(own) for bulk, own in samples.items() if len(_usable(own)) >= MIN_BULK_SAMPLES}
 
 
+#: a bulk's own pace faster than the campaign's is trusted for a walltime decision from this many timed surfaces
+TRUSTED_FAST_SAMPLES = 3
+
 #: the slab steps that take engine time (the structure hand-over and the alignment take none)
 SLAB_STEPS = ("slab_relax", "slab_potential")
 #: the steps judged against a walltime
@@ -169,9 +172,21 @@ class JobDurations:
     #: bulk name by surface id
     bulk_of: dict[str, str] = field(default_factory=dict)
 
+    def paces(self) -> dict[str, SizeScaling]:
+        """Per bulk, the pace a walltime decision goes by: ``bulk_scalings``, except that a bulk timed on fewer
+        than :data:`TRUSTED_FAST_SAMPLES` surfaces is not taken as faster than ``scaling`` (two quick first
+        slabs would let larger ones start; a job cut off by the walltime loses its work, one left for a later
+        allocation loses nothing). A slower own pace counts from :data:`MIN_BULK_SAMPLES` on."""
+        if self.scaling is None:
+            return dict(self.bulk_scalings)
+        # the per-bulk scalings share ``scaling``'s exponent (SizeScaling.rescaled), so coefficients compare paces
+        return {name: own for name, own in self.bulk_scalings.items()
+                if own.n_timed >= TRUSTED_FAST_SAMPLES or own.coefficient >= self.scaling.coefficient}
+
     def scaling_for(self, surface_id: str | None) -> SizeScaling | None:
-        """The size scaling of this surface's slab steps: its bulk's own where known, else ``scaling``."""
-        return self.bulk_scalings.get(self.bulk_of.get(surface_id or "", ""), self.scaling)
+        """The size scaling of this surface's slab steps: its bulk's own pace where :meth:`paces` has it, else
+        ``scaling``."""
+        return self.paces().get(self.bulk_of.get(surface_id or "", ""), self.scaling)
 
     def expected(self, step: str, surface_id: str | None = None, uuid: str | None = None) -> float | None:
         """Seconds a job of ``step`` is expected to take (None: not known). A slab relaxation or slab potential

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -83,6 +84,12 @@ def test_expected_job_lengths():
                          bulk_scalings={"HfO2": durations.scaling.rescaled([(10, 100.0), (20, 400.0)])})
     assert paced.expected("slab_potential", "s") == pytest.approx(400.0)
     assert paced.expected("slab_potential", "t") == 200.0
+    # two quick first slabs do not let larger ones start: a faster own pace counts from three timed surfaces
+    quick = durations.scaling.rescaled([(10, 10.0), (20, 40.0)])  # a fifth of the common pace, two surfaces
+    early = replace(paced, bulk_scalings={"HfO2": quick})
+    assert early.paces() == {} and early.expected("slab_potential", "s") == 200.0
+    later = replace(paced, bulk_scalings={"HfO2": durations.scaling.rescaled([(10, 10.0), (20, 40.0), (10, 10.0)])})
+    assert later.expected("slab_potential", "s") == pytest.approx(40.0)
     untimed = JobDurations(bulk_seconds=None, surface_seconds=None, scaling=None, atoms={})
     assert untimed.expected("bulk_edges") is None and untimed.expected("slab_relax", "s") is None
 
