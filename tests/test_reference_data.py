@@ -334,8 +334,9 @@ def test_recompute_potentials_refuses_a_store_without_the_campaign(store, tmp_pa
     assert len(err) == 1 and "holds no surface of test" in err[0] and "BANDFLOW_DATA_DIR" in err[0]
 
 
-def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_path, monkeypatch):
-    """Figures are drawn aside and moved in with the metrics and page only at the end of the hour-long run."""
+def _model_tool_in(tmp_path: Path, monkeypatch):
+    """tools/reference_model.py writing into ``tmp_path``: ``data/`` with a copy of the committed binary dataset
+    and an earlier run's ``model_metrics.json`` ("{}"), ``images/`` with an earlier run's figure, ``page.md``."""
     import shutil
 
     module = _reference_model()
@@ -345,9 +346,14 @@ def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_
     shutil.copy(REFERENCE / "binary_oxides_fast.jsonl.gz", data)
     (images / "reference_crossval_lsoap.png").write_bytes(b"last run's figure")
     (data / "model_metrics.json").write_text("{}")
-    monkeypatch.setattr(module, "DATA", data)
-    monkeypatch.setattr(module, "IMAGES", images)
-    monkeypatch.setattr(module, "PAGE", tmp_path / "page.md")
+    for name, value in (("DATA", data), ("IMAGES", images), ("PAGE", tmp_path / "page.md")):
+        monkeypatch.setattr(module, name, value)
+    return module, data, images
+
+
+def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_path, monkeypatch):
+    """Figures are drawn aside and moved in with the metrics and page only at the end of the hour-long run."""
+    module, data, images = _model_tool_in(tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "argv", ["reference_model.py"])
     calls = []
 
@@ -368,19 +374,10 @@ def test_an_interrupted_model_run_leaves_the_last_complete_page_and_figures(tmp_
 
 def test_a_model_page_that_fails_to_render_leaves_the_last_page_metrics_and_figures(tmp_path, monkeypatch):
     """The page text and metrics are made before any figure is moved in: an error there replaces nothing."""
-    import shutil
     from types import SimpleNamespace
 
-    module = _reference_model()
-    data, images = tmp_path / "data", tmp_path / "images"
-    data.mkdir()
-    images.mkdir()
-    shutil.copy(REFERENCE / "binary_oxides_fast.jsonl.gz", data)
-    (images / "reference_crossval_lsoap.png").write_bytes(b"last run's figure")
-    (data / "model_metrics.json").write_text("{}")
+    module, data, images = _model_tool_in(tmp_path, monkeypatch)
     (tmp_path / "page.md").write_text("last page")
-    for name, value in (("DATA", data), ("IMAGES", images), ("PAGE", tmp_path / "page.md")):
-        monkeypatch.setattr(module, name, value)
     monkeypatch.setattr(sys, "argv", ["reference_model.py", "--seeds", "1"])
     cv = {"overall": {"model": {"ip": {"mae": 1.0}, "ea": {"mae": 1.0}}}, "folds": []}
     monkeypatch.setattr(module, "compound_cross_validation", lambda *args, **kwargs: cv)
@@ -406,16 +403,10 @@ def test_a_dataset_of_too_few_compounds_gets_a_no_verdict_page_and_no_old_figure
     from bandflow.dataset import write_json_lines
     from bandflow.ml.crossval import MIN_COMPOUNDS
 
-    module = _reference_model()
-    data, images = tmp_path / "data", tmp_path / "images"
-    data.mkdir()
-    images.mkdir()
+    module, data, images = _model_tool_in(tmp_path, monkeypatch)
     records = [json.loads(line) for _, line in read_json_lines(REFERENCE / "binary_oxides_fast.jsonl.gz")]
     kept = sorted({r["formula"] for r in records})[:MIN_COMPOUNDS - 1]
     write_json_lines([r for r in records if r["formula"] in kept], data / "binary_oxides_fast.jsonl.gz")
-    (images / "reference_crossval_lsoap.png").write_bytes(b"an earlier dataset's figure")
-    for name, value in (("DATA", data), ("IMAGES", images), ("PAGE", tmp_path / "page.md")):
-        monkeypatch.setattr(module, name, value)
     monkeypatch.setattr(sys, "argv", ["reference_model.py"])
     assert module.main() == 0
     metrics = json.loads((data / "model_metrics.json").read_text())
