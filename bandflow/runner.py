@@ -38,7 +38,7 @@ from bandflow.errors import BandflowError
 from bandflow.flows import BulkPlan, campaign_flow, flow_jobs, plan_campaign
 from bandflow.schemas import SurfaceDoc
 from bandflow.spec import CampaignSpec
-from bandflow.store import BandflowStore
+from bandflow.store import BandflowStore, dangling_jobs
 from bandflow.timing import WALLTIME_MARGIN, JobDurations, SizeScaling, bulk_scalings, fit_size_scaling
 
 logger = logging.getLogger(__name__)
@@ -418,6 +418,10 @@ def run_campaign(
 
     store, work_dir = _run_setting(store, work_dir)
     drop_stopped(work_dir)  # records of runners killed before they could remove them
+    for uuid, index, name in dangling_jobs(store.job_store):  # a runner SIGKILLed between a document and its outputs
+        logger.warning("%s: its stored output is incomplete (a runner was killed while writing it); running it again",
+                       name)
+        store.job_store.docs_store.remove_docs({"uuid": uuid, "index": index})
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
     deadline = time.monotonic() + walltime if walltime is not None else None

@@ -16,6 +16,7 @@ import base64
 import fcntl
 import hashlib
 import re
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -80,6 +81,74 @@ def exclusive_file_lock(path: Path | str) -> Iterator[None]:
         finally:
             held.discard(str(path))
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver the last one received to the handler that was
+    there before. Only in the main thread (where Python runs signal handlers); elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not None:  # None: a handler set outside Python, which cannot be restored
+            previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[-1])
+
+
+class InterruptSafeJobStore(JobStore):
+    """jobflow's ``JobStore`` whose ``update`` is not cut in two by Ctrl-C or SIGTERM.
+
+    jobflow writes a job's document first and its additional-store outputs (``blob_uuid`` references: a
+    relaxation's trajectory) after; a runner stopped between the two left a completed job whose output cannot
+    be resolved, failing the next step and every export (2026-12-07: a Cs2O relaxation stopped by SIGTERM).
+    The signals now wait the moment both writes take. SIGKILL cannot be held: :func:`dangling_jobs` finds
+    what it leaves.
+    """
+
+    def update(self, docs, key=None, save=None):  # noqa: D102 (JobStore.update)
+        with interrupts_held():
+            return super().update(docs, key=key, save=save)
+
+
+def dangling_jobs(job_store: JobStore, older_than_s: float = 600.0) -> list[tuple[str, int, str]]:
+    """``(uuid, index, name)`` of the job documents completed more than ``older_than_s`` ago whose output refers
+    to an additional-store object that is not there (a writer killed between the document and its outputs);
+    removing them makes the jobs run again. Younger ones are left: another runner may be writing their outputs."""
+    present = {doc["blob_uuid"] for store in job_store.additional_stores.values()
+               for doc in store.query({}, properties=["blob_uuid"])}
+    cutoff = datetime.now().timestamp() - older_than_s  # jobflow's completed_at is local time
+    dangling = []
+    for doc in job_store.docs_store.query({}, properties=["uuid", "index", "name", "output", "completed_at"]):
+        refs: list[str] = []
+        _blob_references(doc.get("output"), refs)
+        try:
+            old = datetime.fromisoformat(str(doc.get("completed_at"))).timestamp() < cutoff
+        except ValueError:
+            old = True
+        if old and any(ref not in present for ref in refs):
+            dangling.append((doc["uuid"], doc["index"], doc.get("name") or ""))
+    return dangling
+
+
+def _blob_references(value: Any, found: list[str]) -> None:
+    """Append the ``blob_uuid`` of each additional-store reference inside ``value``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("blob_uuid"), str):
+            found.append(value["blob_uuid"])
+        for item in value.values():
+            _blob_references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _blob_references(item, found)
 
 
 class LockedMontyStore(MontyStore):
@@ -258,7 +327,7 @@ class BandflowStore:
             )
 
         return cls(
-            job_store=JobStore(monty("outputs", "uuid"), additional_stores={"data": monty("outputs_blobs", "blob_uuid")}),
+            job_store=InterruptSafeJobStore(monty("outputs", "uuid"), additional_stores={"data": monty("outputs_blobs", "blob_uuid")}),
             surfaces=monty("surfaces", "surface_id"),
             predictions=monty("predictions", "surface_id"),
             models=monty("models", "model_id"),
@@ -279,7 +348,7 @@ class BandflowStore:
             return GridFSURIStore(uri, collection, database=database, key=key)
 
         return cls(
-            job_store=JobStore(mongo("outputs", "uuid"), additional_stores={"data": gridfs("outputs_blobs", "blob_uuid")}),
+            job_store=InterruptSafeJobStore(mongo("outputs", "uuid"), additional_stores={"data": gridfs("outputs_blobs", "blob_uuid")}),
             surfaces=mongo("surfaces", "surface_id"),
             predictions=mongo("predictions", "surface_id"),
             models=mongo("models", "model_id"),
@@ -291,7 +360,7 @@ class BandflowStore:
     def in_memory(cls) -> BandflowStore:
         """mongomock-backed stores (maggma ``MemoryStore``), for tests and throw-away runs."""
         return cls(
-            job_store=JobStore(MemoryStore("outputs", key="uuid"), additional_stores={"data": MemoryStore("outputs_blobs", key="blob_uuid")}),
+            job_store=InterruptSafeJobStore(MemoryStore("outputs", key="uuid"), additional_stores={"data": MemoryStore("outputs_blobs", key="blob_uuid")}),
             surfaces=MemoryStore("surfaces", key="surface_id"),
             predictions=MemoryStore("predictions", key="surface_id"),
             models=MemoryStore("models", key="model_id"),

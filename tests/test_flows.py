@@ -116,6 +116,21 @@ def test_run_aligns_every_surface_and_resumes_without_recomputing(store, tmp_pat
     assert len(store.query_surfaces(protocol="fast")) == len(docs)
 
 
+def test_a_run_drops_a_job_document_whose_outputs_a_killed_runner_never_wrote(store, tmp_path, caplog):
+    """A runner SIGKILLed between a job's document and its additional-store output left a reference to nothing;
+    the next run removes that document (the job runs again if anything still needs it) instead of failing."""
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    run_campaign(spec, store=store, progress=False)
+    relax = store.job_store.docs_store.query_one({"metadata.bandflow_step": "slab_relax"})
+    relax.pop("_id", None)
+    broken = {**relax, "completed_at": "2026-01-01T00:00:00",
+              "output": {"@module": "jobflow.core.store", "blob_uuid": "never-written", "store": "data"}}
+    store.job_store.docs_store.update([broken], key=["uuid", "index"])
+    again = run_campaign(spec, store=store, progress=False)
+    assert not again.failed and "its stored output is incomplete" in caplog.text
+    assert store.job_store.docs_store.query_one({"uuid": relax["uuid"], "output.blob_uuid": "never-written"}) is None
+
+
 def test_a_run_gives_torch_the_engine_thread_setting(store, tmp_path, settings_env, torch_threads):
     """CHGNet relaxations run inside the runner: beside another runner they must keep to its threads."""
     settings_env(BANDFLOW_OMP_NUM_THREADS="1")

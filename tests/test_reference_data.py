@@ -249,6 +249,18 @@ def test_reference_export_writes_nothing_from_a_store_that_lacks_the_committed_s
     monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-missing"])
     assert tool.main() == 0 and len(read_surfaces(dataset)) == 1
 
+    # a job document whose additional-store output was never written (a runner killed mid-write): nothing written
+    settings_env(BANDFLOW_DATA_DIR=str(tmp_path / "data"))  # the campaign's own store again
+    monkeypatch.setattr(sys, "argv", ["reference_dataset.py", str(spec_file), "--drop-missing"])
+    assert tool.main() == 0
+    committed = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    relax = store.job_store.docs_store.query_one({"metadata.bandflow_step": "slab_relax"})
+    relax.pop("_id", None)
+    relax["output"] = {"@module": "jobflow.core.store", "blob_uuid": "never-written", "store": "data"}
+    store.job_store.docs_store.update([relax], key=["uuid", "index"])
+    assert tool.main() == 2 and unchanged()
+    assert "outputs were never written" in capsys.readouterr().err
+
 
 def test_reference_export_keeps_the_checkpoint_until_the_store_has_loaded_it(store, tmp_path, monkeypatch, capsys,
                                                                              settings_env):

@@ -16,7 +16,7 @@ from bandflow.cli import app
 from bandflow.errors import BandflowError
 from bandflow.schemas import ModelDoc, PredictionDoc, SurfaceDoc
 from bandflow.settings import get_settings
-from bandflow.store import BandflowStore, LockedMontyStore, redact_uri
+from bandflow.store import BandflowStore, LockedMontyStore, dangling_jobs, redact_uri
 from tests.test_schemas import rocksalt, surface_fields
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,3 +288,39 @@ def test_concurrent_processes_connect_and_write_safely(data_dir):
     assert store.surfaces.count() == n_workers * n_docs + 1
     assert store.surfaces.count({"surface_id": "MgO-shared"}) == 1
     assert sorted(m.version for m in store.list_models("shared")) == list(range(1, n_workers + 1))
+
+
+def test_a_signal_during_a_job_store_write_waits_until_document_and_outputs_are_written(monkeypatch):
+    """SIGTERM between jobflow's write of a job document and of its additional-store output used to leave a
+    document pointing at nothing; the store holds the signal until both are written, then acts on it."""
+    import os
+    import signal
+
+    from jobflow.core.schemas import JobStoreDocument
+
+    store = BandflowStore.in_memory()
+    store.job_store.connect()
+    real_update = store.job_store.docs_store.update
+
+    def update_then_signal(*args, **kwargs):
+        real_update(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives after the document, before its outputs
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        monkeypatch.setattr(store.job_store.docs_store, "update", update_then_signal)
+        document = JobStoreDocument(uuid="u1", index=1, output={"trajectory": [1, 2, 3]}, completed_at="2026-12-07",
+                                    metadata={}, hosts=[], name="relax")
+        with pytest.raises(SystemExit) as stopped:
+            store.job_store.update(document.model_dump(), key=["uuid", "index"], save={"data": "trajectory"})
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 143
+    assert store.job_store.get_output("u1", load=True)["trajectory"] == [1, 2, 3]
+    assert dangling_jobs(store.job_store) == []
+    store.job_store.additional_stores["data"].remove_docs({})  # what a SIGKILL in that moment leaves
+    assert dangling_jobs(store.job_store) == [("u1", 1, "relax")]
+    assert dangling_jobs(store.job_store, older_than_s=10 ** 12) == []  # a write that may still be going on

@@ -55,7 +55,7 @@ from bandflow.isostructural import isostructural_groups
 from bandflow.plotting import plot_ip_ea_by_formula, plot_isostructural_cuts
 from bandflow.runner import campaign_status, expected_job_uuids, is_current, record_wall_times
 from bandflow.spec import load_spec
-from bandflow.store import BandflowStore
+from bandflow.store import BandflowStore, dangling_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "data" / "reference"
@@ -232,6 +232,11 @@ def main() -> int:
         if not any(d.state == "successful" for *_, docs in campaigns for d in docs):
             print(f"error: no successful surfaces of these campaigns in the store ({store.location}); nothing written",
                   file=sys.stderr)
+            return 2
+        if dangling := dangling_jobs(store.job_store, older_than_s=0.0):  # the checkpoint could not load them
+            print(f"error: the store ({store.location}) holds {len(dangling)} job documents whose outputs were never "
+                  f"written (e.g. {dangling[0][2]}): a runner writing them now (try again), or one killed mid-write, "
+                  "whose documents the next `bandflow run` drops; nothing written", file=sys.stderr)
             return 2
         # two separate overrides: leaving out a surface deleted on purpose must not also let a store that never
         # loaded the checkpoint remove it (hours of bulk hybrid work)
