@@ -418,14 +418,17 @@ def run_campaign(
 
     store, work_dir = _run_setting(store, work_dir)
     drop_stopped(work_dir)  # records of runners killed before they could remove them
-    for uuid, index, name in dangling_jobs(store.job_store):  # a runner SIGKILLed between a document and its outputs
-        logger.warning("%s: its stored output is incomplete (a runner was killed while writing it); running it again",
-                       name)
-        store.job_store.docs_store.remove_docs({"uuid": uuid, "index": index})
     limit_torch_threads()  # CHGNet relaxations run in this process, beside other runners' engines
     started = time.perf_counter()
     deadline = time.monotonic() + walltime if walltime is not None else None
     plans = plans if plans is not None else plan_campaign(spec)
+    flow: Flow = campaign_flow(spec, plans)
+    ordered = run_order(flow)
+    # a runner SIGKILLed between a document and its outputs; only this campaign's jobs are looked at
+    for uuid, index, name in dangling_jobs(store.job_store, uuids=[job.uuid for job, _ in ordered]):
+        logger.warning("%s: its stored output is incomplete (a runner was killed while writing it); running it again",
+                       name)
+        store.job_store.docs_store.remove_docs({"uuid": uuid, "index": index})
     durations = None
     if deadline is not None:
         status = campaign_status(spec, store, plans, whole=whole)
@@ -438,8 +441,6 @@ def run_campaign(
         if untimed:
             logger.warning("walltime: no %s job of this campaign is timed yet; such jobs start while time is left",
                            " or ".join(untimed))
-    flow: Flow = campaign_flow(spec, plans)
-    ordered = run_order(flow)
     summary = RunSummary(total=len(ordered))
     done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
     done |= restore_slab_outputs(store, ordered, done)

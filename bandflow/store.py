@@ -18,7 +18,7 @@ import hashlib
 import re
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,24 +119,41 @@ class InterruptSafeJobStore(JobStore):
             return super().update(docs, key=key, save=save)
 
 
-def dangling_jobs(job_store: JobStore, older_than_s: float = 600.0) -> list[tuple[str, int, str]]:
+def dangling_jobs(job_store: JobStore, older_than_s: float = 600.0,
+                  uuids: Iterable[str] | None = None) -> list[tuple[str, int, str]]:
     """``(uuid, index, name)`` of the job documents completed more than ``older_than_s`` ago whose output refers
     to an additional-store object that is not there (a writer killed between the document and its outputs);
-    removing them makes the jobs run again. Younger ones are left: another runner may be writing their outputs."""
-    present = {doc["blob_uuid"] for store in job_store.additional_stores.values()
-               for doc in store.query({}, properties=["blob_uuid"])}
+    removing them makes the jobs run again. Younger ones are left: another runner may be writing their outputs.
+
+    ``uuids`` limits the scan to those jobs (a campaign's own, on a shared database holding many others). No
+    stored object is read: only which ``blob_uuid`` values exist (on MongoDB, those the documents refer to).
+    """
+    wanted_jobs = None if uuids is None else set(uuids)
+    # montydb has no index: a $in costs it more than reading every document and filtering here (measured on the
+    # reference store: 4.9 s to list all objects, 7.0 s to list those of a $in)
+    indexed = not isinstance(job_store.docs_store, MontyStore)
+    criteria = {"uuid": {"$in": sorted(wanted_jobs)}} if indexed and wanted_jobs is not None else {}
     cutoff = datetime.now().timestamp() - older_than_s  # jobflow's completed_at is local time
-    dangling = []
-    for doc in job_store.docs_store.query({}, properties=["uuid", "index", "name", "output", "completed_at"]):
+    candidates: list[tuple[dict, list[str]]] = []
+    for doc in job_store.docs_store.query(criteria, properties=["uuid", "index", "name", "output", "completed_at"]):
+        if wanted_jobs is not None and doc["uuid"] not in wanted_jobs:
+            continue
         refs: list[str] = []
         _blob_references(doc.get("output"), refs)
         try:
             old = datetime.fromisoformat(str(doc.get("completed_at"))).timestamp() < cutoff
         except ValueError:
             old = True
-        if old and any(ref not in present for ref in refs):
-            dangling.append((doc["uuid"], doc["index"], doc.get("name") or ""))
-    return dangling
+        if old and refs:
+            candidates.append((doc, refs))
+    wanted = sorted({ref for _, refs in candidates for ref in refs})
+    # distinct, not query: maggma's GridFSStore answers it from the files' metadata; a query for the
+    # blob_uuid property would download every object
+    blob_criteria = {"blob_uuid": {"$in": wanted}} if indexed else {}
+    present = {ref for store in job_store.additional_stores.values()
+               for ref in store.distinct("blob_uuid", blob_criteria)} if wanted else set()
+    return [(doc["uuid"], doc["index"], doc.get("name") or "") for doc, refs in candidates
+            if any(ref not in present for ref in refs)]
 
 
 def _blob_references(value: Any, found: list[str]) -> None:
@@ -401,6 +418,9 @@ class BandflowStore:
         predictions.create_index([("surface_id", 1), ("model_id", 1)], unique=True, name="surface_model")
         for field in ("model_id", "formula", "chemsys", "miller_index", "n_cation_species"):
             predictions.create_index(field)
+        self.job_store.ensure_index("uuid")  # jobflow does not build it; a run looks its campaign's jobs up by uuid
+        for blobs in self.job_store.additional_stores.values():
+            blobs.ensure_index("blob_uuid")
         models = self.models._collection
         models.create_index("model_id", unique=True)
         models.create_index([("name", 1), ("version", 1)], unique=True, name="name_version")

@@ -324,3 +324,46 @@ def test_a_signal_during_a_job_store_write_waits_until_document_and_outputs_are_
     store.job_store.additional_stores["data"].remove_docs({})  # what a SIGKILL in that moment leaves
     assert dangling_jobs(store.job_store) == [("u1", 1, "relax")]
     assert dangling_jobs(store.job_store, older_than_s=10 ** 12) == []  # a write that may still be going on
+
+
+def test_dangling_jobs_looks_only_at_the_jobs_it_is_given(store):
+    """A run scans only its campaign's jobs (a shared database holds many others); a document whose object is
+    there is not reported; on both backends (montydb filters here, MongoDB in the query)."""
+    from jobflow.core.schemas import JobStoreDocument
+
+    store.job_store.connect()
+    for uuid in ("ours", "ours-intact", "someone-elses"):
+        document = JobStoreDocument(uuid=uuid, index=1, output={"trajectory": [1]}, completed_at="2026-12-07",
+                                    metadata={}, hosts=[], name=uuid)
+        store.job_store.update(document.model_dump(), key=["uuid", "index"], save={"data": "trajectory"})
+    blobs = store.job_store.additional_stores["data"]
+    for uuid in ("ours", "someone-elses"):
+        ref = store.job_store.docs_store.query_one({"uuid": uuid})["output"]["trajectory"]["blob_uuid"]
+        blobs.remove_docs({"blob_uuid": ref})
+    assert sorted(dangling_jobs(store.job_store)) == [("ours", 1, "ours"), ("someone-elses", 1, "someone-elses")]
+    assert dangling_jobs(store.job_store, uuids=["ours", "ours-intact"]) == [("ours", 1, "ours")]
+    assert dangling_jobs(store.job_store, uuids=[]) == []
+
+
+def test_dangling_jobs_reads_no_stored_object(monkeypatch):
+    """On MongoDB the objects are in GridFS, where a query for their ``blob_uuid`` downloads each one (maggma
+    reads the file unless every asked property is a top-level field of it): the check must not query them."""
+    from jobflow.core.schemas import JobStoreDocument
+
+    store = BandflowStore.in_memory()
+    store.job_store.connect()
+    document = JobStoreDocument(uuid="u1", index=1, output={"trajectory": [1]}, completed_at="2026-12-07",
+                                metadata={}, hosts=[], name="relax")
+    store.job_store.update(document.model_dump(), key=["uuid", "index"], save={"data": "trajectory"})
+
+    def download(*args, **kwargs):
+        raise AssertionError("a stored object was read")
+
+    monkeypatch.setattr(store.job_store.additional_stores["data"], "query", download)
+    assert dangling_jobs(store.job_store, uuids=["u1"]) == []
+
+
+def test_mongo_backend_indexes_the_job_lookups():
+    store = BandflowStore.in_memory()
+    assert "uuid_1" in store.job_store.docs_store._collection.index_information()
+    assert "blob_uuid_1" in store.job_store.additional_stores["data"]._collection.index_information()
