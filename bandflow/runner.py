@@ -425,7 +425,8 @@ def run_campaign(
     flow: Flow = campaign_flow(spec, plans)
     ordered = run_order(flow)
     # a runner SIGKILLed between a document and its outputs; only this campaign's jobs are looked at
-    for uuid, index, name in dangling_jobs(store.job_store, uuids=[job.uuid for job, _ in ordered]):
+    uuids = [job.uuid for job, _ in ordered]
+    for uuid, index, name in dangling_jobs(store.job_store, uuids=uuids):
         logger.warning("%s: its stored output is incomplete (a runner was killed while writing it); running it again",
                        name)
         store.job_store.docs_store.remove_docs({"uuid": uuid, "index": index})
@@ -442,7 +443,7 @@ def run_campaign(
             logger.warning("walltime: no %s job of this campaign is timed yet; such jobs start while time is left",
                            " or ".join(untimed))
     summary = RunSummary(total=len(ordered))
-    done = completed_uuids(store, [j.uuid for j, _ in ordered]) | stored_surface_jobs(store, ordered)
+    done = completed_uuids(store, uuids) | stored_surface_jobs(store, ordered)
     done |= restore_slab_outputs(store, ordered, done)
     done |= unneeded_jobs(ordered, done)
     if realign:

@@ -15,18 +15,21 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import operator
 import re
 import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import yaml
 from jobflow import JobStore
+from jobflow.utils.find import find_key
 from maggma.core import Store
 from maggma.stores import MemoryStore, MongoURIStore, MontyStore
 from maggma.stores.gridfs import GridFSURIStore
@@ -138,8 +141,8 @@ def dangling_jobs(job_store: JobStore, older_than_s: float = 600.0,
     for doc in job_store.docs_store.query(criteria, properties=["uuid", "index", "name", "output", "completed_at"]):
         if wanted_jobs is not None and doc["uuid"] not in wanted_jobs:
             continue
-        refs: list[str] = []
-        _blob_references(doc.get("output"), refs)
+        output = doc.get("output")  # the references, found as jobflow finds them to resolve an output
+        refs = [reduce(operator.getitem, route, output) for route in find_key(output, "blob_uuid", include_end=True)]
         try:
             old = datetime.fromisoformat(str(doc.get("completed_at"))).timestamp() < cutoff
         except ValueError:
@@ -154,18 +157,6 @@ def dangling_jobs(job_store: JobStore, older_than_s: float = 600.0,
                for ref in store.distinct("blob_uuid", blob_criteria)} if wanted else set()
     return [(doc["uuid"], doc["index"], doc.get("name") or "") for doc, refs in candidates
             if any(ref not in present for ref in refs)]
-
-
-def _blob_references(value: Any, found: list[str]) -> None:
-    """Append the ``blob_uuid`` of each additional-store reference inside ``value``."""
-    if isinstance(value, dict):
-        if isinstance(value.get("blob_uuid"), str):
-            found.append(value["blob_uuid"])
-        for item in value.values():
-            _blob_references(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _blob_references(item, found)
 
 
 class LockedMontyStore(MontyStore):
