@@ -34,6 +34,16 @@ from bandflow.isostructural import (
 from bandflow.protocols import MAX_GAMMA_SAMPLING_ERROR
 from bandflow.schemas import SurfaceDoc
 
+#: The targets of bandflow's own reference campaign (data/reference/): (surfaces, formulas) of binary and of
+#: ternary oxides. The datasheet and the model page both say whether they are met.
+REFERENCE_TARGETS = {"binary": (300, 25), "ternary": (80, 10)}
+
+
+def reference_targets_met(counts: dict[str, tuple[int, int]]) -> dict[str, bool]:
+    """Per kind of :data:`REFERENCE_TARGETS`, whether ``counts[kind]`` (surfaces, formulas) reaches it."""
+    return {kind: counts[kind][0] >= n and counts[kind][1] >= f for kind, (n, f) in REFERENCE_TARGETS.items()}
+
+
 #: Values outside these ranges are flagged for a second look (eV).
 IP_RANGE = (3.0, 12.0)
 EA_MIN = -1.0

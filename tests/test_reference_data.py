@@ -105,6 +105,17 @@ def test_transfer_page_names_a_test_gap_outside_the_ternary_training_range():
     assert "test MgTiO3 4.00 / 6.00 eV" in shown and shown.endswith("MgTiO3 lies outside the ternary training range.")
 
 
+def test_model_page_says_whether_the_campaign_targets_are_met():
+    module = _reference_model()
+    results = {"n_binary": 300, "binary_compounds": [f"X{i}O" for i in range(25)],
+               "n_ternary": 80, "ternary_compounds": [f"AB{i}O3" for i in range(10)]}
+    assert module._growth_sentence(results).startswith("The dataset has reached the targets of its campaign")
+    assert "with 25 binary compounds the numbers describe these compounds" in module._growth_sentence(results)
+    for short in ({"n_binary": 299}, {"ternary_compounds": [f"AB{i}O3" for i in range(9)]}):
+        assert "still growing toward its targets (≥ 300 binary surfaces of ≥ 25 formulas, ≥ 80 ternary of ≥ 10)" in (
+            module._growth_sentence({**results, **short}))
+
+
 def test_model_page_states_the_seed_spread_of_the_cross_validation():
     module = _reference_model()
 
