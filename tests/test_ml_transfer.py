@@ -45,6 +45,16 @@ def test_verdict_is_paired_per_repeat_at_the_largest_share():
     assert "run more repeats" not in sentence
 
 
+def test_verdict_shows_a_gain_that_rounds_to_zero_without_a_minus_sign():
+    verdict = transfer_verdict(_result({
+        "L-SOAP fine-tuned": _point([1.003, 0.9], [1.0, 1.0]),
+        SOURCE_AS_IS: _point([1.0, 0.9], [1.2, 1.2], n_train=0),
+        BASELINE: _point([1.5, 1.5], [1.5, 1.5], n_train=25),
+    }))
+    assert verdict["ip"]["gain"] == pytest.approx(-0.0015)
+    assert "(mean gain +0.00 eV)" in verdict_sentence(verdict) and "-0.00" not in verdict_sentence(verdict)
+
+
 def test_verdict_of_a_single_study_says_it_is_one_test_set():
     result = _result({"L-SOAP fine-tuned": {"fraction": 0.8, "n_train": 20,
                                             "test": {"ip": {"mae": 0.5}, "ea": {"mae": 2.0}}},

@@ -179,11 +179,12 @@ def verdict_sentence(verdict: dict[str, dict]) -> str:
     first = next(iter(verdict.values()))
     clauses = []
     for target, v in verdict.items():
+        # a gain that rounds to zero is shown as +0.00, not -0.00 (round() keeps the sign of -0.003; + 0.0 drops it)
         clauses.append(
             f"{target.upper()}: {v['method']}, the best learnt method ({v['mae']:.2f} eV against "
             f"{v['reference_mae']:.2f} eV for the best reference, {v['reference']}), beats the better reference on "
             f"the same test compounds in {v['wins']} of {v['repeats']} repeat{'s' if v['repeats'] > 1 else ''} "
-            f"(mean gain {v['gain']:+.2f} eV): {'it helps' if v['helps'] else 'it does not help yet'}")
+            f"(mean gain {round(v['gain'], 2) + 0.0:+.2f} eV): {'it helps' if v['helps'] else 'it does not help yet'}")
     caution = " One test set says little; run more repeats." if first["repeats"] == 1 else ""
     return (f"At {first['fraction']:.0%} of the pool ({first['n_train']} surfaces): " + "; ".join(clauses) + "."
             + caution)
