@@ -296,7 +296,7 @@ def too_few_page(results: dict) -> str:
 def _growth_sentence(results: dict) -> str:
     """Where the dataset stands against the campaign's targets, and what that means for the numbers."""
     counts = {"binary": (results["n_binary"], len(results["binary_compounds"])),
-              "ternary": (results["n_ternary"], len(results.get("ternary_compounds", [])))}
+              "ternary": (results["n_ternary"], len(results["ternary_compounds"]))}
     (nb, fb), (nt, ft) = REFERENCE_TARGETS["binary"], REFERENCE_TARGETS["ternary"]
     targets = f"≥ {nb} binary surfaces of ≥ {fb} formulas, ≥ {nt} ternary of ≥ {ft}"
     if all(reference_targets_met(counts).values()):
